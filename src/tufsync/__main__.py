@@ -1,0 +1,5 @@
+"""Allow ``python -m tufsync``."""
+
+from tufsync.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, error envelopes, one router per area."""

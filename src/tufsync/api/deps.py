@@ -1,0 +1,91 @@
+"""Request dependencies: the services, the current admin, and body/query parsing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
+from tufsync.auth.tokens import InvalidToken, read_token
+from tufsync.db import queries
+from tufsync.names import InvalidName, check_app_name
+from tufsync.services import Services
+
+M = TypeVar("M", bound=BaseModel)
+MAX_JSON_BODY = 16 * 1024 * 1024
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+@dataclass(frozen=True)
+class Admin:
+    id: int
+    username: str
+
+
+async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "Unauthorized")
+    assert services.settings.jwt_secret is not None
+    try:
+        username = read_token(services.settings.jwt_secret, token.strip())
+    except InvalidToken:
+        raise ApiError(401, "Unauthorized") from None
+    async with services.sessions() as session:
+        user = await queries.get_user(session, username)
+    if user is None:
+        raise ApiError(401, "Unauthorized")
+    return Admin(user.id, user.username)
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The body parsed as a JSON object, whatever its Content-Type."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_JSON_BODY:
+        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BODY:
+        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
+    if not raw.strip():
+        raise bad_request("Invalid request: the body is empty; send a JSON object.")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("Invalid request: the body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise bad_request("Invalid request: the body must be a JSON object.")
+    return data
+
+
+def validate_model(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise bad_request(describe_validation_errors(exc.errors())) from None
+
+
+def app_name_param(value: str | None, field: str = "appName") -> str:
+    """Check a required ``appName`` query parameter (or body field)."""
+    if value is None or value == "":
+        raise bad_request(f"{field} is required")
+    try:
+        return check_app_name(value, field)
+    except InvalidName as exc:
+        raise bad_request(str(exc)) from None
+
+
+def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` describing a JSON body that the route parses itself."""
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+    }

@@ -1,0 +1,96 @@
+"""Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
+
+Validation problems become 400 with a sentence naming the field; storage
+outages 503; anything unexpected a 500 without a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tufsync.names import InvalidName
+from tufsync.storage import StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.data = data
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.error}
+        if self.message is not None:
+            out["message"] = self.message
+        if self.data is not None:
+            out["data"] = self.data
+        return out
+
+
+def bad_request(error: str, message: str | None = None) -> ApiError:
+    return ApiError(400, error, message)
+
+
+def not_found(error: str, message: str | None = None) -> ApiError:
+    return ApiError(404, error, message)
+
+
+def describe_validation_errors(errors: Any) -> str:
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query")]
+        field = ".".join(loc) or "body"
+        if err.get("type") == "missing":
+            parts.append(f"field '{field}' is required")
+        elif err.get("type") == "json_invalid":
+            parts.append("the body is not valid JSON")
+        else:
+            parts.append(f"field '{field}': {err.get('msg', 'invalid value')}")
+    return "Invalid request: " + "; ".join(parts) + "."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(InvalidName)
+    async def _invalid_name(_: Request, exc: InvalidName) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": describe_validation_errors(exc.errors())}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        text = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"error": text}, status_code=exc.status_code)
+
+    @app.exception_handler(StorageUnavailable)
+    async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
+        log.error("storage unavailable: %s", exc)
+        return JSONResponse(
+            {"error": "Object store unavailable; try again later"}, status_code=503
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse({"error": "Internal server error"}, status_code=500)

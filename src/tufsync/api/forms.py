@@ -1,0 +1,75 @@
+"""Reading the registry's multipart bodies: a ``data`` JSON field or plain fields.
+
+Also bounds the request body: past the upload limit the read stops with 413.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+from starlette.types import Message
+
+from tufsync.api.deps import read_json_object
+from tufsync.api.errors import ApiError, bad_request
+
+MAX_FILES = 64
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, f"Upload is larger than the server's limit of {limit} bytes")
+
+
+def limit_body(request: Request, limit: int) -> Request:
+    """A copy of ``request`` whose body read fails with 413 past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    received = 0
+    receive = request.receive
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise too_large(limit)
+        return message
+
+    return Request(request.scope, limited)
+
+
+async def read_fields(
+    request: Request, *, allow_files: bool = False
+) -> tuple[dict[str, Any], list[UploadFile]]:
+    """Parse multipart (``data`` JSON field or loose fields) or a JSON body."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        return await read_json_object(request), []
+    try:
+        form = await request.form(max_files=MAX_FILES if allow_files else 0, max_fields=100)
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise bad_request(f"Invalid request: the form could not be read ({exc}).") from None
+    fields: dict[str, Any] = {}
+    files: list[UploadFile] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name != "file":
+                raise bad_request(f"Invalid request: unexpected file part {name!r}; use 'file'.")
+            files.append(value)
+        elif name == "data":
+            try:
+                data = json.loads(value)
+            except json.JSONDecodeError:
+                raise bad_request("Invalid request: the 'data' field is not valid JSON.") from None
+            if not isinstance(data, dict):
+                raise bad_request("Invalid request: the 'data' field must be a JSON object.")
+            fields.update(data)
+        else:
+            fields[name] = value
+    return fields, files

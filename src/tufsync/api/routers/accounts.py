@@ -1,0 +1,84 @@
+"""Accounts: signup with the server's signup key, login, whoami."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+
+from tufsync.api.deps import (
+    Admin,
+    current_admin,
+    get_services,
+    json_body_doc,
+    read_json_object,
+    validate_model,
+)
+from tufsync.api.errors import ApiError, bad_request
+from tufsync.auth.passwords import hash_password, verify_password
+from tufsync.auth.tokens import issue_token
+from tufsync.db import queries
+from tufsync.db.models import User
+from tufsync.names import USERNAME_RE
+from tufsync.services import Services
+
+router = APIRouter(tags=["accounts"])
+
+
+class SignupBody(BaseModel):
+    username: str
+    password: str = Field(max_length=1024)
+    api_key: str
+
+
+class LoginBody(BaseModel):
+    username: str
+    password: str
+
+
+@router.post(
+    "/signup",
+    openapi_extra=json_body_doc(SignupBody),
+)
+async def signup(request: Request, services: Services = Depends(get_services)) -> dict[str, str]:
+    body = validate_model(SignupBody, await read_json_object(request))
+    if not USERNAME_RE.fullmatch(body.username):
+        raise bad_request(
+            "username must be 3 to 32 characters of letters, digits and underscore"
+        )
+    if len(body.password) < 8:
+        raise bad_request("password must be at least 8 characters long")
+    assert services.settings.signup_key is not None
+    if not hmac.compare_digest(body.api_key.encode(), services.settings.signup_key.encode()):
+        raise ApiError(401, "Unauthorized", "The api_key is not this server's signup key.")
+    try:
+        async with services.sessions.begin() as session:
+            if await queries.get_user(session, body.username) is not None:
+                raise ApiError(409, f"Username {body.username!r} is already taken")
+            session.add(User(username=body.username, password_hash=hash_password(body.password)))
+    except IntegrityError:
+        raise ApiError(409, f"Username {body.username!r} is already taken") from None
+    return {"result": "Successfully created admin user."}
+
+
+@router.post(
+    "/login",
+    openapi_extra=json_body_doc(LoginBody),
+)
+async def login(request: Request, services: Services = Depends(get_services)) -> dict[str, str]:
+    body = validate_model(LoginBody, await read_json_object(request))
+    async with services.sessions() as session:
+        user = await queries.get_user(session, body.username)
+    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+        raise ApiError(401, "Invalid username or password")
+    settings = services.settings
+    assert settings.jwt_secret is not None
+    return {"token": issue_token(settings.jwt_secret, user.username, settings.token_lifetime_hours)}
+
+
+@router.get("/whoami")
+async def whoami(admin: Admin = Depends(current_admin)) -> dict[str, Any]:
+    return {"username": admin.username, "is_admin": True}

@@ -1,0 +1,140 @@
+"""Publishing artifacts into TUF and removing them from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tufsync.api.deps import (
+    Admin,
+    current_admin,
+    get_services,
+    json_body_doc,
+    read_json_object,
+    validate_model,
+)
+from tufsync.api.errors import ApiError, bad_request, not_found
+from tufsync.api.routers.registry import DeleteArtifactsBody, parse_indices
+from tufsync.db import queries
+from tufsync.services import Services
+from tufsync.tasks.records import now_iso
+from tufsync.tasks.submit import submit_task
+from tufsync.tuf.repository import Repository
+
+router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
+
+
+class PublishBody(BaseModel):
+    app_id: str
+    version: str
+
+
+async def require_bootstrapped(repo: Repository) -> None:
+    if await repo.config() is None:
+        raise not_found(
+            f"Repository for app {repo.app!r} is not bootstrapped",
+            "Bootstrap the app with POST /tuf/v1/bootstrap first.",
+        )
+
+
+@router.post("/publish", openapi_extra=json_body_doc(PublishBody))
+async def publish(
+    request: Request,
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    body = validate_model(PublishBody, await read_json_object(request))
+    async with services.sessions() as session:
+        version = await queries.get_version(session, admin.id, body.app_id)
+        if version is None:
+            raise not_found("App version not found")
+        if version.version != body.version:
+            raise bad_request(
+                f"Version id {body.app_id} is version {version.version!r}, not {body.version!r}"
+            )
+        app_name = version.app.name
+        unsigned = [a for a in version.artifacts if not a.tuf_signed]
+        specs = [
+            {
+                "path": a.tuf_path,
+                "length": a.length,
+                "hashes": {"sha256": a.sha256, "sha512": a.sha512},
+            }
+            for a in unsigned
+        ]
+    await require_bootstrapped(services.tuf.repo(admin.username, app_name))
+    if not specs:
+        return {
+            "data": {"app_id": body.app_id, "artifacts": [], "version": body.version},
+            "message": "All artifacts are already signed",
+        }
+    record = await submit_task(
+        services,
+        "publish_artifacts",
+        admin.username,
+        app_name,
+        {"version_id": body.app_id, "artifacts": specs},
+    )
+    return {
+        "data": {
+            "app_id": body.app_id,
+            "artifacts": [s["path"] for s in specs],
+            "last_update": now_iso(),
+            "task_id": record.task_id,
+            "version": body.version,
+        },
+        "message": "Artifact(s) publishing started",
+    }
+
+
+@router.post("/delete", status_code=202, openapi_extra=json_body_doc(DeleteArtifactsBody))
+async def delete_from_tuf(
+    request: Request,
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> Any:
+    body = validate_model(DeleteArtifactsBody, await read_json_object(request))
+    indices = parse_indices(body.artifacts_to_delete)
+    async with services.sessions() as session:
+        version = await queries.get_version(session, admin.id, body.id)
+        if version is None:
+            raise not_found("App version not found")
+        if version.app.name != body.app_name or version.version != body.version:
+            raise bad_request(
+                f"Version id {body.id} is {version.app.name} {version.version}, "
+                f"not {body.app_name} {body.version}"
+            )
+        artifacts = list(version.artifacts)
+        bad = [i for i in indices if not 0 <= i < len(artifacts)]
+        if bad:
+            raise bad_request(
+                f"Artifact index(es) {bad} out of range: this version has "
+                f"{len(artifacts)} artifact(s)"
+            )
+        paths = [artifacts[i].tuf_path for i in sorted(set(indices)) if artifacts[i].tuf_signed]
+    if not paths:
+        raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
+    await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
+    record = await submit_task(
+        services,
+        "remove_artifacts",
+        admin.username,
+        body.app_name,
+        {"paths": paths, "version_id": body.id},
+    )
+    return JSONResponse(
+        {
+            "data": {
+                "app_id": body.id,
+                "artifacts": paths,
+                "last_update": now_iso(),
+                "task_id": record.task_id,
+                "version": body.version,
+            },
+            "message": "Artifact(s) deletion started",
+        },
+        status_code=202,
+    )

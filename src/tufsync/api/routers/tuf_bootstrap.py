@@ -1,0 +1,120 @@
+"""TUF bootstrap: status and start."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from tufsync.api.deps import (
+    Admin,
+    app_name_param,
+    current_admin,
+    get_services,
+    read_json_object,
+)
+from tufsync.api.errors import ApiError, bad_request
+from tufsync.services import Services
+from tufsync.state import keys as state_keys
+from tufsync.tasks.records import now_iso
+from tufsync.tasks.submit import submit_task
+from tufsync.tuf.bootstrap import validate_bootstrap
+from tufsync.tuf.errors import TufInputError
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: bootstrap"])
+
+
+def _marker_task(marker: str | None) -> str:
+    if not marker:
+        return ""
+    return marker.split("-", 1)[1] if marker.startswith(("pre-", "signing-")) else marker
+
+
+@router.get("/bootstrap")
+async def bootstrap_status(
+    appName: str | None = Query(default=None),  # noqa: N803 - contract name
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    app = app_name_param(appName)
+    repo = services.tuf.repo(admin.username, app)
+    marker = await repo.bootstrap_marker()
+    done = await repo.is_bootstrapped()
+    pre_locks = [marker] if marker and marker.startswith("pre-") else []
+    return {
+        "data": {
+            "bootstrap": done,
+            "id": _marker_task(marker),
+            "state": marker,
+            "redis_locks": {"bootstrap_lock": marker or "", "pre_locks": pre_locks},
+        },
+        "message": "Bootstrap already completed for this admin."
+        if done
+        else "System available for bootstrap.",
+    }
+
+
+@router.post("/bootstrap")
+async def bootstrap(
+    request: Request,
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> Any:
+    payload = await read_json_object(request)
+    raw_app = payload.get("appName")
+    if not isinstance(raw_app, str | type(None)):
+        raise bad_request("appName must be a string")
+    app = app_name_param(raw_app)
+    repo = services.tuf.repo(admin.username, app)
+    marker = await repo.bootstrap_marker()
+
+    def conflict(status: str, task_id: str) -> ApiError:
+        error = (
+            "Bootstrap already completed for this admin and app"
+            if status == "completed"
+            else "Bootstrap already in progress for this admin and app"
+        )
+        return ApiError(
+            409,
+            error,
+            data={"admin": admin.username, "app": app, "status": status, "task_id": task_id},
+        )
+
+    if await repo.is_bootstrapped():
+        raise conflict("completed", _marker_task(marker))
+    if marker and marker.startswith("pre-"):
+        raise conflict("in_progress", _marker_task(marker))
+    try:
+        validate_bootstrap(admin.username, app, payload, services.tuf.keys, services.tuf.clock())
+    except TufInputError as exc:
+        raise bad_request(str(exc)) from None
+
+    task_id = str(uuid.uuid4())
+    marker_key = state_keys.bootstrap(admin.username, app)
+    if not await services.state.set_if_absent(marker_key, f"pre-{task_id}"):
+        current = await services.state.get(marker_key)
+        raise conflict(
+            "in_progress" if current and current.startswith("pre-") else "completed",
+            _marker_task(current),
+        )
+    timeout = payload.get("timeout", 300)
+    try:
+        record = await submit_task(
+            services,
+            "bootstrap",
+            admin.username,
+            app,
+            {"payload": payload, "timeout": timeout},
+            task_id=task_id,
+        )
+    except BaseException:
+        await services.state.delete_if_equals(marker_key, f"pre-{task_id}")
+        raise
+    return JSONResponse(
+        {
+            "data": {"task_id": record.task_id, "last_update": now_iso()},
+            "message": "Bootstrap accepted and started in background",
+        }
+    )

@@ -1,0 +1,114 @@
+"""Reading trusted metadata and repository settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from tufsync.api.deps import Admin, app_name_param, current_admin, get_services
+from tufsync.api.errors import ApiError, bad_request, not_found
+from tufsync.names import InvalidName, check_role_name
+from tufsync.services import Services
+from tufsync.tuf.errors import NotBootstrapped
+from tufsync.tuf.metastore import versioned_name
+from tufsync.tuf.repository import Repository, Trusted
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: metadata"])
+
+
+def _not_bootstrapped(app: str) -> ApiError:
+    return not_found(
+        f"Repository for app {app!r} is not bootstrapped",
+        "Bootstrap the app with POST /tuf/v1/bootstrap first.",
+    )
+
+
+async def _trusted(repo: Repository) -> Trusted:
+    try:
+        return await repo.trusted()
+    except NotBootstrapped:
+        raise _not_bootstrapped(repo.app) from None
+
+
+async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
+    raw = await repo.files.read_bytes(filename)
+    if raw is None:
+        raise _not_bootstrapped(repo.app)
+    parsed: dict[str, Any] = json.loads(raw)
+    return parsed
+
+
+@router.get("/metadata/root")
+async def trusted_root(
+    appName: str | None = Query(default=None),  # noqa: N803
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    root = await repo.files.latest_root()
+    if root is None:
+        raise _not_bootstrapped(repo.app)
+    data = await _published_json(repo, versioned_name("root", root.signed.version))
+    return {"data": {"trusted_root": data}, "message": "Current trusted root"}
+
+
+@router.get("/metadata/targets")
+async def trusted_targets(
+    appName: str | None = Query(default=None),  # noqa: N803
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    trusted = await _trusted(repo)
+    data = await _published_json(repo, versioned_name("targets", trusted.role_version("targets")))
+    return {"data": {"trusted_targets": data}, "message": "Current trusted targets"}
+
+
+@router.get("/metadata/delegated")
+async def trusted_delegated(
+    appName: str | None = Query(default=None),  # noqa: N803
+    roleName: str | None = Query(default=None),  # noqa: N803
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    app = app_name_param(appName)
+    if not roleName:
+        raise bad_request("roleName is required")
+    try:
+        check_role_name(roleName)
+    except InvalidName as exc:
+        raise bad_request(str(exc)) from None
+    repo = services.tuf.repo(admin.username, app)
+    trusted = await _trusted(repo)
+    delegations = trusted.targets.signed.delegations
+    delegated = delegations is not None and (
+        (delegations.roles is not None and roleName in delegations.roles)
+        or (
+            delegations.succinct_roles is not None
+            and delegations.succinct_roles.is_delegated_role(roleName)
+        )
+    )
+    if not delegated or f"{roleName}.json" not in trusted.snapshot.signed.meta:
+        raise not_found(f"Role {roleName!r} is not delegated by the trusted targets metadata")
+    data = await _published_json(repo, versioned_name(roleName, trusted.role_version(roleName)))
+    return {"data": {"trusted_delegated": data}, "message": "Current trusted delegated metadata"}
+
+
+@router.get("/config")
+async def get_config(
+    appName: str | None = Query(default=None),  # noqa: N803
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    config = await repo.config()
+    if config is None:
+        marker = await repo.bootstrap_marker()
+        raise ApiError(
+            404,
+            f"It requires bootstrap. State: {marker}",
+            "No Repository Settings/Config found.",
+        )
+    return {"data": config.to_dict(), "message": "Current Settings"}

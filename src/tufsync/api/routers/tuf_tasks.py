@@ -1,0 +1,32 @@
+"""Polling a task."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from tufsync.api.deps import Admin, current_admin, get_services
+from tufsync.api.errors import bad_request, not_found
+from tufsync.services import Services
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: tasks"])
+
+
+@router.get("/task")
+async def get_task(
+    task_id: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    if not task_id:
+        raise bad_request("task_id is required")
+    try:
+        canonical = str(uuid.UUID(task_id))
+    except ValueError:
+        raise bad_request(f"task_id {task_id!r} is not a UUID") from None
+    record = await services.records.get(canonical)
+    if record is None or record.admin != admin.username:
+        raise not_found("Task not found")
+    return {"data": record.public_view(), "message": "Task state."}

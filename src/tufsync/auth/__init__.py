@@ -1,0 +1,1 @@
+"""Accounts: argon2id password hashes and HS256 JWTs."""

@@ -1,0 +1,1 @@
+"""The ``tufsync`` command line: server commands and key holders' tools."""

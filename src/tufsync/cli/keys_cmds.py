@@ -1,0 +1,99 @@
+"""``tufsync keys new`` and ``tufsync ceremony``: offline key holder work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tufsync.cli.output import emit, fail
+from tufsync.keyholder.ceremony import (
+    DEFAULT_EXPIRATIONS,
+    CeremonyInput,
+    build_payload,
+    create_online_key,
+)
+from tufsync.keyholder.keyfiles import KEY_TYPES, load_public, load_signer, new_key_file
+from tufsync.names import InvalidName, check_app_name, check_username
+from tufsync.settings import Settings
+
+keys_app = typer.Typer(help="Create and inspect signing keys.", no_args_is_help=True)
+
+
+@keys_app.command("new")
+def keys_new(
+    out: Path = typer.Option(..., "--out", help="Folder for the private key file."),
+    key_type: str = typer.Option("ed25519", "--type", help=f"One of {', '.join(KEY_TYPES)}."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Create a private key file <keyid>.pem and print its keyid and public key."""
+    if key_type not in KEY_TYPES:
+        fail(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
+    path, public = new_key_file(key_type, out)
+    emit({"keyid": public.keyid, "private_key_file": str(path), "public_key": public.to_dict()}, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys")
+
+    @app.command()
+    def ceremony(
+        app_name: str = typer.Option(..., "--app", help="App name of the repository."),
+        admin: str = typer.Option(..., "--admin", help="The admin (username) that owns it."),
+        root_key: list[Path] = typer.Option(
+            ..., "--root-key", help="Root private key file; repeat for each holder present."
+        ),
+        root_pub: list[Path] = typer.Option(
+            [], "--root-pub", help="Public key file (<keyid>.pub.json) of a root holder not signing now."
+        ),
+        threshold: int = typer.Option(1, "--threshold", help="Root signature threshold."),
+        key_dir: Path = typer.Option(
+            None, "--online-key-dir", help="The server's online key dir (default: its setting)."
+        ),
+        out: Path = typer.Option(Path("bootstrap.json"), "--out", help="Payload file to write."),
+        root_days: int = typer.Option(DEFAULT_EXPIRATIONS["root"], "--root-expiration"),
+        targets_days: int = typer.Option(DEFAULT_EXPIRATIONS["targets"], "--targets-expiration"),
+        snapshot_days: int = typer.Option(DEFAULT_EXPIRATIONS["snapshot"], "--snapshot-expiration"),
+        timestamp_days: int = typer.Option(
+            DEFAULT_EXPIRATIONS["timestamp"], "--timestamp-expiration"
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Build a bootstrap payload: root v1 signed offline, online key in the server's key dir."""
+        try:
+            check_app_name(app_name, "--app")
+            check_username(admin)
+        except InvalidName as exc:
+            fail(str(exc))
+        signers = [load_signer(path) for path in root_key]
+        folder = key_dir or Settings().resolved_online_key_dir
+        online = create_online_key(folder, admin, app_name)
+        spec = CeremonyInput(
+            app=app_name,
+            admin=admin,
+            root_signers=list(signers),
+            root_threshold=threshold,
+            extra_root_keys=[load_public(p) for p in root_pub],
+            expirations={
+                "root": root_days,
+                "targets": targets_days,
+                "snapshot": snapshot_days,
+                "timestamp": timestamp_days,
+            },
+        )
+        try:
+            payload = build_payload(spec, online)
+        except ValueError as exc:
+            fail(str(exc))
+        out.write_text(json.dumps(payload, indent=2))
+        emit(
+            {
+                "payload": str(out),
+                "root_keyids": [s.public_key.keyid for s in signers],
+                "root_threshold": threshold,
+                "online_keyid": online.keyid,
+                "online_key_file": str(folder / admin / app_name / f"{online.keyid}.pem"),
+            },
+            as_json,
+        )

@@ -1,0 +1,1 @@
+"""Relational registry: users, apps, versions and artifacts (SQLAlchemy 2 + Alembic)."""

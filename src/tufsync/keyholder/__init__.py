@@ -1,0 +1,1 @@
+"""Offline tools for key holders: key files and the bootstrap ceremony (no server code)."""

@@ -1,0 +1,131 @@
+"""Naming rules shared by every layer: usernames, app names, versions, storage keys.
+
+Every name that ends up in a storage key or a TUF target path is checked here,
+so no input can make the service read or write outside its own prefix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{3,32}$")
+APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EXTENSION_RE = re.compile(r"^(\.[A-Za-z0-9]{1,16}){0,2}$")
+
+TOP_LEVEL_ROLES = ("root", "targets", "snapshot", "timestamp")
+DEFAULT_CHANNEL = "default"
+DEFAULT_PLATFORM = "universal"
+DEFAULT_ARCH = "any"
+METADATA_PREFIX = "tuf_metadata"
+PRIVATE_PREFIX = "tuf_private"
+_DOUBLE_EXTENSIONS = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst")
+
+
+class InvalidName(ValueError):
+    """A name or path that breaks the naming rules; the message says which."""
+
+
+def check_username(value: str) -> str:
+    if not USERNAME_RE.fullmatch(value):
+        raise InvalidName(
+            "username must be 3 to 32 characters of letters, digits and underscore"
+        )
+    return value
+
+
+def check_app_name(value: str, field: str = "appName") -> str:
+    if not isinstance(value, str) or not APP_NAME_RE.fullmatch(value) or ".." in value:
+        raise InvalidName(
+            f"{field} must start with a letter or digit and contain only letters, digits, "
+            "'.', '_' or '-' (at most 64 characters)"
+        )
+    return value
+
+
+def check_version(value: str) -> str:
+    if not VERSION_RE.fullmatch(value) or ".." in value:
+        raise InvalidName(
+            "version must start with a letter or digit and contain only letters, digits, "
+            "'.', '+', '_' or '-' (at most 64 characters)"
+        )
+    return value
+
+
+def check_segment(value: str, field: str, default: str) -> str:
+    """Check a channel, platform or arch; an empty value means the default."""
+    if value == "":
+        return default
+    if not SEGMENT_RE.fullmatch(value) or ".." in value:
+        raise InvalidName(
+            f"{field} must start with a letter or digit and contain only letters, digits, "
+            "'.', '_' or '-' (at most 32 characters)"
+        )
+    return value
+
+
+def check_role_name(value: str) -> str:
+    if not ROLE_NAME_RE.fullmatch(value) or ".." in value:
+        raise InvalidName(
+            f"role name {value!r} must start with a letter or digit and contain only letters, "
+            "digits, '.', '_' or '-'"
+        )
+    return value
+
+
+def file_extension(filename: str) -> str:
+    """Return the package extension of an uploaded file name (``.deb``, ``.tar.gz``, ``""``)."""
+    name = PurePosixPath(filename.replace("\\", "/")).name.lower()
+    for double in _DOUBLE_EXTENSIONS:
+        if name.endswith(double) and len(name) > len(double):
+            return double
+    suffix = PurePosixPath(name).suffix
+    ext = suffix if EXTENSION_RE.fullmatch(suffix) else ""
+    return ext
+
+
+def tenant_target_prefix(admin: str, app: str) -> str:
+    """The prefix of every target path and artifact key of one repository."""
+    return f"{app}-{admin}/"
+
+
+def target_path(
+    admin: str, app: str, version: str, channel: str, platform: str, arch: str, ext: str
+) -> str:
+    """Storage key and TUF target path of an artifact (they are identical)."""
+    return f"{tenant_target_prefix(admin, app)}{channel}/{platform}/{arch}/{app}-{version}{ext}"
+
+
+def metadata_prefix(admin: str, app: str) -> str:
+    return f"{METADATA_PREFIX}/{admin}/{app}/"
+
+
+def private_prefix(admin: str, app: str) -> str:
+    return f"{PRIVATE_PREFIX}/{admin}/{app}/"
+
+
+def is_safe_key(key: str) -> bool:
+    """True when ``key`` is a relative, normalised object key with no escapes."""
+    if not key or len(key) > 1024 or key.startswith("/") or "\\" in key or "\x00" in key:
+        return False
+    parts = key.split("/")
+    return all(part not in ("", ".", "..") for part in parts)
+
+
+_ARTIFACT_KEY_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[A-Za-z0-9_]{3,32}/"
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[A-Za-z0-9][A-Za-z0-9._-]{0,31}/"
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[^/]+$"
+)
+
+
+def is_public_key(key: str) -> bool:
+    """True for keys the public route may serve: metadata and artifact keys only."""
+    if not is_safe_key(key):
+        return False
+    if key.startswith(METADATA_PREFIX + "/"):
+        return True
+    return bool(_ARTIFACT_KEY_RE.fullmatch(key))

@@ -1,0 +1,1 @@
+"""The app registry's domain logic: uploads, artifact views, deletions."""

@@ -1,0 +1,215 @@
+"""Registry operations that span the database and the object store.
+
+Uploads stage bytes privately, add rows, then move objects to their public
+keys; any failure removes what this request wrote. Deleting signed artifacts
+first starts their removal from TUF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.exc import IntegrityError
+
+from tufsync.db import queries
+from tufsync.db.models import App, Artifact, Version
+from tufsync.names import file_extension, target_path
+from tufsync.registry.uploads import Readable, StagedFile, stage_file
+from tufsync.tasks.submit import submit_task
+
+if TYPE_CHECKING:
+    from tufsync.services import Services
+
+
+class RegistryError(Exception):
+    """A registry request that cannot be done; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NamedUpload(Readable, Protocol):
+    filename: str | None
+
+
+@dataclass(frozen=True)
+class UploadMeta:
+    app_name: str
+    version: str
+    channel: str
+    platform: str
+    arch: str
+    publish: bool
+    critical: bool
+    changelog: str
+
+
+async def upload_artifacts(
+    services: Services, owner_id: int, admin: str, meta: UploadMeta, files: list[NamedUpload]
+) -> str:
+    """Store ``files`` as artifacts of one version; return the version id."""
+    planned: dict[str, tuple[NamedUpload, str]] = {}
+    for upload in files:
+        ext = file_extension(upload.filename or "")
+        path = target_path(
+            admin, meta.app_name, meta.version, meta.channel, meta.platform, meta.arch, ext
+        )
+        if path in planned:
+            raise RegistryError(
+                409, f"Two files in this upload map to the same artifact path {path}"
+            )
+        planned[path] = (upload, ext)
+
+    storage = services.storage
+    limit = services.settings.max_upload_bytes
+    staged: dict[str, StagedFile] = {}
+    moved: list[str] = []
+    try:
+        for path, (upload, _ext) in planned.items():
+            staged[path] = await stage_file(storage, upload, limit)
+            limit -= staged[path].length
+        async with services.sessions.begin() as session:
+            app = await queries.get_app(session, owner_id, meta.app_name)
+            if app is None:
+                app = App(id=queries.new_id(), owner_id=owner_id, name=meta.app_name)
+                session.add(app)
+                await session.flush()
+            version = await queries.find_version(session, app.id, meta.version, meta.channel)
+            if version is None:
+                version = Version(
+                    id=queries.new_id(),
+                    app_id=app.id,
+                    version=meta.version,
+                    channel=meta.channel,
+                    changelog=[],
+                )
+                version.artifacts = []
+                session.add(version)
+            to_move: list[tuple[str, str]] = []
+            for path, (_upload, ext) in planned.items():
+                file = staged[path]
+                existing = await queries.get_artifact_by_path(session, path)
+                if existing is not None:
+                    if existing.sha256 == file.sha256 and existing.length == file.length:
+                        continue
+                    if existing.tuf_signed:
+                        raise RegistryError(
+                            409,
+                            f"Artifact {path} is TUF-signed and cannot be overwritten; "
+                            "remove it from TUF first",
+                        )
+                    raise RegistryError(
+                        409,
+                        f"Artifact {path} already exists with different content; "
+                        "delete it first or upload another version",
+                    )
+                version.artifacts.append(
+                    Artifact(
+                        platform=meta.platform,
+                        arch=meta.arch,
+                        package=ext,
+                        length=file.length,
+                        sha256=file.sha256,
+                        sha512=file.sha512,
+                        tuf_path=path,
+                        tuf_signed=False,
+                    )
+                )
+                to_move.append((file.staging_key, path))
+            version.published = version.published or meta.publish
+            version.critical = meta.critical or version.critical
+            if meta.changelog:
+                version.changelog = [
+                    *(version.changelog or []),
+                    {
+                        "Version": meta.version,
+                        "Changes": meta.changelog,
+                        "Date": datetime.now(UTC).date().isoformat(),
+                    },
+                ]
+            queries.touch(version)
+            queries.touch(app)
+            await session.flush()
+            for source, target in to_move:
+                await storage.move(source, target)
+                moved.append(target)
+            version_id = version.id
+    except IntegrityError:
+        await _undo(services, staged, moved)
+        raise RegistryError(409, "Another upload wrote the same artifact at the same time") from None
+    except BaseException:
+        await _undo(services, staged, moved)
+        raise
+    for file in staged.values():
+        await storage.delete(file.staging_key)
+    return version_id
+
+
+async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[str]) -> None:
+    for file in staged.values():
+        await services.storage.delete(file.staging_key)
+    for key in moved:
+        await services.storage.delete(key)
+
+
+async def delete_artifacts(
+    services: Services,
+    owner_id: int,
+    admin: str,
+    version_id: str,
+    indices: list[int] | None,
+    *,
+    expect_app: str | None = None,
+    expect_version: str | None = None,
+) -> str | None:
+    """Delete artifacts (all when ``indices`` is None) and, with them, the version.
+
+    Signed artifacts are first removed from TUF by a task; its id is returned.
+    """
+    async with services.sessions.begin() as session:
+        version = await queries.get_version(session, owner_id, version_id)
+        if version is None:
+            raise RegistryError(404, "App version not found")
+        if expect_app is not None and version.app.name != expect_app:
+            raise RegistryError(400, f"Version {version_id} does not belong to app {expect_app!r}")
+        if expect_version is not None and version.version != expect_version:
+            raise RegistryError(
+                400, f"Version id {version_id} is version {version.version!r}, not {expect_version!r}"
+            )
+        artifacts = list(version.artifacts)
+        if indices is None:
+            chosen = artifacts
+        else:
+            bad = [i for i in indices if not 0 <= i < len(artifacts)]
+            if bad:
+                raise RegistryError(
+                    400,
+                    f"Artifact index(es) {bad} out of range: this version has "
+                    f"{len(artifacts)} artifact(s)",
+                )
+            chosen = [artifacts[i] for i in sorted(set(indices))]
+        signed_paths = [a.tuf_path for a in chosen if a.tuf_signed]
+        paths = [a.tuf_path for a in chosen]
+        app_name = version.app.name
+        for artifact in chosen:
+            version.artifacts.remove(artifact)
+        if indices is None:
+            await session.delete(version)
+        else:
+            queries.touch(version)
+    task_id = None
+    if signed_paths:
+        record = await submit_task(
+            services,
+            "remove_artifacts",
+            admin,
+            app_name,
+            {"paths": signed_paths, "version_id": version_id},
+        )
+        task_id = record.task_id
+    for path in paths:
+        await services.storage.delete(path)
+    return task_id

@@ -1,0 +1,71 @@
+"""Streaming an upload into the object store while hashing it.
+
+Bytes go to a private staging key first; only after the registry row is in
+place is the object moved to its public key, so a failed or conflicting
+upload never leaves anything at a public key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from tufsync.names import PRIVATE_PREFIX
+from tufsync.storage import ObjectStore
+
+CHUNK = 1024 * 1024
+
+
+class Readable(Protocol):
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+class UploadTooLarge(Exception):
+    """The upload went past the configured size limit."""
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    staging_key: str
+    length: int
+    sha256: str
+    sha512: str
+
+
+def staging_key() -> str:
+    return f"{PRIVATE_PREFIX}/staging/{uuid.uuid4().hex}"
+
+
+async def stage_file(storage: ObjectStore, source: Readable, limit: int) -> StagedFile:
+    """Copy ``source`` to a staging key, computing length, sha256 and sha512 on the way."""
+    sha256 = hashlib.sha256()
+    sha512 = hashlib.sha512()
+    length = 0
+    too_large = False
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal length, too_large
+        while True:
+            chunk = await source.read(CHUNK)
+            if not chunk:
+                break
+            length += len(chunk)
+            if length > limit:
+                too_large = True
+                raise UploadTooLarge()
+            sha256.update(chunk)
+            sha512.update(chunk)
+            yield chunk
+
+    key = staging_key()
+    try:
+        await storage.put_stream(key, chunks())
+    except BaseException:
+        await storage.delete(key)
+        if too_large:
+            raise UploadTooLarge() from None
+        raise
+    return StagedFile(key, length, sha256.hexdigest(), sha512.hexdigest())

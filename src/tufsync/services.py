@@ -1,0 +1,69 @@
+"""The running service's parts, built once at start-up and shared by routes and tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tufsync.db import engine as db_engine
+from tufsync.settings import Settings
+from tufsync.state import StateStore, open_state_store
+from tufsync.storage import ObjectStore, open_store
+from tufsync.tasks.queue import TaskQueue
+from tufsync.tasks.records import TaskRecords
+from tufsync.tuf.clock import Clock, system_clock
+from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.metastore import MetadataCache
+from tufsync.tuf.repository import Engine
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    state: StateStore
+    storage: ObjectStore
+    tuf: Engine
+    records: TaskRecords
+    queue: TaskQueue
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, embedded_worker: bool = True, clock: Clock = system_clock
+    ) -> Services:
+        settings = settings.with_generated_secrets()
+        db = db_engine.make_engine(settings.resolved_database_url)
+        if settings.resolved_database_url.startswith("sqlite"):
+            await db_engine.upgrade(db)
+        elif await db_engine.pending_migrations(db):
+            raise RuntimeError("the database needs migrations: run `tufsync db upgrade` first")
+        state = await open_state_store(settings.resolved_state_url)
+        storage = open_store(
+            settings.resolved_storage_url,
+            s3_endpoint=settings.s3_endpoint,
+            s3_region=settings.s3_region,
+            s3_access_key_id=settings.s3_access_key_id,
+            s3_secret_access_key=settings.s3_secret_access_key,
+        )
+        keys_dir = settings.resolved_online_key_dir
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        tuf_engine = Engine(storage, state, OnlineKeyStore(keys_dir), MetadataCache(), clock)
+        services = cls(
+            settings=settings,
+            db=db,
+            sessions=db_engine.make_sessionmaker(db),
+            state=state,
+            storage=storage,
+            tuf=tuf_engine,
+            records=TaskRecords(state),
+            queue=TaskQueue(settings),
+        )
+        await services.queue.start(services, embedded_worker=embedded_worker)
+        return services
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        await self.state.close()
+        await self.db.dispose()

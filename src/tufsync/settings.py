@@ -1,0 +1,109 @@
+"""Service configuration: environment variables (prefix ``TUFSYNC_``) and ``.env``.
+
+Owns the defaults of the embedded mode (everything under one data directory)
+and the first-start generation of the JWT secret and the signup key, which are
+persisted in ``<data dir>/secrets.json`` so restarts keep tokens valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GIB = 1024**3
+
+
+class Settings(BaseSettings):
+    """All knobs of the service. Unset URLs fall back to the embedded mode."""
+
+    model_config = SettingsConfigDict(env_prefix="TUFSYNC_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./tufsync-data")
+    host: str = "127.0.0.1"
+    port: int = 9000
+    database_url: str | None = None
+    redis_url: str | None = None
+    state_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    online_key_dir: Path | None = None
+    signup_key: str | None = None
+    jwt_secret: str | None = None
+    public_url: str | None = None
+    token_lifetime_hours: int = Field(default=24, ge=1)
+    max_upload_bytes: int = Field(default=2 * GIB, ge=1)
+    log_level: str = "info"
+
+    # -- derived values -------------------------------------------------
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'tufsync.db'}"
+
+    @property
+    def resolved_state_url(self) -> str:
+        if self.state_url:
+            return self.state_url
+        if self.redis_url:
+            return self.redis_url
+        return f"sqlite:///{self.resolved_data_dir / 'state.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.resolved_data_dir / "public").as_uri()
+
+    @property
+    def resolved_online_key_dir(self) -> Path:
+        if self.online_key_dir:
+            return self.online_key_dir.expanduser().resolve()
+        return self.resolved_data_dir / "keys"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}/public"
+
+    def with_generated_secrets(self) -> Settings:
+        """Return a copy whose JWT secret and signup key are set.
+
+        Missing values are generated once and stored (mode 0600) in
+        ``<data dir>/secrets.json``; later starts read them back.
+        """
+        data_dir = self.resolved_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "secrets.json"
+        stored: dict[str, str] = {}
+        if path.exists():
+            stored = json.loads(path.read_text())
+        changed = False
+        for name in ("jwt_secret", "signup_key"):
+            if name not in stored:
+                stored[name] = secrets.token_urlsafe(32)
+                changed = True
+        if changed:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(stored, handle)
+        return self.model_copy(
+            update={
+                "jwt_secret": self.jwt_secret or stored["jwt_secret"],
+                "signup_key": self.signup_key or stored["signup_key"],
+            }
+        )

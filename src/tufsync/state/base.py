@@ -1,0 +1,55 @@
+"""The StateStore protocol every backend (SQLite, Redis) implements.
+
+Values are strings (JSON where structured). Operations that must be atomic
+across processes (set-if-absent, compare-and-delete, locks with fencing
+tokens) are part of the interface so callers never compose them from reads
+and writes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StateStore(Protocol):
+    async def get(self, key: str) -> str | None:
+        """Return the value of ``key`` or None."""
+
+    async def get_many(self, keys: list[str]) -> dict[str, str]:
+        """Return the values of the keys that exist."""
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Set ``key``; with ``ttl`` it disappears after that many seconds."""
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        """Set ``key`` only if it does not exist; True when it was set."""
+
+    async def delete(self, *keys: str) -> None:
+        """Delete keys; missing ones are ignored."""
+
+    async def delete_if_equals(self, key: str, expected: str) -> bool:
+        """Delete ``key`` only while it holds ``expected``; True when deleted."""
+
+    async def keys(self, prefix: str) -> list[str]:
+        """All live keys starting with ``prefix``."""
+
+    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+        """Take lock ``name`` for ``ttl`` seconds; return a fencing token or None if held.
+
+        Tokens of one lock strictly increase across acquisitions.
+        """
+
+    async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
+        """Extend a held lock; False when ``token`` no longer holds it."""
+
+    async def release_lock(self, name: str, token: int) -> None:
+        """Release the lock if ``token`` still holds it."""
+
+    async def lock_holder(self, name: str) -> int | None:
+        """The fencing token currently holding ``name``, if any."""
+
+    async def ping(self) -> None:
+        """Raise when the store does not answer."""
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,38 @@
+"""Every state-store key name in one place (tenant-scoped by admin and app)."""
+
+from __future__ import annotations
+
+
+def bootstrap(admin: str, app: str) -> str:
+    """Bootstrap marker: ``pre-<task>`` while running, ``<task>`` when completed."""
+    return f"BOOTSTRAP_{admin}_{app}"
+
+
+def settings(admin: str, app: str) -> str:
+    """Repository settings as shown by GET /tuf/v1/config (JSON)."""
+    return f"SETTINGS_{admin}_{app}"
+
+
+def signing(role: str, admin: str, app: str) -> str:
+    """A draft awaiting signatures, e.g. ``ROOT_SIGNING_<admin>_<app>``."""
+    return f"{role.upper()}_SIGNING_{admin}_{app}"
+
+
+def signing_prefix(admin: str, app: str) -> str:
+    return f"SIGNING_INDEX_{admin}_{app}_"
+
+
+def recovery(admin: str, app: str) -> str:
+    return f"RECOVERY_{admin}_{app}"
+
+
+def repo_lock(admin: str, app: str) -> str:
+    """The lock that serialises every metadata change of one repository."""
+    return f"LOCK_TUF_{admin}_{app}"
+
+
+def task(task_id: str) -> str:
+    return f"TASK_{task_id}"
+
+
+TASK_PREFIX = "TASK_"

@@ -1,0 +1,93 @@
+"""Redis state store for the scale-out mode (redis-py asyncio).
+
+Compare-and-delete and lock extension run as Lua scripts so they stay atomic
+across API processes and workers; fencing tokens come from INCR.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+_DELETE_IF_EQUALS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_EXTEND_IF_EQUALS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class RedisStateStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._r = client
+        self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
+        self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
+
+    @classmethod
+    async def open(cls, url: str) -> RedisStateStore:
+        client = aioredis.from_url(url, decode_responses=True)
+        return cls(client)
+
+    @staticmethod
+    def _px(ttl: float | None) -> int | None:
+        return None if ttl is None else max(1, int(ttl * 1000))
+
+    async def get(self, key: str) -> str | None:
+        return cast("str | None", await self._r.get(key))
+
+    async def get_many(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        values = await self._r.mget(keys)
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._r.set(key, value, px=self._px(ttl))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        return bool(await self._r.set(key, value, px=self._px(ttl), nx=True))
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._r.delete(*keys)
+
+    async def delete_if_equals(self, key: str, expected: str) -> bool:
+        result: Any = await self._delete_if_equals(keys=[key], args=[expected])
+        return bool(result)
+
+    async def keys(self, prefix: str) -> list[str]:
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        found = [k async for k in self._r.scan_iter(match=pattern, count=1000)]
+        return sorted(found)
+
+    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+        token = int(await self._r.incr(f"FENCE_{name}"))
+        if await self._r.set(name, str(token), px=self._px(ttl), nx=True):
+            return token
+        return None
+
+    async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
+        result: Any = await self._extend_if_equals(
+            keys=[name], args=[str(token), self._px(ttl)]
+        )
+        return bool(result)
+
+    async def release_lock(self, name: str, token: int) -> None:
+        await self.delete_if_equals(name, str(token))
+
+    async def lock_holder(self, name: str) -> int | None:
+        value = await self.get(name)
+        return None if value is None else int(value)
+
+    async def ping(self) -> None:
+        await self._r.ping()
+
+    async def close(self) -> None:
+        await self._r.aclose()

@@ -1,0 +1,141 @@
+"""SQLite state store for the embedded mode (one file, one process).
+
+Each operation is a single SQL statement (its own transaction) on one
+aiosqlite connection, which makes set-if-absent, compare-and-delete and lock
+acquisition atomic without multi-statement transactions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiosqlite
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state_entries (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS state_counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+
+
+class SqliteStateStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteStateStore:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.executescript(_SCHEMA)
+        return cls(conn)
+
+    @staticmethod
+    def _expiry(ttl: float | None) -> float | None:
+        return None if ttl is None else time.time() + ttl
+
+    async def get(self, key: str) -> str | None:
+        async with self._conn.execute(
+            f"SELECT value FROM state_entries WHERE key = ? AND {_LIVE}", (key, time.time())
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else str(row[0])
+
+    async def get_many(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        marks = ",".join("?" for _ in keys)
+        async with self._conn.execute(
+            f"SELECT key, value FROM state_entries WHERE key IN ({marks}) AND {_LIVE}",
+            (*keys, time.time()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._conn.execute(
+            "INSERT INTO state_entries(key, value, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+            "expires_at = excluded.expires_at",
+            (key, value, self._expiry(ttl)),
+        )
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        now = time.time()
+        cur = await self._conn.execute(
+            "INSERT INTO state_entries(key, value, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+            "expires_at = excluded.expires_at "
+            "WHERE state_entries.expires_at IS NOT NULL AND state_entries.expires_at <= ?",
+            (key, value, self._expiry(ttl), now),
+        )
+        return cur.rowcount == 1
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            marks = ",".join("?" for _ in keys)
+            await self._conn.execute(f"DELETE FROM state_entries WHERE key IN ({marks})", keys)
+
+    async def delete_if_equals(self, key: str, expected: str) -> bool:
+        cur = await self._conn.execute(
+            f"DELETE FROM state_entries WHERE key = ? AND value = ? AND {_LIVE}",
+            (key, expected, time.time()),
+        )
+        return cur.rowcount == 1
+
+    async def keys(self, prefix: str) -> list[str]:
+        upper = prefix + "\U0010ffff"
+        async with self._conn.execute(
+            f"SELECT key FROM state_entries WHERE key >= ? AND key < ? AND {_LIVE} ORDER BY key",
+            (prefix, upper, time.time()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def _next_token(self, name: str) -> int:
+        async with self._conn.execute(
+            "INSERT INTO state_counters(name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+        # Two single-statement transactions: a token that loses the race is
+        # simply skipped, so tokens of one lock still strictly increase.
+        token = await self._next_token(name)
+        if await self.set_if_absent(name, str(token), ttl):
+            return token
+        return None
+
+    async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
+        cur = await self._conn.execute(
+            f"UPDATE state_entries SET expires_at = ? WHERE key = ? AND value = ? AND {_LIVE}",
+            (time.time() + ttl, name, str(token), time.time()),
+        )
+        return cur.rowcount == 1
+
+    async def release_lock(self, name: str, token: int) -> None:
+        await self.delete_if_equals(name, str(token))
+
+    async def lock_holder(self, name: str) -> int | None:
+        value = await self.get(name)
+        return None if value is None else int(value)
+
+    async def ping(self) -> None:
+        async with self._conn.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
+    async def close(self) -> None:
+        await self._conn.close()

@@ -1,0 +1,163 @@
+"""The object store: one small async interface over obstore.
+
+Keys are checked with :func:`tufsync.names.is_safe_key` before any call, so
+no caller can reach outside the store's root or prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import obstore
+from obstore.store import LocalStore, S3Store
+
+from tufsync.names import is_safe_key
+
+
+class StorageUnavailable(RuntimeError):
+    """The object store could not be reached (maps to 503)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+def _check(key: str) -> str:
+    if not is_safe_key(key):
+        raise ValueError(f"unsafe object key {key!r}")
+    return key
+
+
+def _is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
+
+
+class ObjectStore:
+    """Async put/get/head/delete/list on one bucket or directory."""
+
+    def __init__(self, store: Any, description: str) -> None:
+        self._store = store
+        self.description = description
+
+    async def put(self, key: str, data: bytes) -> None:
+        try:
+            await obstore.put_async(self._store, _check(key), data)
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailable(f"object store write failed: {exc}") from exc
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        """Stream ``chunks`` into ``key``; errors raised by the iterator propagate."""
+        await obstore.put_async(self._store, _check(key), chunks)
+
+    async def get(self, key: str) -> bytes | None:
+        """Return the object's bytes, or None when it does not exist."""
+        try:
+            result = await obstore.get_async(self._store, _check(key))
+            return bytes(await result.bytes_async())
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise StorageUnavailable(f"object store read failed: {exc}") from exc
+
+    async def open(self, key: str) -> tuple[int, AsyncIterator[bytes]] | None:
+        """Return (size, chunk iterator) for streaming, or None when missing."""
+        try:
+            result = await obstore.get_async(self._store, _check(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise StorageUnavailable(f"object store read failed: {exc}") from exc
+        size = int(result.meta["size"])
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in result.stream(min_chunk_size=256 * 1024):
+                yield bytes(chunk)
+
+        return size, chunks()
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            meta = await obstore.head_async(self._store, _check(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return None
+            raise StorageUnavailable(f"object store head failed: {exc}") from exc
+        return ObjectInfo(key=key, size=int(meta["size"]))
+
+    async def exists(self, key: str) -> bool:
+        return await self.head(key) is not None
+
+    async def move(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target`` (replacing it)."""
+        try:
+            await obstore.rename_async(self._store, _check(source), _check(target))
+        except Exception as exc:
+            raise StorageUnavailable(f"object store move failed: {exc}") from exc
+
+    async def delete(self, key: str) -> None:
+        """Delete ``key``; a missing key is not an error."""
+        try:
+            await obstore.delete_async(self._store, _check(key))
+        except Exception as exc:
+            if _is_not_found(exc):
+                return
+            raise StorageUnavailable(f"object store delete failed: {exc}") from exc
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        _check(prefix.rstrip("/"))
+        out: list[ObjectInfo] = []
+        try:
+            stream = obstore.list(self._store, prefix=prefix)
+            async for batch in stream:
+                out.extend(ObjectInfo(key=m["path"], size=int(m["size"])) for m in batch)
+        except Exception as exc:
+            if _is_not_found(exc):
+                return out
+            raise StorageUnavailable(f"object store list failed: {exc}") from exc
+        return out
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailable when the store does not answer."""
+        try:
+            await obstore.head_async(self._store, "tuf_metadata/.ping")
+        except Exception as exc:
+            if _is_not_found(exc):
+                return
+            raise StorageUnavailable(f"object store unreachable: {exc}") from exc
+
+
+def open_store(
+    url: str,
+    *,
+    s3_endpoint: str | None = None,
+    s3_region: str = "us-east-1",
+    s3_access_key_id: str | None = None,
+    s3_secret_access_key: str | None = None,
+) -> ObjectStore:
+    """Open ``file:///dir`` or ``s3://bucket/prefix``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        root = Path(parsed.path)
+        root.mkdir(parents=True, exist_ok=True)
+        return ObjectStore(LocalStore(root, mkdir=True), f"local directory {root}")
+    if parsed.scheme == "s3":
+        config: dict[str, Any] = {"region": s3_region}
+        if s3_endpoint:
+            config["endpoint"] = s3_endpoint
+            config["allow_http"] = s3_endpoint.startswith("http://")
+        if s3_access_key_id:
+            config["access_key_id"] = s3_access_key_id
+        if s3_secret_access_key:
+            config["secret_access_key"] = s3_secret_access_key
+        prefix = parsed.path.strip("/") or None
+        store = S3Store(parsed.netloc, prefix=prefix, **config)
+        return ObjectStore(store, f"S3 bucket {parsed.netloc}")
+    raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")

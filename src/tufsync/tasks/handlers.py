@@ -1,0 +1,107 @@
+"""The task functions. Each takes its parameters from the task record.
+
+Every handler that changes metadata holds the repository lock for the whole
+change; failure hooks undo markers so a failed task leaves no partial state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tufsync.db import queries
+from tufsync.state import keys as state_keys
+from tufsync.state.locks import hold_lock
+from tufsync.tasks.records import TaskRecord
+from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
+from tufsync.tuf.changes import MetadataChange
+from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets
+
+if TYPE_CHECKING:
+    from tufsync.services import Services
+
+
+class TaskFailed(Exception):
+    """A task ended without doing its work; the message says why."""
+
+
+@dataclass
+class Outcome:
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Handler(Protocol):
+    async def run(self, services: Services, record: TaskRecord) -> Outcome: ...
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None: ...
+
+
+class BootstrapHandler:
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        engine = services.tuf
+        repo = engine.repo(record.admin, record.app)
+        marker_key = state_keys.bootstrap(record.admin, record.app)
+        plan = validate_bootstrap(
+            record.admin, record.app, record.params["payload"], engine.keys, engine.clock()
+        )
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            versions = await run_bootstrap(repo, plan, record.task_id)
+            await lock.ensure_held()
+        await services.state.set(marker_key, record.task_id)
+        return Outcome("Bootstrap finished", {"versions": versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        state = services.state
+        marker_key = state_keys.bootstrap(record.admin, record.app)
+        if await state.delete_if_equals(marker_key, f"pre-{record.task_id}"):
+            await state.delete(state_keys.settings(record.admin, record.app))
+
+
+def _specs(raw: list[dict[str, Any]]) -> list[TargetSpec]:
+    return [TargetSpec(a["path"], int(a["length"]), dict(a["hashes"])) for a in raw]
+
+
+class PublishHandler:
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        specs = _specs(record.params["artifacts"])
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            change = await MetadataChange.begin(repo, lock)
+            placed = await add_targets(change, specs)
+            result = await change.commit()
+        async with services.sessions.begin() as session:
+            await queries.mark_signed(
+                session, {s.path: (s.hashes["sha256"], True) for s in specs}
+            )
+        return Outcome(
+            "Artifact(s) published", {"artifacts": placed, "versions": result.versions}
+        )
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+class RemoveHandler:
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        paths: list[str] = list(record.params["paths"])
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            change = await MetadataChange.begin(repo, lock)
+            removed = await remove_targets(change, paths)
+            versions = (await change.commit()).versions if removed else {}
+        async with services.sessions.begin() as session:
+            signed = {a.tuf_path: a for a in [await queries.get_artifact_by_path(session, p) for p in paths] if a}
+            for artifact in signed.values():
+                artifact.tuf_signed = False
+        return Outcome("Artifact(s) removed", {"artifacts": removed, "versions": versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+HANDLERS: dict[str, Handler] = {
+    "bootstrap": BootstrapHandler(),
+    "publish_artifacts": PublishHandler(),
+    "remove_artifacts": RemoveHandler(),
+}

@@ -1,0 +1,59 @@
+"""The task queue on taskiq: in-memory broker in embedded mode, Redis in scale-out.
+
+The queue carries only task ids; parameters and results live in the task
+records, so any worker can run any task and a restart can resume them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+
+from tufsync.settings import Settings
+from tufsync.tasks.records import PENDING, STARTED
+
+if TYPE_CHECKING:
+    from tufsync.services import Services
+
+log = logging.getLogger(__name__)
+TASK_NAME = "tufsync.run_task"
+
+
+async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
+    from tufsync.tasks.runner import run_task
+
+    await run_task(context.state.services, task_id)
+
+
+class TaskQueue:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.broker: AsyncBroker = InMemoryBroker(max_async_tasks=256, propagate_exceptions=False)
+        self._task: Any = self.broker.register_task(_run, task_name=TASK_NAME)
+
+    async def start(self, services: Services, *, embedded_worker: bool) -> None:
+        self.broker.state.services = services
+        await self.broker.startup()
+        if embedded_worker:
+            await self.resume_unfinished(services)
+
+    async def resume_unfinished(self, services: Services) -> None:
+        """Re-dispatch tasks that were accepted but never finished (e.g. after a crash)."""
+        for record in await services.records.unfinished():
+            if record.state == STARTED:
+                record.state = PENDING
+                await services.records.save(record)
+            log.info("resuming task %s (%s)", record.task_id, record.name)
+            await self.submit(record.task_id)
+
+    async def submit(self, task_id: str) -> None:
+        await self._task.kiq(task_id)
+
+    async def wait_idle(self) -> None:
+        if isinstance(self.broker, InMemoryBroker):
+            await self.broker.wait_all()
+
+    async def stop(self) -> None:
+        await self.broker.shutdown()

@@ -1,0 +1,105 @@
+"""Task records (PENDING → STARTED → SUCCESS | FAILURE) kept in the state store."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tufsync.state import StateStore
+from tufsync.state import keys as state_keys
+
+PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
+RECORD_TTL = 30 * 24 * 3600.0
+
+TASK_NAMES = frozenset(
+    {
+        "bootstrap",
+        "bootstrap_recovery",
+        "publish_artifacts",
+        "remove_artifacts",
+        "update_settings",
+        "metadata_update",
+        "metadata_delegation",
+        "sign_metadata",
+        "delete_sign_metadata",
+        "force_online_metadata_update",
+    }
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    name: str
+    admin: str
+    app: str
+    params: dict[str, Any]
+    state: str = PENDING
+    result: dict[str, Any] | None = None
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+    def public_view(self) -> dict[str, Any]:
+        """The ``data`` of GET /tuf/v1/task."""
+        result = self.result or {"task": self.name, "status": False, "last_update": self.updated_at}
+        return {"task_id": self.task_id, "state": self.state, "result": result}
+
+
+class TaskRecords:
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    async def create(
+        self, name: str, admin: str, app: str, params: dict[str, Any], task_id: str | None = None
+    ) -> TaskRecord:
+        assert name in TASK_NAMES, name
+        record = TaskRecord(task_id or str(uuid.uuid4()), name, admin, app, params)
+        await self.save(record)
+        return record
+
+    async def save(self, record: TaskRecord) -> None:
+        record.updated_at = now_iso()
+        await self.state.set(
+            state_keys.task(record.task_id), json.dumps(asdict(record)), ttl=RECORD_TTL
+        )
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        raw = await self.state.get(state_keys.task(task_id))
+        return None if raw is None else TaskRecord(**json.loads(raw))
+
+    async def delete(self, task_id: str) -> None:
+        await self.state.delete(state_keys.task(task_id))
+
+    async def unfinished(self) -> list[TaskRecord]:
+        """Every PENDING or STARTED record (used to resume after a restart)."""
+        keys = await self.state.keys(state_keys.TASK_PREFIX)
+        raw = await self.state.get_many(keys)
+        records = [TaskRecord(**json.loads(v)) for v in raw.values()]
+        return [r for r in records if r.state in (PENDING, STARTED)]
+
+    async def finish(
+        self,
+        record: TaskRecord,
+        *,
+        ok: bool,
+        message: str | None = None,
+        error: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        record.state = SUCCESS if ok else FAILURE
+        result: dict[str, Any] = {"task": record.name, "status": ok, "last_update": now_iso()}
+        if message:
+            result["message"] = message
+        if error:
+            result["error"] = error
+        if details:
+            result["details"] = details
+        record.result = result
+        await self.save(record)

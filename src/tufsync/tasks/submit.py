@@ -1,0 +1,23 @@
+"""Accepting a task: write its PENDING record, then hand its id to the queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tufsync.tasks.records import TaskRecord
+
+if TYPE_CHECKING:
+    from tufsync.services import Services
+
+
+async def submit_task(
+    services: Services,
+    name: str,
+    admin: str,
+    app: str,
+    params: dict[str, Any],
+    task_id: str | None = None,
+) -> TaskRecord:
+    record = await services.records.create(name, admin, app, params, task_id=task_id)
+    await services.queue.submit(record.task_id)
+    return record

@@ -1,0 +1,148 @@
+"""A change to a repository's online metadata, committed in the safe order.
+
+Open the targets-type roles you want to change, edit them, then ``commit()``:
+every changed role gets version + 1, a fresh expiry and new signatures, then
+snapshot, then timestamp. Each file is verified against its delegator before
+anything is written; role files are written first, snapshot next and
+``timestamp.json`` last, after checking that the repository lock is still
+held, so clients only ever see a consistent repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuf.api.metadata import MetaFile, Metadata, Root, Targets
+
+from tufsync.state.locks import HeldLock
+from tufsync.tuf.clock import expiry_after
+from tufsync.tuf.config import RepoConfig
+from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
+from tufsync.tuf.metastore import to_bytes, versioned_name
+from tufsync.tuf.repository import Repository, Trusted
+from tufsync.tuf.signing import online_signers, sign_and_verify
+
+
+@dataclass
+class CommitResult:
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+class MetadataChange:
+    def __init__(
+        self, repo: Repository, trusted: Trusted, config: RepoConfig, lock: HeldLock
+    ) -> None:
+        self.repo = repo
+        self.trusted = trusted
+        self.config = config
+        self.lock = lock
+        self.opened: dict[str, Metadata[Targets]] = {}
+        self.force_snapshot = False
+
+    @classmethod
+    async def begin(cls, repo: Repository, lock: HeldLock) -> MetadataChange:
+        config = await repo.require_config()
+        trusted = await repo.trusted()
+        return cls(repo, trusted, config, lock)
+
+    def delegator_of(self, role: str) -> Root | Targets:
+        if role in ("targets", "snapshot", "timestamp", "root"):
+            return self.trusted.root.signed
+        opened_targets = self.opened.get("targets")
+        return (opened_targets or self.trusted.targets).signed
+
+    def is_online(self, role: str) -> bool:
+        if role == "targets":
+            return self.config.targets_online_key
+        return role != "root"
+
+    async def open(self, role: str) -> Metadata[Targets]:
+        """Open ``targets`` or a delegated role for editing (taken out of the cache)."""
+        if role in self.opened:
+            return self.opened[role]
+        if role == "targets" and not self.config.targets_online_key:
+            raise OnlineKeyUnavailable(
+                "targets is signed offline; the server cannot change targets metadata"
+            )
+        meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
+        if meta is None:
+            raise TufInputError(f"role {role!r} is not delegated in this repository")
+        md = await self.repo.files.targets_role(role, meta.version, take=True)
+        if md is None:
+            raise TufInputError(f"metadata of role {role!r} is missing from the store")
+        if role == "targets":
+            # Delegated roles look up their keys in the targets object we hold.
+            self.trusted.targets = md
+        self.opened[role] = md
+        return md
+
+    async def lists_target(self, role: str, path: str) -> bool:
+        """True when the current version of ``role`` lists ``path`` (nothing is opened)."""
+        md = self.opened.get(role)
+        if md is None:
+            meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
+            if meta is None:
+                return False
+            md = await self.repo.files.targets_role(role, meta.version)
+        return md is not None and path in md.signed.targets
+
+    def _bump(self, md: Metadata[Any], role: str) -> None:
+        now = self.repo.engine.clock()
+        md.signed.version += 1
+        md.signed.expires = expiry_after(now, self.config.expiration_days(role))
+
+    def _signers(self, role: str) -> Any:
+        repo = self.repo
+        return online_signers(
+            repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
+        )
+
+    async def commit(self, *, timestamp_only: bool = False) -> CommitResult:
+        result = CommitResult()
+        files = self.repo.files
+        role_files: list[tuple[str, Metadata[Any]]] = []
+        # Delegated roles before targets: their signers are looked up in targets'
+        # delegations, which a key change in targets would only affect later.
+        for role in sorted(self.opened, key=lambda r: r == "targets"):
+            md = self.opened[role]
+            self._bump(md, role)
+            sign_and_verify(md, role, self._signers(role), self.delegator_of(role))
+            role_files.append((versioned_name(role, md.signed.version), md))
+            result.versions[role] = md.signed.version
+
+        snapshot_file: tuple[str, Metadata[Any]] | None = None
+        if role_files or self.force_snapshot or not timestamp_only:
+            snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
+            if snapshot is None:
+                raise TufInputError("snapshot metadata is missing from the store")
+            for role, md in self.opened.items():
+                snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
+            self._bump(snapshot, "snapshot")
+            sign_and_verify(snapshot, "snapshot", self._signers("snapshot"), self.trusted.root.signed)
+            snapshot_file = (versioned_name("snapshot", snapshot.signed.version), snapshot)
+            result.versions["snapshot"] = snapshot.signed.version
+            self.trusted.snapshot = snapshot
+
+        timestamp = self.trusted.timestamp
+        timestamp.signed.snapshot_meta = MetaFile(version=self.trusted.snapshot.signed.version)
+        self._bump(timestamp, "timestamp")
+        sign_and_verify(timestamp, "timestamp", self._signers("timestamp"), self.trusted.root.signed)
+        result.versions["timestamp"] = timestamp.signed.version
+
+        ordered = role_files + ([snapshot_file] if snapshot_file else [])
+        written: list[str] = []
+        try:
+            for name, md in ordered:
+                await files.storage.put(files.key(name), to_bytes(md))
+                written.append(files.key(name))
+            await self.lock.ensure_held()
+            await files.storage.put(files.key("timestamp.json"), to_bytes(timestamp))
+        except BaseException:
+            # Files no timestamp points to are invisible to clients; remove them anyway.
+            for key in written:
+                await files.storage.delete(key)
+            raise
+        for name, md in ordered:
+            files.remember(name, md)
+        return result

@@ -1,0 +1,86 @@
+"""Repository settings: expirations, key counts, thresholds, online-targets flag.
+
+``RepoConfig.to_dict()`` is exactly the ``data`` of GET /tuf/v1/config; the
+same dict is kept in the state store and copied to
+``tuf_private/<admin>/<app>/settings.json`` for recovery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+MAX_EXPIRATION_DAYS = 3650
+ONLINE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    expiration: int
+    threshold: int
+    num_keys: int
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    bootstrap: str
+    roles: dict[str, RoleSettings]
+    targets_online_key: bool
+    delegated_roles: dict[str, RoleSettings] = field(default_factory=dict)
+
+    @property
+    def role_expiration(self) -> int:
+        """Default lifetime in days of delegated roles (the targets lifetime)."""
+        return self.roles["targets"].expiration
+
+    def expiration_days(self, role: str) -> int:
+        if role in self.roles:
+            return self.roles[role].expiration
+        if role in self.delegated_roles:
+            return self.delegated_roles[role].expiration
+        return self.role_expiration
+
+    def with_expirations(self, days: dict[str, int]) -> RepoConfig:
+        roles = dict(self.roles)
+        delegated = dict(self.delegated_roles)
+        for role, value in days.items():
+            if role in roles:
+                roles[role] = replace(roles[role], expiration=value)
+            else:
+                delegated[role] = replace(delegated[role], expiration=value)
+        return replace(self, roles=roles, delegated_roles=delegated)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bootstrap": self.bootstrap, "role_expiration": self.role_expiration}
+        for role in ("root", "timestamp", "snapshot", "targets"):
+            rs = self.roles[role]
+            out[f"{role}_expiration"] = rs.expiration
+            out[f"{role}_num_keys"] = rs.num_keys
+            out[f"{role}_threshold"] = rs.threshold
+        out["targets_online_key"] = 1 if self.targets_online_key else 0
+        out["delegated_roles"] = {
+            name: {"expiration": rs.expiration, "threshold": rs.threshold, "num_keys": rs.num_keys}
+            for name, rs in self.delegated_roles.items()
+        }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RepoConfig:
+        roles = {
+            role: RoleSettings(
+                expiration=int(data[f"{role}_expiration"]),
+                threshold=int(data[f"{role}_threshold"]),
+                num_keys=int(data[f"{role}_num_keys"]),
+            )
+            for role in ("root", "timestamp", "snapshot", "targets")
+        }
+        delegated = {
+            name: RoleSettings(int(v["expiration"]), int(v["threshold"]), int(v["num_keys"]))
+            for name, v in data.get("delegated_roles", {}).items()
+        }
+        return cls(
+            bootstrap=str(data.get("bootstrap", "")),
+            roles=roles,
+            targets_online_key=bool(int(data.get("targets_online_key", 1))),
+            delegated_roles=delegated,
+        )

@@ -1,0 +1,84 @@
+"""Key rules and the online key folder of each tenant.
+
+Online private keys are loaded only from ``<key dir>/<admin>/<app>/<keyid>``
+(or ``<keyid>.pem``): PKCS8 PEM (ed25519, ECDSA P-256/P-384, RSA) or a raw
+32-byte ed25519 seed. A key that exists only in another tenant's folder is
+"not available online". Keys are read when needed, so a key written while the
+server runs is picked up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
+from securesystemslib.signer._utils import compute_default_keyid
+
+from tufsync.names import is_safe_key
+
+SUPPORTED_KEY_TYPES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("ed25519", "ed25519"),
+        ("ecdsa", "ecdsa-sha2-nistp256"),
+        ("ecdsa", "ecdsa-sha2-nistp384"),
+        ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"),
+        ("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"),
+        ("rsa", "rsassa-pss-sha256"),
+    }
+)
+
+
+def key_problem(keyid: str, key: Key) -> str | None:
+    """Why ``key`` is unacceptable under ``keyid``, or None when it is fine."""
+    if (key.keytype, key.scheme) not in SUPPORTED_KEY_TYPES:
+        return (
+            f"key {keyid} has unsupported type {key.keytype}/{key.scheme}; supported: "
+            "ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, rsassa-pss-sha256"
+        )
+    if not isinstance(key.keyval.get("public"), str):
+        return f"key {keyid} has no public key value"
+    expected = compute_default_keyid(key.keytype, key.scheme, key.keyval)
+    if keyid != expected:
+        return f"keyid {keyid} does not match its key material (expected {expected})"
+    return None
+
+
+class OnlineKeyStore:
+    """Loads online signers from the per-tenant key folders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def tenant_dir(self, admin: str, app: str) -> Path:
+        return self.root / admin / app
+
+    def _candidate_files(self, admin: str, app: str, keyid: str) -> list[Path]:
+        if not is_safe_key(f"{admin}/{app}/{keyid}") or "/" in keyid:
+            return []
+        folder = self.tenant_dir(admin, app)
+        return [folder / keyid, folder / f"{keyid}.pem"]
+
+    def load_signer(self, admin: str, app: str, key: Key) -> Signer | None:
+        """The signer for ``key`` from this tenant's folder, or None if not available."""
+        if not isinstance(key, SSlibKey):
+            return None
+        for path in self._candidate_files(admin, app, key.keyid):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            try:
+                if len(data) == 32:
+                    private = Ed25519PrivateKey.from_private_bytes(data)
+                else:
+                    private = load_pem_private_key(data, password=None)  # type: ignore[assignment]
+                return CryptoSigner(private, key)  # type: ignore[arg-type]
+            except Exception:
+                # Wrong format, or the private key does not belong to this public key.
+                return None
+        return None
+
+    def unavailable(self, admin: str, app: str, keys: dict[str, Key]) -> list[str]:
+        """Keyids among ``keys`` whose private key the server cannot load."""
+        return [kid for kid, key in keys.items() if self.load_signer(admin, app, key) is None]

@@ -1,0 +1,127 @@
+"""Reading and writing one repository's metadata files in the object store.
+
+Consistent-snapshot files (``<N>.<role>.json``) are immutable, so their parsed
+form is cached per process by file name; only ``timestamp.json`` is read fresh
+each time. Callers that change a role *take* it out of the cache, so a failed
+change can never leave a half-modified object behind.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
+from tuf.api.serialization.json import JSONSerializer
+
+from tufsync.names import metadata_prefix
+from tufsync.storage import ObjectStore
+
+_SERIALIZER = JSONSerializer(compact=True)
+
+
+def to_bytes(md: Metadata[Any]) -> bytes:
+    return md.to_bytes(_SERIALIZER)
+
+
+def versioned_name(role: str, version: int) -> str:
+    return f"{version}.{role}.json"
+
+
+class MetadataCache:
+    """A small LRU of parsed immutable metadata files, shared by all repositories."""
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self._entries: OrderedDict[str, Metadata[Any]] = OrderedDict()
+        self._root_versions: dict[str, int] = {}
+        self._max = max_entries
+
+    def get(self, key: str) -> Metadata[Any] | None:
+        md = self._entries.get(key)
+        if md is not None:
+            self._entries.move_to_end(key)
+        return md
+
+    def put(self, key: str, md: Metadata[Any]) -> None:
+        self._entries[key] = md
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def take(self, key: str) -> Metadata[Any] | None:
+        return self._entries.pop(key, None)
+
+    def forget_prefix(self, prefix: str) -> None:
+        for key in [k for k in self._entries if k.startswith(prefix)]:
+            del self._entries[key]
+        self._root_versions.pop(prefix, None)
+
+    def root_version_hint(self, prefix: str) -> int:
+        return self._root_versions.get(prefix, 1)
+
+    def set_root_version(self, prefix: str, version: int) -> None:
+        self._root_versions[prefix] = version
+
+
+class MetadataFiles:
+    """The metadata files of one (admin, app) repository."""
+
+    def __init__(self, storage: ObjectStore, cache: MetadataCache, admin: str, app: str) -> None:
+        self.storage = storage
+        self.cache = cache
+        self.prefix = metadata_prefix(admin, app)
+
+    def key(self, filename: str) -> str:
+        return self.prefix + filename
+
+    async def read_bytes(self, filename: str) -> bytes | None:
+        return await self.storage.get(self.key(filename))
+
+    async def _load(self, filename: str, *, take: bool = False) -> Metadata[Any] | None:
+        key = self.key(filename)
+        md = self.cache.take(key) if take else self.cache.get(key)
+        if md is not None:
+            return md
+        data = await self.storage.get(key)
+        if data is None:
+            return None
+        md = Metadata.from_bytes(data)
+        if not take:
+            self.cache.put(key, md)
+        return md
+
+    async def timestamp(self) -> Metadata[Timestamp] | None:
+        data = await self.storage.get(self.key("timestamp.json"))
+        return None if data is None else Metadata[Timestamp].from_bytes(data)
+
+    async def root_exists(self) -> bool:
+        return await self.storage.exists(self.key(versioned_name("root", 1)))
+
+    async def latest_root(self) -> Metadata[Root] | None:
+        """The newest ``<N>.root.json``, probing upward from the last known version."""
+        version = self.cache.root_version_hint(self.prefix)
+        if not await self.storage.exists(self.key(versioned_name("root", version))):
+            version = 1
+            if not await self.storage.exists(self.key(versioned_name("root", 1))):
+                return None
+        while await self.storage.exists(self.key(versioned_name("root", version + 1))):
+            version += 1
+        self.cache.set_root_version(self.prefix, version)
+        md = await self._load(versioned_name("root", version))
+        return md  # type: ignore[return-value]
+
+    async def snapshot(self, version: int, *, take: bool = False) -> Metadata[Snapshot] | None:
+        return await self._load(versioned_name("snapshot", version), take=take)  # type: ignore[return-value]
+
+    async def targets_role(
+        self, role: str, version: int, *, take: bool = False
+    ) -> Metadata[Targets] | None:
+        return await self._load(versioned_name(role, version), take=take)  # type: ignore[return-value]
+
+    def remember(self, filename: str, md: Metadata[Any]) -> None:
+        """Cache a file this process has just written."""
+        if filename != "timestamp.json":
+            self.cache.put(self.key(filename), md)
+
+    def forget_all(self) -> None:
+        self.cache.forget_prefix(self.prefix)

@@ -1,0 +1,114 @@
+"""One tenant's TUF repository: its settings, trusted metadata and key access.
+
+``Engine`` bundles the process-wide parts (object store, state store, online
+key folders, metadata cache, clock); ``Repository`` scopes them to one
+(admin, app) pair, which is the only way the engine touches tenant data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
+
+from tufsync.names import private_prefix
+from tufsync.state import StateStore
+from tufsync.state import keys as state_keys
+from tufsync.storage import ObjectStore
+from tufsync.tuf.clock import Clock, system_clock
+from tufsync.tuf.config import RepoConfig
+from tufsync.tuf.errors import NotBootstrapped
+from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.metastore import MetadataCache, MetadataFiles
+
+
+@dataclass
+class Engine:
+    storage: ObjectStore
+    state: StateStore
+    keys: OnlineKeyStore
+    cache: MetadataCache
+    clock: Clock = system_clock
+
+    def repo(self, admin: str, app: str) -> Repository:
+        return Repository(self, admin, app)
+
+
+@dataclass
+class Trusted:
+    """The metadata a client trusts right now (latest published versions)."""
+
+    root: Metadata[Root]
+    timestamp: Metadata[Timestamp]
+    snapshot: Metadata[Snapshot]
+    targets: Metadata[Targets]
+
+    def role_version(self, role: str) -> int:
+        return self.snapshot.signed.meta[f"{role}.json"].version
+
+
+class Repository:
+    def __init__(self, engine: Engine, admin: str, app: str) -> None:
+        self.engine = engine
+        self.admin = admin
+        self.app = app
+        self.files = MetadataFiles(engine.storage, engine.cache, admin, app)
+
+    @property
+    def state(self) -> StateStore:
+        return self.engine.state
+
+    @property
+    def lock_name(self) -> str:
+        return state_keys.repo_lock(self.admin, self.app)
+
+    # -- bootstrap marker and settings -----------------------------------
+    async def bootstrap_marker(self) -> str | None:
+        return await self.state.get(state_keys.bootstrap(self.admin, self.app))
+
+    async def is_bootstrapped(self) -> bool:
+        marker = await self.bootstrap_marker()
+        if marker and not marker.startswith(("pre-", "signing-")):
+            return True
+        return await self.files.root_exists()
+
+    async def config(self) -> RepoConfig | None:
+        raw = await self.state.get(state_keys.settings(self.admin, self.app))
+        return None if raw is None else RepoConfig.from_dict(json.loads(raw))
+
+    async def require_config(self) -> RepoConfig:
+        config = await self.config()
+        if config is None:
+            raise NotBootstrapped(f"app {self.app!r} has no completed bootstrap")
+        return config
+
+    @property
+    def private_settings_key(self) -> str:
+        return private_prefix(self.admin, self.app) + "settings.json"
+
+    async def save_config(self, config: RepoConfig) -> None:
+        """Store settings in the object store copy first, then in the state store."""
+        raw = json.dumps(config.to_dict(), sort_keys=True)
+        await self.engine.storage.put(self.private_settings_key, raw.encode())
+        await self.state.set(state_keys.settings(self.admin, self.app), raw)
+
+    # -- trusted metadata ----------------------------------------------
+    async def trusted(self) -> Trusted:
+        root = await self.files.latest_root()
+        timestamp = await self.files.timestamp()
+        if root is None or timestamp is None:
+            raise NotBootstrapped(f"app {self.app!r} has no published metadata")
+        snapshot = await self.files.snapshot(timestamp.signed.snapshot_meta.version)
+        if snapshot is None:
+            raise NotBootstrapped(f"snapshot of app {self.app!r} is missing")
+        targets = await self.files.targets_role("targets", snapshot.signed.meta["targets.json"].version)
+        if targets is None:
+            raise NotBootstrapped(f"targets of app {self.app!r} is missing")
+        return Trusted(root, timestamp, snapshot, targets)
+
+    async def delegated(self, trusted: Trusted, role: str) -> Metadata[Targets] | None:
+        meta = trusted.snapshot.signed.meta.get(f"{role}.json")
+        if meta is None:
+            return None
+        return await self.files.targets_role(role, meta.version)

@@ -1,0 +1,68 @@
+"""Signing with online keys and checking the result before anything is published."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from securesystemslib.signer import Key, Signer
+from tuf.api.exceptions import UnsignedMetadataError
+from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.serialization.json import CanonicalJSONSerializer
+
+from tufsync.tuf.errors import OnlineKeyUnavailable, VerificationFailed
+from tufsync.tuf.keys import OnlineKeyStore
+
+_CANONICAL = CanonicalJSONSerializer()
+
+
+def role_keys(delegator: Root | Targets, role: str) -> tuple[dict[str, Key], int]:
+    """The keys allowed to sign ``role`` and its threshold, as ``delegator`` says."""
+    spec = delegator.get_delegated_role(role)
+    keys: dict[str, Key] = {}
+    for keyid in spec.keyids:
+        try:
+            keys[keyid] = delegator.get_key(keyid)
+        except ValueError:
+            continue
+    return keys, spec.threshold
+
+
+def online_signers(
+    keystore: OnlineKeyStore, admin: str, app: str, delegator: Root | Targets, role: str
+) -> list[Signer]:
+    """Load the online signers of ``role``; raise unless they meet its threshold."""
+    keys, threshold = role_keys(delegator, role)
+    signers = []
+    for key in keys.values():
+        signer = keystore.load_signer(admin, app, key)
+        if signer is not None:
+            signers.append(signer)
+    if len(signers) < threshold:
+        missing = sorted(set(keys) - {s.public_key.keyid for s in signers})
+        raise OnlineKeyUnavailable(
+            f"the server cannot sign role {role!r}: online key(s) {missing} are not in the "
+            f"online key folder of {admin}/{app}"
+        )
+    return signers
+
+
+def sign_and_verify(
+    md: Metadata[Any], role: str, signers: list[Signer], delegator: Root | Targets
+) -> None:
+    """Replace ``md``'s signatures with ones from ``signers`` and verify them.
+
+    The canonical bytes are computed once and used for signing and checking.
+    """
+    payload = _CANONICAL.serialize(md.signed)
+    md.signatures.clear()
+    for signer in signers:
+        sig = signer.sign(payload)
+        md.signatures[sig.keyid] = sig
+    try:
+        delegator.verify_delegate(role, payload, md.signatures)
+    except UnsignedMetadataError as exc:
+        raise VerificationFailed(f"freshly signed {role} does not verify: {exc}") from exc
+
+
+def canonical_bytes(md: Metadata[Any]) -> bytes:
+    return _CANONICAL.serialize(md.signed)
