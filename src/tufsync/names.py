@@ -31,9 +31,7 @@ class InvalidName(ValueError):
 
 def check_username(value: str) -> str:
     if not USERNAME_RE.fullmatch(value):
-        raise InvalidName(
-            "username must be 3 to 32 characters of letters, digits and underscore"
-        )
+        raise InvalidName("username must be 3 to 32 characters of letters, digits and underscore")
     return value
 
 

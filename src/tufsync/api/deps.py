@@ -86,6 +86,4 @@ def app_name_param(value: str | None, field: str = "appName") -> str:
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` describing a JSON body that the route parses itself."""
     schema = model.model_json_schema()
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
-    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

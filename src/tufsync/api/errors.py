@@ -86,9 +86,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StorageUnavailable)
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
         log.error("storage unavailable: %s", exc)
-        return JSONResponse(
-            {"error": "Object store unavailable; try again later"}, status_code=503
-        )
+        return JSONResponse({"error": "Object store unavailable; try again later"}, status_code=503)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

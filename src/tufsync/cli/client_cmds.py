@@ -164,7 +164,9 @@ def register(app: typer.Typer) -> None:
         """Sign every unsigned artifact of a version into TUF."""
         with client() as http:
             found = check(
-                http.get("/search", params={"app_name": app_name, "channel": channel, "limit": 1000})
+                http.get(
+                    "/search", params={"app_name": app_name, "channel": channel, "limit": 1000}
+                )
             )
             matches = [v for v in found["apps"] if v["Version"] == version]
             if not matches:
@@ -196,8 +198,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def verify(
-        target: str = typer.Argument(..., help="Target path, e.g. app-admin/default/linux/x64/app-1.0.deb"),
-        root: Path = typer.Option(..., "--root", help="Trusted root metadata file (e.g. 1.root.json)."),
+        target: str = typer.Argument(
+            ..., help="Target path, e.g. app-admin/default/linux/x64/app-1.0.deb"
+        ),
+        root: Path = typer.Option(
+            ..., "--root", help="Trusted root metadata file (e.g. 1.root.json)."
+        ),
         admin: str = typer.Option(..., "--admin"),
         app_name: str = typer.Option(..., "--app"),
         public_url: str = typer.Option(f"{DEFAULT_URL}/public", "--public-url"),

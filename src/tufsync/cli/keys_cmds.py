@@ -31,7 +31,10 @@ def keys_new(
     if key_type not in KEY_TYPES:
         fail(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
     path, public = new_key_file(key_type, out)
-    emit({"keyid": public.keyid, "private_key_file": str(path), "public_key": public.to_dict()}, as_json)
+    emit(
+        {"keyid": public.keyid, "private_key_file": str(path), "public_key": public.to_dict()},
+        as_json,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +48,9 @@ def register(app: typer.Typer) -> None:
             ..., "--root-key", help="Root private key file; repeat for each holder present."
         ),
         root_pub: list[Path] = typer.Option(
-            [], "--root-pub", help="Public key file (<keyid>.pub.json) of a root holder not signing now."
+            [],
+            "--root-pub",
+            help="Public key file (<keyid>.pub.json) of a root holder not signing now.",
         ),
         threshold: int = typer.Option(1, "--threshold", help="Root signature threshold."),
         key_dir: Path = typer.Option(

@@ -88,9 +88,7 @@ async def search_versions(
     return (await session.execute(stmt)).scalars().all()
 
 
-async def mark_signed(
-    session: AsyncSession, signed: dict[str, tuple[str, bool]]
-) -> None:
+async def mark_signed(session: AsyncSession, signed: dict[str, tuple[str, bool]]) -> None:
     """Set ``tuf_signed`` by target path; ``signed`` maps path → (sha256, flag).
 
     The sha256 guard makes sure a row is only marked for the bytes that were signed.

@@ -54,7 +54,9 @@ def build_root(
     return Metadata(root)
 
 
-def build_payload(spec: CeremonyInput, online_key: Key, now: datetime | None = None) -> dict[str, Any]:
+def build_payload(
+    spec: CeremonyInput, online_key: Key, now: datetime | None = None
+) -> dict[str, Any]:
     """The body of POST /tuf/v1/bootstrap, with root v1 signed by ``spec.root_signers``."""
     now = now or datetime.now(UTC)
     root_keys = [s.public_key for s in spec.root_signers] + list(spec.extra_root_keys)

@@ -7,6 +7,7 @@ first starts their removal from TUF.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -48,7 +49,7 @@ class UploadMeta:
 
 
 async def upload_artifacts(
-    services: Services, owner_id: int, admin: str, meta: UploadMeta, files: list[NamedUpload]
+    services: Services, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
 ) -> str:
     """Store ``files`` as artifacts of one version; return the version id."""
     planned: dict[str, tuple[NamedUpload, str]] = {}
@@ -139,7 +140,9 @@ async def upload_artifacts(
             version_id = version.id
     except IntegrityError:
         await _undo(services, staged, moved)
-        raise RegistryError(409, "Another upload wrote the same artifact at the same time") from None
+        raise RegistryError(
+            409, "Another upload wrote the same artifact at the same time"
+        ) from None
     except BaseException:
         await _undo(services, staged, moved)
         raise
@@ -177,7 +180,8 @@ async def delete_artifacts(
             raise RegistryError(400, f"Version {version_id} does not belong to app {expect_app!r}")
         if expect_version is not None and version.version != expect_version:
             raise RegistryError(
-                400, f"Version id {version_id} is version {version.version!r}, not {expect_version!r}"
+                400,
+                f"Version id {version_id} is version {version.version!r}, not {expect_version!r}",
             )
         artifacts = list(version.artifacts)
         if indices is None:

@@ -29,9 +29,7 @@ def version_view(version: Version, public_url: str) -> dict[str, Any]:
         "Channel": version.channel,
         "Published": bool(version.published),
         "Critical": bool(version.critical),
-        "Artifacts": [
-            artifact_view(i, a, public_url) for i, a in enumerate(version.artifacts)
-        ],
+        "Artifacts": [artifact_view(i, a, public_url) for i, a in enumerate(version.artifacts)],
         "Changelog": list(version.changelog or []),
         "Updated_at": version.updated_at.isoformat(),
     }

@@ -46,7 +46,7 @@ class RedisStateStore:
         if not keys:
             return {}
         values = await self._r.mget(keys)
-        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        return {k: str(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         await self._r.set(key, value, px=self._px(ttl))
@@ -75,7 +75,7 @@ class RedisStateStore:
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
         result: Any = await self._extend_if_equals(
-            keys=[name], args=[str(token), self._px(ttl)]
+            keys=[name], args=[str(token), max(1, int(ttl * 1000))]
         )
         return bool(result)
 

@@ -71,12 +71,8 @@ class PublishHandler:
             placed = await add_targets(change, specs)
             result = await change.commit()
         async with services.sessions.begin() as session:
-            await queries.mark_signed(
-                session, {s.path: (s.hashes["sha256"], True) for s in specs}
-            )
-        return Outcome(
-            "Artifact(s) published", {"artifacts": placed, "versions": result.versions}
-        )
+            await queries.mark_signed(session, {s.path: (s.hashes["sha256"], True) for s in specs})
+        return Outcome("Artifact(s) published", {"artifacts": placed, "versions": result.versions})
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         services.tuf.repo(record.admin, record.app).files.forget_all()
@@ -91,7 +87,11 @@ class RemoveHandler:
             removed = await remove_targets(change, paths)
             versions = (await change.commit()).versions if removed else {}
         async with services.sessions.begin() as session:
-            signed = {a.tuf_path: a for a in [await queries.get_artifact_by_path(session, p) for p in paths] if a}
+            signed = {
+                a.tuf_path: a
+                for a in [await queries.get_artifact_by_path(session, p) for p in paths]
+                if a
+            }
             for artifact in signed.values():
                 artifact.tuf_signed = False
         return Outcome("Artifact(s) removed", {"artifacts": removed, "versions": versions})

@@ -85,7 +85,9 @@ def _expiration(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TufInputError(f"{where} must be a whole number of days")
     if not 1 <= value <= MAX_EXPIRATION_DAYS:
-        raise TufInputError(f"{where} must be between 1 and {MAX_EXPIRATION_DAYS} days, not {value}")
+        raise TufInputError(
+            f"{where} must be between 1 and {MAX_EXPIRATION_DAYS} days, not {value}"
+        )
     return value
 
 
@@ -101,7 +103,9 @@ def _parse_metadata(raw: Any, where: str, expected_type: str) -> Metadata[Any]:
     raw = _dict(raw, where)
     signed = raw.get("signed")
     if isinstance(signed, dict) and signed.get("_type") != expected_type:
-        raise TufInputError(f"{where} must have _type {expected_type!r}, not {signed.get('_type')!r}")
+        raise TufInputError(
+            f"{where} must have _type {expected_type!r}, not {signed.get('_type')!r}"
+        )
     try:
         md: Metadata[Any] = Metadata.from_dict(copy.deepcopy(raw))
     except Exception as exc:
@@ -122,7 +126,9 @@ def _check_signatures(md: Metadata[Any], delegator: Root | Targets, role: str, w
     allowed = set(delegator.get_delegated_role(role).keyids)
     for keyid, sig in md.signatures.items():
         if keyid not in allowed:
-            raise TufInputError(f"{where} carries a signature by {keyid}, which is not a {role} key")
+            raise TufInputError(
+                f"{where} carries a signature by {keyid}, which is not a {role} key"
+            )
         try:
             delegator.get_key(keyid).verify_signature(sig, payload)
         except (UnverifiedSignatureError, ValueError) as exc:
@@ -346,6 +352,7 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
         signers = online_signers(engine.keys, repo.admin, repo.app, delegator, role)
         sign_and_verify(md, role, signers, delegator)
 
+    targets_md: Metadata[Targets]
     if plan.offline_targets is not None:
         targets_md = plan.offline_targets
     else:
@@ -360,7 +367,9 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
 
     role_files: list[tuple[str, Metadata[Any]]] = [("targets", targets_md)]
     for name in plan.delegations.roles or {}:
-        md = Metadata(Targets(version=1, expires=expiry_after(now, plan.delegated_expirations[name])))
+        md = Metadata(
+            Targets(version=1, expires=expiry_after(now, plan.delegated_expirations[name]))
+        )
         sign_online(md, name, targets_md.signed)
         role_files.append((name, md))
 
@@ -382,7 +391,7 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
     sign_online(timestamp, "timestamp", root)
 
     files = repo.files
-    ordered = [(versioned_name("root", 1), plan.root)]
+    ordered: list[tuple[str, Metadata[Any]]] = [(versioned_name("root", 1), plan.root)]
     ordered += [(versioned_name(name, 1), md) for name, md in role_files]
     ordered.append((versioned_name("snapshot", 1), snapshot))
     ordered.append(("timestamp.json", timestamp))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuf.api.metadata import MetaFile, Metadata, Root, Targets
+from tuf.api.metadata import Metadata, MetaFile, Root, Targets
 
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.clock import expiry_after
@@ -94,9 +94,7 @@ class MetadataChange:
 
     def _signers(self, role: str) -> Any:
         repo = self.repo
-        return online_signers(
-            repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
-        )
+        return online_signers(repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role)
 
     async def commit(self, *, timestamp_only: bool = False) -> CommitResult:
         result = CommitResult()
@@ -119,7 +117,9 @@ class MetadataChange:
             for role, md in self.opened.items():
                 snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
             self._bump(snapshot, "snapshot")
-            sign_and_verify(snapshot, "snapshot", self._signers("snapshot"), self.trusted.root.signed)
+            sign_and_verify(
+                snapshot, "snapshot", self._signers("snapshot"), self.trusted.root.signed
+            )
             snapshot_file = (versioned_name("snapshot", snapshot.signed.version), snapshot)
             result.versions["snapshot"] = snapshot.signed.version
             self.trusted.snapshot = snapshot
@@ -127,7 +127,9 @@ class MetadataChange:
         timestamp = self.trusted.timestamp
         timestamp.signed.snapshot_meta = MetaFile(version=self.trusted.snapshot.signed.version)
         self._bump(timestamp, "timestamp")
-        sign_and_verify(timestamp, "timestamp", self._signers("timestamp"), self.trusted.root.signed)
+        sign_and_verify(
+            timestamp, "timestamp", self._signers("timestamp"), self.trusted.root.signed
+        )
         result.versions["timestamp"] = timestamp.signed.version
 
         ordered = role_files + ([snapshot_file] if snapshot_file else [])

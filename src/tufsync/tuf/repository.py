@@ -102,7 +102,9 @@ class Repository:
         snapshot = await self.files.snapshot(timestamp.signed.snapshot_meta.version)
         if snapshot is None:
             raise NotBootstrapped(f"snapshot of app {self.app!r} is missing")
-        targets = await self.files.targets_role("targets", snapshot.signed.meta["targets.json"].version)
+        targets = await self.files.targets_role(
+            "targets", snapshot.signed.meta["targets.json"].version
+        )
         if targets is None:
             raise NotBootstrapped(f"targets of app {self.app!r} is missing")
         return Trusted(root, timestamp, snapshot, targets)

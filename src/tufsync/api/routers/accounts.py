@@ -46,9 +46,7 @@ class LoginBody(BaseModel):
 async def signup(request: Request, services: Services = Depends(get_services)) -> dict[str, str]:
     body = validate_model(SignupBody, await read_json_object(request))
     if not USERNAME_RE.fullmatch(body.username):
-        raise bad_request(
-            "username must be 3 to 32 characters of letters, digits and underscore"
-        )
+        raise bad_request("username must be 3 to 32 characters of letters, digits and underscore")
     if len(body.password) < 8:
         raise bad_request("password must be at least 8 characters long")
     assert services.settings.signup_key is not None

@@ -34,7 +34,7 @@ def _marker_task(marker: str | None) -> str:
 
 @router.get("/bootstrap")
 async def bootstrap_status(
-    appName: str | None = Query(default=None),  # noqa: N803 - contract name
+    appName: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:

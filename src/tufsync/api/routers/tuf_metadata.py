@@ -42,7 +42,7 @@ async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
 
 @router.get("/metadata/root")
 async def trusted_root(
-    appName: str | None = Query(default=None),  # noqa: N803
+    appName: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -56,7 +56,7 @@ async def trusted_root(
 
 @router.get("/metadata/targets")
 async def trusted_targets(
-    appName: str | None = Query(default=None),  # noqa: N803
+    appName: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -68,8 +68,8 @@ async def trusted_targets(
 
 @router.get("/metadata/delegated")
 async def trusted_delegated(
-    appName: str | None = Query(default=None),  # noqa: N803
-    roleName: str | None = Query(default=None),  # noqa: N803
+    appName: str | None = Query(default=None),
+    roleName: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
@@ -98,7 +98,7 @@ async def trusted_delegated(
 
 @router.get("/config")
 async def get_config(
-    appName: str | None = Query(default=None),  # noqa: N803
+    appName: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:

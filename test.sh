@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything tufsync and its tests need into ./.venv, make sure Redis and
+# PostgreSQL answer, then lint, type-check and run the whole test suite.
+# Extra arguments go to pytest (e.g. ./test.sh -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e '.[test]'
+scripts/ensure-services.sh
+echo "== ruff"
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+echo "== mypy"
+.venv/bin/mypy src
+echo "== pytest"
+.venv/bin/pytest "$@"

@@ -1,0 +1,218 @@
+"""Test helpers: a real server in a subprocess, an API client, key ceremonies."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from securesystemslib.signer import CryptoSigner, Signer
+
+from tufsync.keyholder.ceremony import CeremonyInput, build_payload, create_online_key
+
+SIGNUP_KEY = "test-signup-key"
+PASSWORD = "correct-horse-battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def public_url(self) -> str:
+        return f"{self.url}/public"
+
+    @property
+    def key_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def public_dir(self) -> Path:
+        return self.data_dir / "public"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TUFSYNC_DATA_DIR": str(data_dir),
+        "TUFSYNC_SIGNUP_KEY": SIGNUP_KEY,
+        "TUFSYNC_PORT": str(port),
+        "TUFSYNC_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tufsync", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", data_dir, process, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class Api:
+    """An httpx client logged in as one admin."""
+
+    def __init__(self, server: ServerProcess, username: str) -> None:
+        self.server = server
+        self.username = username
+        self.http = httpx.Client(base_url=server.url, timeout=60)
+        self.http.headers["Authorization"] = f"Bearer {self._login()}"
+
+    def _login(self) -> str:
+        response = self.http.post(
+            "/signup",
+            json={"username": self.username, "password": PASSWORD, "api_key": SIGNUP_KEY},
+        )
+        assert response.status_code == 200, response.text
+        response = self.http.post("/login", json={"username": self.username, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.get(path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.http.post(path, **kw)
+
+    def upload(
+        self,
+        app: str,
+        version: str,
+        files: dict[str, bytes],
+        **fields: Any,
+    ) -> httpx.Response:
+        data = {"app_name": app, "version": version, **fields}
+        return self.http.post(
+            "/upload",
+            data={"data": json.dumps(data)},
+            files=[("file", (name, content)) for name, content in files.items()],
+        )
+
+    def upload_ok(self, app: str, version: str, files: dict[str, bytes], **fields: Any) -> str:
+        response = self.upload(app, version, files, **fields)
+        assert response.status_code == 200, response.text
+        return str(response.json()["uploadResult.Uploaded"])
+
+    def wait_task(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.get("/tuf/v1/task", params={"task_id": task_id})
+            assert response.status_code == 200, response.text
+            data: dict[str, Any] = response.json()["data"]
+            if data["state"] in ("SUCCESS", "FAILURE"):
+                return data
+            assert time.monotonic() < deadline, f"task {task_id} still {data['state']}"
+            time.sleep(0.05)
+
+    def bootstrap_ok(self, payload: dict[str, Any]) -> dict[str, Any]:
+        response = self.post("/tuf/v1/bootstrap", json=payload)
+        assert response.status_code == 200, response.text
+        task = self.wait_task(response.json()["data"]["task_id"])
+        assert task["state"] == "SUCCESS", task
+        return task
+
+    def publish_ok(self, version_id: str, version: str) -> dict[str, Any]:
+        response = self.post(
+            "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": version}
+        )
+        assert response.status_code == 200, response.text
+        task = self.wait_task(response.json()["data"]["task_id"])
+        assert task["state"] == "SUCCESS", task
+        return task
+
+    def version(self, app: str, version_id: str) -> dict[str, Any]:
+        found = self.get("/search", params={"app_name": app}).json()["apps"]
+        return next(v for v in found if v["ID"] == version_id)
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Ceremony:
+    payload: dict[str, Any]
+    root_signers: list[Signer]
+    online_keyid: str
+
+    @property
+    def root_bytes(self) -> bytes:
+        from tuf.api.metadata import Metadata
+
+        return Metadata.from_dict(
+            json.loads(json.dumps(self.payload["metadata"]["root"]))
+        ).to_bytes()
+
+
+def ceremony(
+    key_dir: Path,
+    admin: str,
+    app: str,
+    *,
+    root_keys: int = 1,
+    threshold: int = 1,
+    expirations: dict[str, int] | None = None,
+) -> Ceremony:
+    signers: list[Signer] = [CryptoSigner.generate_ed25519() for _ in range(root_keys)]
+    online = create_online_key(key_dir, admin, app)
+    spec = CeremonyInput(app=app, admin=admin, root_signers=signers, root_threshold=threshold)
+    if expirations:
+        spec.expirations.update(expirations)
+    return Ceremony(build_payload(spec, online), signers, online.keyid)
+
+
+def resign(root_dict: dict[str, Any], signers: list[Signer]) -> dict[str, Any]:
+    """Re-sign a (possibly invalid) metadata dict over its canonical ``signed`` bytes."""
+    from securesystemslib.formats import encode_canonical
+
+    payload = encode_canonical(root_dict["signed"]).encode()
+    signatures = [signer.sign(payload).to_dict() for signer in signers]
+    return {"signed": root_dict["signed"], "signatures": signatures}
