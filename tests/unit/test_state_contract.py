@@ -1,0 +1,108 @@
+"""One contract suite for every StateStore: SQLite (file) and Redis (real server)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tufsync.state.base import StateStore
+from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.state.redis import RedisStateStore
+from tufsync.state.sqlite import SqliteStateStore
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
+    if request.param == "sqlite":
+        s: StateStore = await SqliteStateStore.open(str(tmp_path / "state.db"))
+    else:
+        s = await RedisStateStore.open(REDIS_URL)
+        await s.ping()  # fails (not skips) when Redis is down
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"TEST_{uuid.uuid4().hex}_"
+
+
+async def test_get_set_delete(store: StateStore, prefix: str) -> None:
+    key = prefix + "a"
+    assert await store.get(key) is None
+    await store.set(key, "1")
+    assert await store.get(key) == "1"
+    await store.set(key, "2")
+    assert await store.get_many([key, prefix + "missing"]) == {key: "2"}
+    await store.delete(key, prefix + "missing")
+    assert await store.get(key) is None
+
+
+async def test_set_if_absent_and_ttl(store: StateStore, prefix: str) -> None:
+    key = prefix + "nx"
+    assert await store.set_if_absent(key, "first", ttl=0.2)
+    assert not await store.set_if_absent(key, "second")
+    assert await store.get(key) == "first"
+    await asyncio.sleep(0.3)
+    assert await store.get(key) is None
+    assert await store.set_if_absent(key, "third")
+
+
+async def test_delete_if_equals(store: StateStore, prefix: str) -> None:
+    key = prefix + "cad"
+    await store.set(key, "mine")
+    assert not await store.delete_if_equals(key, "yours")
+    assert await store.delete_if_equals(key, "mine")
+    assert await store.get(key) is None
+
+
+async def test_keys_by_prefix(store: StateStore, prefix: str) -> None:
+    for name in ("b", "a", "c"):
+        await store.set(prefix + name, name)
+    await store.set(prefix.rstrip("_") + "X", "other")
+    assert await store.keys(prefix) == [prefix + "a", prefix + "b", prefix + "c"]
+    await store.delete(*(prefix + n for n in "abc"), prefix.rstrip("_") + "X")
+
+
+async def test_lock_tokens_and_expiry(store: StateStore, prefix: str) -> None:
+    name = prefix + "lock"
+    first = await store.acquire_lock(name, ttl=0.3)
+    assert first is not None
+    assert await store.acquire_lock(name, ttl=1) is None
+    assert await store.lock_holder(name) == first
+    assert await store.extend_lock(name, first, ttl=0.3)
+    await asyncio.sleep(0.4)
+    second = await store.acquire_lock(name, ttl=1)
+    assert second is not None and second > first
+    assert not await store.extend_lock(name, first, ttl=1)
+    await store.release_lock(name, first)  # stale holder cannot release
+    assert await store.lock_holder(name) == second
+    await store.release_lock(name, second)
+    assert await store.lock_holder(name) is None
+
+
+async def test_hold_lock_serialises(store: StateStore, prefix: str) -> None:
+    name = prefix + "mutex"
+    inside = 0
+    peak = 0
+
+    async def worker() -> None:
+        nonlocal inside, peak
+        async with hold_lock(store, name, ttl=5, wait=10):
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(worker() for _ in range(10)))
+    assert peak == 1
+    async with hold_lock(store, name, ttl=5):
+        with pytest.raises(LockTimeout):
+            async with hold_lock(store, name, ttl=5, wait=0.05):
+                pass
