@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Api, ServerProcess, run_server, unique_name
+from tests.support import Api, FakeClock, ServerProcess, run_server, unique_name
 
 UPLOAD_LIMIT = 4 * 1024 * 1024
 
@@ -30,3 +30,8 @@ def make_api(server: ServerProcess) -> Callable[[], Api]:
 @pytest.fixture
 def api(make_api: Callable[[], Api]) -> Api:
     return make_api()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from securesystemslib.signer import CryptoSigner, Signer
+from tuf.api.exceptions import DownloadHTTPError
+from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from tufsync.keyholder.ceremony import CeremonyInput, build_payload, create_online_key
 
@@ -216,3 +219,47 @@ def resign(root_dict: dict[str, Any], signers: list[Signer]) -> dict[str, Any]:
     payload = encode_canonical(root_dict["signed"]).encode()
     signatures = [signer.sign(payload).to_dict() for signer in signers]
     return {"signed": root_dict["signed"], "signatures": signatures}
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class LocalFetcher(FetcherInterface):
+    """Lets ngclient read the local object store directory instead of HTTP."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        path = self.root / url.removeprefix("local://")
+        if not path.is_file():
+            raise DownloadHTTPError(f"{url} not found", 404)
+        yield path.read_bytes()
+
+
+def client_updater(
+    public: Path, admin: str, app: str, root: bytes, workdir: Path, ref_time: datetime | None = None
+) -> Updater:
+    """An ngclient Updater over the local public directory."""
+    meta = workdir / "meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    bootstrap = None if (meta / "root.json").exists() else root
+    return Updater(
+        metadata_dir=str(meta),
+        metadata_base_url=f"local://tuf_metadata/{admin}/{app}/",
+        target_base_url="local://",
+        target_dir=str(workdir),
+        fetcher=LocalFetcher(public),
+        config=UpdaterConfig(prefix_targets_with_hash=False),
+        bootstrap=bootstrap,
+    )

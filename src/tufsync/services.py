@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,6 +29,7 @@ class Services:
     tuf: Engine
     records: TaskRecords
     queue: TaskQueue
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -61,9 +63,20 @@ class Services:
             queue=TaskQueue(settings),
         )
         await services.queue.start(services, embedded_worker=embedded_worker)
+        if embedded_worker:
+            services.start_scheduler()
         return services
 
+    def start_scheduler(self) -> None:
+        from tufsync.tasks.scheduler import run_scheduler
+
+        interval = self.settings.refresh_interval_seconds
+        self.background.append(asyncio.create_task(run_scheduler(self, interval)))
+
     async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.queue.stop()
         await self.state.close()
         await self.db.dispose()

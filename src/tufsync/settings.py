@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     token_lifetime_hours: int = Field(default=24, ge=1)
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     log_level: str = "info"
+    refresh_interval_seconds: float = Field(default=60.0, gt=0)
 
     # -- derived values -------------------------------------------------
     @property

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from tuf.api.metadata import DelegatedRole, Delegations, Targets
 
-from tests.support import ceremony
-from tests.unit.conftest import FakeClock, client_updater
+from tests.support import FakeClock, ceremony, client_updater
 from tufsync.state.locks import hold_lock
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange

@@ -16,7 +16,9 @@ from tufsync.api.routers import (
     registry,
     tuf_artifacts,
     tuf_bootstrap,
+    tuf_config,
     tuf_metadata,
+    tuf_online,
     tuf_tasks,
 )
 from tufsync.services import Services
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tuf_tasks,
         tuf_artifacts,
         tuf_metadata,
+        tuf_config,
+        tuf_online,
     ):
         app.include_router(module.router)
     return app

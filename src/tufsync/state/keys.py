@@ -31,6 +31,20 @@ def repo_lock(admin: str, app: str) -> str:
     return f"LOCK_TUF_{admin}_{app}"
 
 
+def repo_index(admin: str, app: str) -> str:
+    """Per-repository expiry schedule of online roles (also the list of repositories)."""
+    return f"{REPO_PREFIX}{admin}/{app}"
+
+
+def refresh_queued(admin: str, app: str) -> str:
+    """Set while an automatic refresh of the repository is queued or running."""
+    return f"REFRESH_QUEUED_{admin}/{app}"
+
+
+SCHEDULER_LOCK = "LOCK_REFRESH_SCHEDULER"
+REPO_PREFIX = "REPO_"
+
+
 def task(task_id: str) -> str:
     return f"TASK_{task_id}"
 

@@ -100,7 +100,49 @@ class RemoveHandler:
         services.tuf.repo(record.admin, record.app).files.forget_all()
 
 
+class ForceUpdateHandler:
+    """Re-sign online roles: asked for by an admin, or queued by the refresh scheduler."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        roles: list[str] = list(record.params["roles"])
+        try:
+            async with hold_lock(services.state, repo.lock_name) as lock:
+                change = await MetadataChange.begin(repo, lock)
+                for role in roles:
+                    if role == "snapshot":
+                        change.force_snapshot = True
+                    elif role != "timestamp":
+                        await change.open(role)
+                result = await change.commit()
+        finally:
+            if record.params.get("automatic"):
+                await services.state.delete(state_keys.refresh_queued(record.admin, record.app))
+        return Outcome("Online metadata updated", {"roles": roles, "versions": result.versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+class UpdateSettingsHandler:
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        days: dict[str, int] = {k: int(v) for k, v in record.params["expiration"].items()}
+        async with hold_lock(services.state, repo.lock_name):
+            config = (await repo.require_config()).with_expirations(days)
+            await repo.save_config(config)
+            schedule = await repo.schedule()
+            if schedule is not None:
+                await repo.record_expiries({}, config)
+        return Outcome("Settings updated", {"expiration": days})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        return None
+
+
 HANDLERS: dict[str, Handler] = {
+    "force_online_metadata_update": ForceUpdateHandler(),
+    "update_settings": UpdateSettingsHandler(),
     "bootstrap": BootstrapHandler(),
     "publish_artifacts": PublishHandler(),
     "remove_artifacts": RemoveHandler(),

@@ -28,6 +28,7 @@ from tuf.api.metadata import (
 )
 
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
+from tufsync.state import keys as state_keys
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS, RepoConfig, RoleSettings
 from tufsync.tuf.errors import TufInputError
@@ -401,10 +402,14 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
             await files.storage.put(files.key(name), to_bytes(md))
             written.append(files.key(name))
         await repo.save_config(config)
+        expiries = {name: md.signed.expires for name, md in role_files}
+        expiries |= {"snapshot": snapshot.signed.expires, "timestamp": timestamp.signed.expires}
+        await repo.record_expiries(expiries, config)
     except BaseException:
         for key in written:
             await files.storage.delete(key)
         await files.storage.delete(repo.private_settings_key)
+        await repo.state.delete(state_keys.repo_index(repo.admin, repo.app))
         files.forget_all()
         raise
     return {name: 1 for name, _ in role_files} | {"root": 1, "snapshot": 1, "timestamp": 1}

@@ -96,7 +96,9 @@ class MetadataChange:
         repo = self.repo
         return online_signers(repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role)
 
-    async def commit(self, *, timestamp_only: bool = False) -> CommitResult:
+    async def commit(self) -> CommitResult:
+        """Sign and publish: opened roles, then snapshot (if anything below it changed
+        or ``force_snapshot``), then timestamp. Also records the new expiries."""
         result = CommitResult()
         files = self.repo.files
         role_files: list[tuple[str, Metadata[Any]]] = []
@@ -110,7 +112,7 @@ class MetadataChange:
             result.versions[role] = md.signed.version
 
         snapshot_file: tuple[str, Metadata[Any]] | None = None
-        if role_files or self.force_snapshot or not timestamp_only:
+        if role_files or self.force_snapshot:
             snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
             if snapshot is None:
                 raise TufInputError("snapshot metadata is missing from the store")
@@ -147,4 +149,9 @@ class MetadataChange:
             raise
         for name, md in ordered:
             files.remember(name, md)
+        expiries = {role: md.signed.expires for role, md in self.opened.items()}
+        expiries["timestamp"] = timestamp.signed.expires
+        if snapshot_file:
+            expiries["snapshot"] = snapshot_file[1].signed.expires
+        await self.repo.record_expiries(expiries, self.config)
         return result

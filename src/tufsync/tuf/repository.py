@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
@@ -21,6 +22,7 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import MetadataCache, MetadataFiles
+from tufsync.tuf.refresh import RefreshSchedule
 
 
 @dataclass
@@ -92,6 +94,17 @@ class Repository:
         raw = json.dumps(config.to_dict(), sort_keys=True)
         await self.engine.storage.put(self.private_settings_key, raw.encode())
         await self.state.set(state_keys.settings(self.admin, self.app), raw)
+
+    # -- expiry schedule ----------------------------------------------
+    async def schedule(self) -> RefreshSchedule | None:
+        raw = await self.state.get(state_keys.repo_index(self.admin, self.app))
+        return None if raw is None else RefreshSchedule.from_json(raw)
+
+    async def record_expiries(self, expiries: dict[str, datetime], config: RepoConfig) -> None:
+        """Merge new expiries of online roles into the schedule (caller holds the lock)."""
+        current = await self.schedule() or RefreshSchedule(self.admin, self.app, {}, {})
+        updated = current.updated(expiries, config)
+        await self.state.set(state_keys.repo_index(self.admin, self.app), updated.to_json())
 
     # -- trusted metadata ----------------------------------------------
     async def trusted(self) -> Trusted:

@@ -17,12 +17,12 @@ from tufsync.api.deps import (
     validate_model,
 )
 from tufsync.api.errors import ApiError, bad_request, not_found
+from tufsync.api.repo_guard import require_bootstrapped
 from tufsync.api.routers.registry import DeleteArtifactsBody, parse_indices
 from tufsync.db import queries
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
 from tufsync.tasks.submit import submit_task
-from tufsync.tuf.repository import Repository
 
 router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
 
@@ -30,14 +30,6 @@ router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
 class PublishBody(BaseModel):
     app_id: str
     version: str
-
-
-async def require_bootstrapped(repo: Repository) -> None:
-    if await repo.config() is None:
-        raise not_found(
-            f"Repository for app {repo.app!r} is not bootstrapped",
-            "Bootstrap the app with POST /tuf/v1/bootstrap first.",
-        )
 
 
 @router.post("/publish", openapi_extra=json_body_doc(PublishBody))

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from tufsync.api.deps import Admin, app_name_param, current_admin, get_services
-from tufsync.api.errors import ApiError, bad_request, not_found
+from tufsync.api.errors import bad_request, not_found
+from tufsync.api.repo_guard import not_bootstrapped
 from tufsync.names import InvalidName, check_role_name
 from tufsync.services import Services
 from tufsync.tuf.errors import NotBootstrapped
@@ -18,24 +19,17 @@ from tufsync.tuf.repository import Repository, Trusted
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: metadata"])
 
 
-def _not_bootstrapped(app: str) -> ApiError:
-    return not_found(
-        f"Repository for app {app!r} is not bootstrapped",
-        "Bootstrap the app with POST /tuf/v1/bootstrap first.",
-    )
-
-
 async def _trusted(repo: Repository) -> Trusted:
     try:
         return await repo.trusted()
     except NotBootstrapped:
-        raise _not_bootstrapped(repo.app) from None
+        raise not_bootstrapped(repo.app) from None
 
 
 async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
     raw = await repo.files.read_bytes(filename)
     if raw is None:
-        raise _not_bootstrapped(repo.app)
+        raise not_bootstrapped(repo.app)
     parsed: dict[str, Any] = json.loads(raw)
     return parsed
 
@@ -49,7 +43,7 @@ async def trusted_root(
     repo = services.tuf.repo(admin.username, app_name_param(appName))
     root = await repo.files.latest_root()
     if root is None:
-        raise _not_bootstrapped(repo.app)
+        raise not_bootstrapped(repo.app)
     data = await _published_json(repo, versioned_name("root", root.signed.version))
     return {"data": {"trusted_root": data}, "message": "Current trusted root"}
 
@@ -94,21 +88,3 @@ async def trusted_delegated(
         raise not_found(f"Role {roleName!r} is not delegated by the trusted targets metadata")
     data = await _published_json(repo, versioned_name(roleName, trusted.role_version(roleName)))
     return {"data": {"trusted_delegated": data}, "message": "Current trusted delegated metadata"}
-
-
-@router.get("/config")
-async def get_config(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
-) -> dict[str, Any]:
-    repo = services.tuf.repo(admin.username, app_name_param(appName))
-    config = await repo.config()
-    if config is None:
-        marker = await repo.bootstrap_marker()
-        raise ApiError(
-            404,
-            f"It requires bootstrap. State: {marker}",
-            "No Repository Settings/Config found.",
-        )
-    return {"data": config.to_dict(), "message": "Current Settings"}

@@ -1,0 +1,94 @@
+"""Repository settings: read them, change role expirations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.errors import ApiError, bad_request
+from tufsync.api.repo_guard import require_ready
+from tufsync.services import Services
+from tufsync.tasks.records import now_iso
+from tufsync.tasks.submit import submit_task
+from tufsync.tuf.config import MAX_EXPIRATION_DAYS
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: config"])
+CHANGEABLE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
+
+
+@router.get("/config")
+async def get_config(
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    config = await repo.config()
+    if config is None:
+        marker = await repo.bootstrap_marker()
+        raise ApiError(
+            404,
+            f"It requires bootstrap. State: {marker}",
+            "No Repository Settings/Config found.",
+        )
+    return {"data": config.to_dict(), "message": "Current Settings"}
+
+
+@router.put(
+    "/config",
+    status_code=202,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "example": {"settings": {"expiration": {"timestamp": 2, "snapshot": 14}}}
+                }
+            },
+        }
+    },
+)
+async def put_config(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> Any:
+    app = app_name_param(appName)
+    body = await read_json_object(request)
+    settings = body.get("settings")
+    expiration = settings.get("expiration") if isinstance(settings, dict) else None
+    if not isinstance(expiration, dict) or not expiration:
+        raise bad_request(
+            'Invalid request: send {"settings": {"expiration": {"<role>": days}}} '
+            "with at least one role."
+        )
+    repo = services.tuf.repo(admin.username, app)
+    config = await require_ready(repo)
+    for role, days in expiration.items():
+        if role == "root":
+            raise bad_request("Root expiration cannot be changed here; rotate root instead")
+        if role not in CHANGEABLE_TOP_LEVEL and role not in config.delegated_roles:
+            raise bad_request(f"Unknown role {role!r}: it is not a role of this repository")
+        if (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 1 <= days <= MAX_EXPIRATION_DAYS
+        ):
+            raise bad_request(
+                f"Expiration of {role!r} must be a whole number of days from 1 to "
+                f"{MAX_EXPIRATION_DAYS}"
+            )
+    record = await submit_task(
+        services, "update_settings", admin.username, app, {"expiration": expiration}
+    )
+    return JSONResponse(
+        {
+            "data": {"task_id": record.task_id, "last_update": now_iso()},
+            "message": "Settings successfully submitted.",
+        },
+        status_code=202,
+    )

@@ -1,0 +1,62 @@
+"""Force a re-signing of online metadata (seed: Force Metadata Update)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.errors import ApiError, bad_request
+from tufsync.api.repo_guard import require_ready
+from tufsync.services import Services
+from tufsync.tasks.records import now_iso
+from tufsync.tasks.submit import submit_task
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
+
+
+@router.post(
+    "/metadata/online",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"example": {"roles": ["snapshot", "timestamp"]}}}
+        }
+    },
+)
+async def force_online_update(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    app = app_name_param(appName)
+    raw = await request.body()
+    body = await read_json_object(request) if raw.strip() else {}
+    roles = body.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise bad_request("roles must be a list of role names")
+    if "root" in roles:
+        raise bad_request("Root role cannot be updated via this endpoint")
+    repo = services.tuf.repo(admin.username, app)
+    config = await require_ready(repo)
+    if not roles:
+        roles = ["snapshot", "timestamp"] + (["targets"] if config.targets_online_key else [])
+    for role in roles:
+        if role == "targets" and not config.targets_online_key:
+            raise ApiError(
+                404,
+                "Targets role is offline: its key is not held by the server",
+                "Update targets metadata through the signing flow "
+                "(POST /tuf/v1/metadata/delegated/rotate and /tuf/v1/metadata/sign).",
+            )
+        if role not in ("targets", "snapshot", "timestamp") and role not in config.delegated_roles:
+            raise bad_request(f"Unknown role {role!r}: it is not an online role of this repository")
+    ordered = list(dict.fromkeys(roles))
+    record = await submit_task(
+        services, "force_online_metadata_update", admin.username, app, {"roles": ordered}
+    )
+    return {
+        "data": {"task_id": record.task_id, "last_update": now_iso()},
+        "message": "Force online metadata update accepted.",
+    }

@@ -1,0 +1,70 @@
+"""When online metadata must be re-signed so it never expires.
+
+Each repository keeps a small schedule in the state store: the expiry and
+lifetime of every online role (timestamp, snapshot, targets when online,
+delegated roles). A role is due when less than ``fraction`` of its lifetime
+remains, and always at least ``min_margin`` before it expires. Root is signed
+offline and never refreshed here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tufsync.tuf.config import RepoConfig
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    fraction: float = 0.5
+    min_margin: timedelta = timedelta(hours=6)
+
+    def margin(self, lifetime: float) -> float:
+        return max(self.fraction * lifetime, min(self.min_margin.total_seconds(), lifetime))
+
+    def is_due(self, expires: float, lifetime: float, now: float) -> bool:
+        return expires - now <= self.margin(lifetime)
+
+
+@dataclass(frozen=True)
+class RefreshSchedule:
+    admin: str
+    app: str
+    expires: dict[str, float]
+    lifetimes: dict[str, float] = field(default_factory=dict)
+
+    def due_roles(self, now: datetime, policy: RefreshPolicy) -> list[str]:
+        stamp = now.timestamp()
+        return sorted(
+            role
+            for role, expires in self.expires.items()
+            if policy.is_due(expires, self.lifetimes.get(role, DAY), stamp)
+        )
+
+    def updated(self, expiries: dict[str, datetime], config: RepoConfig) -> RefreshSchedule:
+        expires = dict(self.expires)
+        for role, when in expiries.items():
+            if role == "root" or (role == "targets" and not config.targets_online_key):
+                continue
+            expires[role] = when.timestamp()
+        lifetimes = {role: config.expiration_days(role) * DAY for role in expires}
+        return RefreshSchedule(self.admin, self.app, expires, lifetimes)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "admin": self.admin,
+                "app": self.app,
+                "expires": self.expires,
+                "lifetimes": self.lifetimes,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> RefreshSchedule:
+        data = json.loads(raw)
+        return cls(data["admin"], data["app"], data["expires"], data.get("lifetimes", {}))
