@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tests.support import FakeClock, ceremony
+
 from tufsync.services import Services
 from tufsync.settings import Settings
 from tufsync.state import keys as state_keys
