@@ -19,6 +19,7 @@ from tufsync.api.routers import (
     tuf_config,
     tuf_metadata,
     tuf_online,
+    tuf_signing,
     tuf_tasks,
 )
 from tufsync.services import Services
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tuf_metadata,
         tuf_config,
         tuf_online,
+        tuf_signing,
     ):
         app.include_router(module.router)
     return app

@@ -6,8 +6,11 @@ change; failure hooks undo markers so a failed task leaves no partial state.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from tuf.api.metadata import Metadata
 
 from tufsync.db import queries
 from tufsync.state import keys as state_keys
@@ -15,6 +18,10 @@ from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
+from tufsync.tuf.delegated_rotation import publish_delegated
+from tufsync.tuf.drafts import Draft, DraftStore
+from tufsync.tuf.rotation import publish_root
+from tufsync.tuf.signing_flow import finalize
 from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets
 
 if TYPE_CHECKING:
@@ -140,7 +147,76 @@ class UpdateSettingsHandler:
         return None
 
 
+class RootUpdateHandler:
+    """``metadata_update``: publish a fully signed new root, or report the stored draft."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        if record.params["mode"] == "awaiting":
+            return Outcome(
+                f"Root version {record.params['version']} stored; awaiting signatures "
+                "(see GET /tuf/v1/metadata/sign)"
+            )
+        repo = services.tuf.repo(record.admin, record.app)
+        new_root = Metadata.from_dict(copy.deepcopy(record.params["root"]))
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            versions = await publish_root(repo, new_root, lock)
+        return Outcome("Root metadata published", {"versions": versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+class DelegationHandler:
+    """``metadata_delegation``: publish a delegated rotation or report staged drafts."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        roles = [d["role"] for d in record.params["drafts"]]
+        if record.params["mode"] == "awaiting":
+            return Outcome(f"Metadata rotation of {roles} staged; awaiting signatures")
+        repo = services.tuf.repo(record.admin, record.app)
+        drafts = [
+            Draft(d["role"], d["metadata"], d["trusted_version"]) for d in record.params["drafts"]
+        ]
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            versions = await publish_delegated(repo, drafts, lock)
+        return Outcome("Delegated metadata published", {"versions": versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+class FinalizeSigningHandler:
+    """``sign_metadata``: thresholds are met; publish the draft(s) and remove them."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        async with hold_lock(services.state, repo.lock_name) as lock:
+            config = await repo.require_config()
+            versions = await finalize(repo, config, record.params["role"], lock)
+        return Outcome("Metadata update finished", {"versions": versions})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
+class CancelSigningHandler:
+    """``delete_sign_metadata``: drop a draft; the trusted metadata is untouched."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        role = record.params["role"]
+        await DraftStore(repo).delete(role)
+        return Outcome(f"Signing process for {role} cancelled")
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        return None
+
+
 HANDLERS: dict[str, Handler] = {
+    "metadata_update": RootUpdateHandler(),
+    "metadata_delegation": DelegationHandler(),
+    "sign_metadata": FinalizeSigningHandler(),
+    "delete_sign_metadata": CancelSigningHandler(),
     "force_online_metadata_update": ForceUpdateHandler(),
     "update_settings": UpdateSettingsHandler(),
     "bootstrap": BootstrapHandler(),

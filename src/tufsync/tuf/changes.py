@@ -21,7 +21,7 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import online_signers, sign_and_verify
+from tufsync.tuf.signing import online_signers, sign_and_verify, verify_signed
 
 
 @dataclass
@@ -31,7 +31,12 @@ class CommitResult:
 
 class MetadataChange:
     def __init__(
-        self, repo: Repository, trusted: Trusted, config: RepoConfig, lock: HeldLock
+        self,
+        repo: Repository,
+        trusted: Trusted,
+        config: RepoConfig,
+        lock: HeldLock,
+        next_root: Metadata[Root] | None = None,
     ) -> None:
         self.repo = repo
         self.trusted = trusted
@@ -39,6 +44,13 @@ class MetadataChange:
         self.lock = lock
         self.opened: dict[str, Metadata[Targets]] = {}
         self.force_snapshot = False
+        # With a root rotation, top-level roles are signed for the new root and,
+        # when the old online keys are still at hand, for the old one too ("bridged"),
+        # so clients on either side of the rotation verify every file.
+        self.next_root = next_root
+        self.bridged = True
+        # Roles whose new version arrives already signed (offline signing flow).
+        self.presigned: dict[str, Metadata[Targets]] = {}
 
     @classmethod
     async def begin(cls, repo: Repository, lock: HeldLock) -> MetadataChange:
@@ -48,9 +60,9 @@ class MetadataChange:
 
     def delegator_of(self, role: str) -> Root | Targets:
         if role in ("targets", "snapshot", "timestamp", "root"):
-            return self.trusted.root.signed
-        opened_targets = self.opened.get("targets")
-        return (opened_targets or self.trusted.targets).signed
+            return (self.next_root or self.trusted.root).signed
+        new_targets = self.presigned.get("targets") or self.opened.get("targets")
+        return (new_targets or self.trusted.targets).signed
 
     def is_online(self, role: str) -> bool:
         if role == "targets":
@@ -111,16 +123,21 @@ class MetadataChange:
             role_files.append((versioned_name(role, md.signed.version), md))
             result.versions[role] = md.signed.version
 
+        for role, md in self.presigned.items():
+            verify_signed(md, role, self.delegator_of(role))
+            role_files.append((versioned_name(role, md.signed.version), md))
+            result.versions[role] = md.signed.version
+
         snapshot_file: tuple[str, Metadata[Any]] | None = None
         if role_files or self.force_snapshot:
             snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
             if snapshot is None:
                 raise TufInputError("snapshot metadata is missing from the store")
-            for role, md in self.opened.items():
+            for role, md in {**self.opened, **self.presigned}.items():
                 snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
             self._bump(snapshot, "snapshot")
             sign_and_verify(
-                snapshot, "snapshot", self._signers("snapshot"), self.trusted.root.signed
+                snapshot, "snapshot", self._signers("snapshot"), self.delegator_of("snapshot")
             )
             snapshot_file = (versioned_name("snapshot", snapshot.signed.version), snapshot)
             result.versions["snapshot"] = snapshot.signed.version
@@ -130,26 +147,37 @@ class MetadataChange:
         timestamp.signed.snapshot_meta = MetaFile(version=self.trusted.snapshot.signed.version)
         self._bump(timestamp, "timestamp")
         sign_and_verify(
-            timestamp, "timestamp", self._signers("timestamp"), self.trusted.root.signed
+            timestamp, "timestamp", self._signers("timestamp"), self.delegator_of("timestamp")
         )
         result.versions["timestamp"] = timestamp.signed.version
 
         ordered = role_files + ([snapshot_file] if snapshot_file else [])
         written: list[str] = []
+        published = False
         try:
             for name, md in ordered:
                 await files.storage.put(files.key(name), to_bytes(md))
                 written.append(files.key(name))
             await self.lock.ensure_held()
+            root_file = None
+            if self.next_root is not None:
+                root_file = files.key(versioned_name("root", self.next_root.signed.version))
+            if root_file and not self.bridged:
+                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
             await files.storage.put(files.key("timestamp.json"), to_bytes(timestamp))
+            published = True
+            if root_file and self.bridged:
+                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
         except BaseException:
             # Files no timestamp points to are invisible to clients; remove them anyway.
-            for key in written:
-                await files.storage.delete(key)
+            if not published:
+                for key in written:
+                    await files.storage.delete(key)
             raise
         for name, md in ordered:
             files.remember(name, md)
-        expiries = {role: md.signed.expires for role, md in self.opened.items()}
+        changed = {**self.opened, **self.presigned}
+        expiries = {role: md.signed.expires for role, md in changed.items()}
         expiries["timestamp"] = timestamp.signed.expires
         if snapshot_file:
             expiries["snapshot"] = snapshot_file[1].signed.expires

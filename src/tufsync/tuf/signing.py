@@ -66,3 +66,11 @@ def sign_and_verify(
 
 def canonical_bytes(md: Metadata[Any]) -> bytes:
     return _CANONICAL.serialize(md.signed)
+
+
+def verify_signed(md: Metadata[Any], role: str, delegator: Root | Targets) -> None:
+    """Check that ``md`` (signed elsewhere) meets its threshold before publishing it."""
+    try:
+        delegator.verify_delegate(role, canonical_bytes(md), md.signatures)
+    except UnsignedMetadataError as exc:
+        raise VerificationFailed(f"{role} does not verify: {exc}") from exc

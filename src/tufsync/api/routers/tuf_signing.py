@@ -1,0 +1,215 @@
+"""Root rotation, the offline signing flow, and delegated key rotation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.errors import ApiError, bad_request
+from tufsync.api.repo_guard import require_ready
+from tufsync.services import Services
+from tufsync.tasks.records import now_iso
+from tufsync.tasks.submit import submit_task
+from tufsync.tuf.delegated_rotation import stage_delegated_rotation
+from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
+from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.metastore import versioned_name
+from tufsync.tuf.repository import Repository, Trusted
+from tufsync.tuf.rotation import validate_new_root
+from tufsync.tuf.signing_flow import NoDraft, draft_roles, pending, sign
+
+router = APIRouter(prefix="/tuf/v1/metadata", tags=["tuf: signing"])
+
+
+def _accepted(task_id: str, message: str, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        {"data": {"task_id": task_id, "last_update": now_iso()}, "message": message},
+        status_code=status,
+    )
+
+
+def _role_param(body: dict[str, Any]) -> str:
+    role = body.get("role")
+    if not isinstance(role, str) or not role:
+        raise bad_request("role is required")
+    return role
+
+
+async def _trusted_json(repo: Repository, trusted: Trusted, role: str) -> Any:
+    if role == "root":
+        filename = versioned_name("root", trusted.root.signed.version)
+    elif role == "targets":
+        filename = versioned_name("targets", trusted.targets.signed.version)
+    else:
+        meta = trusted.snapshot.signed.meta.get(f"{role}.json")
+        if meta is None:
+            return None
+        filename = versioned_name(role, meta.version)
+    raw = await repo.files.read_bytes(filename)
+    return None if raw is None else json.loads(raw)
+
+
+@router.post("")
+async def rotate_root(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> JSONResponse:
+    app = app_name_param(appName)
+    body = await read_json_object(request)
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or "root" not in metadata:
+        raise bad_request('Invalid request: send {"metadata": {"root": {...}}}.')
+    repo = services.tuf.repo(admin.username, app)
+    config = await require_ready(repo)
+    store = DraftStore(repo)
+    if await store.get("root") is not None:
+        raise ApiError(
+            409, "A root rotation is already awaiting signatures; sign or cancel it first"
+        )
+    trusted = await repo.trusted()
+    try:
+        new_root = validate_new_root(
+            trusted.root.signed,
+            metadata["root"],
+            services.tuf.keys,
+            admin.username,
+            app,
+            services.tuf.clock(),
+            config.targets_online_key,
+        )
+    except TufInputError as exc:
+        raise bad_request(str(exc)) from None
+    reqs = requirements_for("root", new_root, trusted.root.signed, trusted.root.signed)
+    version = new_root.signed.version
+    if progress_of(new_root, reqs).complete:
+        params: dict[str, Any] = {"mode": "publish", "root": new_root.to_dict(), "version": version}
+    else:
+        draft = Draft("root", new_root.to_dict(), trusted.root.signed.version)
+        if not await store.create(draft):
+            raise ApiError(
+                409, "A root rotation is already awaiting signatures; sign or cancel it first"
+            )
+        params = {"mode": "awaiting", "version": version}
+    record = await submit_task(services, "metadata_update", admin.username, app, params)
+    return _accepted(record.task_id, "Metadata Update Processed")
+
+
+@router.get("/sign")
+async def pending_signing(
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    config = await require_ready(repo)
+    drafts = await pending(repo, config)
+    if not drafts:
+        return {"data": None, "message": "No metadata pending signing available"}
+    trusted = await repo.trusted()
+    out: dict[str, Any] = {}
+    for role, draft in drafts.items():
+        out[role] = draft.metadata
+        out[f"trusted_{role}"] = await _trusted_json(repo, trusted, role)
+    return {"data": {"metadata": out}, "message": "Metadata role(s) pending signing"}
+
+
+@router.post("/sign")
+async def post_signature(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> JSONResponse:
+    app = app_name_param(appName)
+    body = await read_json_object(request)
+    role = _role_param(body)
+    signature = body.get("signature")
+    if not isinstance(signature, dict):
+        raise bad_request('signature is required: {"keyid": "...", "sig": "..."}')
+    repo = services.tuf.repo(admin.username, app)
+    config = await require_ready(repo)
+    try:
+        outcome = await sign(repo, config, role, signature)
+    except NoDraft as exc:
+        raise ApiError(400, str(exc), f"No signing process for {role}.") from None
+    except TufInputError as exc:
+        raise ApiError(400, str(exc), "Signature Failed") from None
+    if not outcome.complete:
+        raise ApiError(
+            400,
+            f"Signature accepted, but more signatures are needed. {outcome.message}",
+            "Signature Failed",
+        )
+    record = await submit_task(services, "sign_metadata", admin.username, app, {"role": role})
+    return _accepted(record.task_id, "Metadata update finished")
+
+
+@router.post("/sign/delete", status_code=202)
+async def cancel_signing(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> JSONResponse:
+    app = app_name_param(appName)
+    role = _role_param(await read_json_object(request))
+    repo = services.tuf.repo(admin.username, app)
+    config = await require_ready(repo)
+    if role not in draft_roles(config) or await DraftStore(repo).get(role) is None:
+        raise ApiError(
+            400, f"The {role} role is not in a signing process.", f"No signing process for {role}."
+        )
+    record = await submit_task(
+        services, "delete_sign_metadata", admin.username, app, {"role": role}
+    )
+    return _accepted(record.task_id, "Metadata sign delete accepted.", status=202)
+
+
+@router.post("/delegated/rotate")
+async def rotate_delegated(
+    request: Request,
+    appName: str | None = Query(default=None),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> JSONResponse:
+    app = app_name_param(appName)
+    body = await read_json_object(request)
+    repo = services.tuf.repo(admin.username, app)
+    config = await repo.config()
+    if config is None:
+        raise bad_request(f"Bootstrap of app {app!r} is not completed")
+    await require_ready(repo)
+    trusted = await repo.trusted()
+    try:
+        staged = await stage_delegated_rotation(
+            repo, config, trusted, body, services.tuf.keys, services.tuf.clock()
+        )
+    except TufInputError as exc:
+        raise bad_request(str(exc)) from None
+    store = DraftStore(repo)
+    existing = await store.all([d.role for d in staged.drafts])
+    if existing:
+        raise ApiError(409, f"Role(s) {sorted(existing)} are already in a signing process")
+    drafts = [
+        {"role": d.role, "metadata": d.metadata, "trusted_version": d.trusted_version}
+        for d in staged.drafts
+    ]
+    if staged.complete:
+        params: dict[str, Any] = {"mode": "publish", "drafts": drafts}
+    else:
+        created: list[str] = []
+        for draft in staged.drafts:
+            if not await store.create(draft):
+                for role in created:
+                    await store.delete(role)
+                raise ApiError(409, f"Role {draft.role!r} is already in a signing process")
+            created.append(draft.role)
+        params = {"mode": "awaiting", "drafts": [{"role": d["role"]} for d in drafts]}
+    record = await submit_task(services, "metadata_delegation", admin.username, app, params)
+    return _accepted(record.task_id, "Metadata rotation staged for signing")

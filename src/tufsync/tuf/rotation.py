@@ -1,0 +1,101 @@
+"""Root rotation: check a new root, collect signatures, publish without a gap.
+
+A new root must be version trusted + 1, unexpired, well formed, and carry
+only signatures that verify with keys of the trusted or the new root. It is
+published once both the trusted root's threshold (old keys) and its own
+(new keys) are met. When the online keys change, targets (when online),
+snapshot and timestamp are re-signed in the same change, signed for both
+roots while the old online keys are still available.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tuf.api.metadata import Metadata, Root
+
+from tufsync.names import TOP_LEVEL_ROLES
+from tufsync.state.locks import HeldLock
+from tufsync.tuf.changes import MetadataChange
+from tufsync.tuf.drafts import check_signatures, progress_of, requirements_for
+from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.metastore import to_bytes, versioned_name
+from tufsync.tuf.repository import Repository
+from tufsync.tuf.validation import check_keys, check_online, parse_metadata, role_key_map
+
+ONLINE_ROLES = ("targets", "snapshot", "timestamp")
+
+
+def validate_new_root(
+    trusted_root: Root,
+    raw: Any,
+    keystore: OnlineKeyStore,
+    admin: str,
+    app: str,
+    now: datetime,
+    targets_online: bool,
+) -> Metadata[Root]:
+    md: Metadata[Root] = parse_metadata(raw, "metadata.root", "root")
+    root = md.signed
+    expected = trusted_root.version + 1
+    if root.version != expected:
+        raise TufInputError(f"the new root must be version {expected}, not {root.version}")
+    if root.is_expired(now):
+        raise TufInputError(f"the new root expired at {root.expires.isoformat()}")
+    if not root.consistent_snapshot:
+        raise TufInputError("the new root must keep consistent_snapshot true")
+    check_keys(root.keys, "metadata.root")
+    for name in TOP_LEVEL_ROLES:
+        role = root.roles[name]
+        if not 1 <= role.threshold <= len(role.keyids):
+            raise TufInputError(
+                f"root role {name!r}: threshold {role.threshold} needs between 1 and "
+                f"{len(role.keyids)} keys"
+            )
+        unknown = [k for k in role.keyids if k not in root.keys]
+        if unknown:
+            raise TufInputError(f"root role {name!r} uses keyids with no key: {unknown}")
+    for name in ONLINE_ROLES:
+        if name == "targets" and not targets_online:
+            continue
+        check_online(keystore, admin, app, role_key_map(root, name), name)
+    check_signatures(md, requirements_for("root", md, trusted_root, trusted_root), "metadata.root")
+    return md
+
+
+def online_keys_changed(old: Root, new: Root, targets_online: bool) -> list[str]:
+    roles = [r for r in ONLINE_ROLES if r != "targets" or targets_online]
+    return [r for r in roles if set(old.roles[r].keyids) != set(new.roles[r].keyids)]
+
+
+async def publish_root(
+    repo: Repository, new_root: Metadata[Root], lock: HeldLock
+) -> dict[str, int]:
+    """Publish ``new_root`` (thresholds met); re-sign online roles whose keys changed."""
+    config = await repo.require_config()
+    trusted = await repo.trusted()
+    old = trusted.root.signed
+    if new_root.signed.version != old.version + 1:
+        raise TufInputError(
+            f"root version {new_root.signed.version} is no longer next: trusted root is "
+            f"version {old.version}"
+        )
+    progress = progress_of(new_root, requirements_for("root", new_root, old, old))
+    if not progress.complete:
+        raise TufInputError("the new root does not meet both thresholds: " + progress.message())
+    changed = online_keys_changed(old, new_root.signed, config.targets_online_key)
+    if not changed:
+        files = repo.files
+        await lock.ensure_held()
+        await files.storage.put(
+            files.key(versioned_name("root", new_root.signed.version)), to_bytes(new_root)
+        )
+        return {"root": new_root.signed.version}
+    change = MetadataChange(repo, trusted, config, lock, next_root=new_root)
+    if "targets" in changed:
+        await change.open("targets")
+    change.force_snapshot = True
+    result = await change.commit()
+    return {"root": new_root.signed.version, **result.versions}

@@ -1,0 +1,109 @@
+"""The signing flow over stored drafts: list, add one signature, finalize, cancel.
+
+Signature posts are serialised by a per-repository drafts lock, so two
+concurrent posts never lose a signature. Root drafts are finalized alone;
+the drafts of a delegated rotation (targets and the delegated role) are
+finalized together once every one of them meets its threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tufsync.state.locks import HeldLock, hold_lock
+from tufsync.tuf.config import RepoConfig
+from tufsync.tuf.delegated_rotation import publish_delegated
+from tufsync.tuf.drafts import (
+    Draft,
+    DraftStore,
+    Requirement,
+    add_signature,
+    progress_of,
+    requirements_for,
+)
+from tufsync.tuf.errors import TufError
+from tufsync.tuf.repository import Repository, Trusted
+from tufsync.tuf.rotation import publish_root
+
+
+class NoDraft(TufError):
+    """No signing process exists for the role."""
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    complete: bool
+    message: str
+
+
+def draft_roles(config: RepoConfig) -> list[str]:
+    return ["root", "targets", *config.delegated_roles]
+
+
+def requirements(
+    role: str, draft: Draft, trusted: Trusted, drafts: dict[str, Draft]
+) -> list[Requirement]:
+    root = trusted.root.signed
+    if role in ("root", "targets"):
+        return requirements_for(role, draft.parsed(), root, root)
+    delegating = (
+        drafts["targets"].parsed().signed if "targets" in drafts else trusted.targets.signed
+    )
+    return requirements_for(role, draft.parsed(), root, delegating)
+
+
+async def pending(repo: Repository, config: RepoConfig) -> dict[str, Draft]:
+    return await DraftStore(repo).all(draft_roles(config))
+
+
+def _group_complete(trusted: Trusted, drafts: dict[str, Draft]) -> bool:
+    group = {r: d for r, d in drafts.items() if r != "root"}
+    return all(
+        progress_of(d.parsed(), requirements(r, d, trusted, group)).complete
+        for r, d in group.items()
+    )
+
+
+async def sign(
+    repo: Repository, config: RepoConfig, role: str, signature: dict[str, Any]
+) -> SignOutcome:
+    """Verify and add one signature; say whether the draft can now be finalized."""
+    store = DraftStore(repo)
+    async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
+        drafts = await store.all(draft_roles(config))
+        draft = drafts.get(role)
+        if draft is None:
+            raise NoDraft(f"The {role} role is not in a signing process.")
+        trusted = await repo.trusted()
+        reqs = requirements(role, draft, trusted, drafts)
+        md = draft.parsed()
+        add_signature(md, signature, reqs)
+        draft.metadata = md.to_dict()
+        await store.save(draft)
+        drafts[role] = draft
+        progress = progress_of(md, reqs)
+        complete = progress.complete if role == "root" else _group_complete(trusted, drafts)
+        return SignOutcome(complete, progress.message())
+
+
+async def finalize(
+    repo: Repository, config: RepoConfig, role: str, lock: HeldLock
+) -> dict[str, int]:
+    """Publish the draft(s) of ``role`` and remove them (caller holds the repository lock)."""
+    store = DraftStore(repo)
+    drafts = await store.all(draft_roles(config))
+    if role == "root":
+        draft = drafts.get("root")
+        if draft is None:
+            raise NoDraft("The root role is not in a signing process.")
+        versions = await publish_root(repo, draft.parsed(), lock)
+        await store.delete("root")
+        return versions
+    group = [d for r, d in drafts.items() if r != "root"]
+    if not group:
+        raise NoDraft(f"The {role} role is not in a signing process.")
+    versions = await publish_delegated(repo, group, lock)
+    for draft in group:
+        await store.delete(draft.role)
+    return versions

@@ -1,0 +1,162 @@
+"""Checks on caller-supplied metadata shared by bootstrap and the signing flows.
+
+Each raises :class:`TufInputError` with a sentence naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from securesystemslib.exceptions import UnverifiedSignatureError
+from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
+
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
+from tufsync.tuf.config import MAX_EXPIRATION_DAYS
+from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.keys import OnlineKeyStore, key_problem
+from tufsync.tuf.signing import canonical_bytes
+
+
+def expiration_days(value: Any, where: str) -> int:
+    if value is None:
+        raise TufInputError(f"{where} is required (days, 1 to {MAX_EXPIRATION_DAYS})")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TufInputError(f"{where} must be a whole number of days")
+    if not 1 <= value <= MAX_EXPIRATION_DAYS:
+        raise TufInputError(
+            f"{where} must be between 1 and {MAX_EXPIRATION_DAYS} days, not {value}"
+        )
+    return value
+
+
+def require_object(value: Any, where: str, *, required: bool = True) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise TufInputError(f"{where} is required and must be a JSON object")
+    return value
+
+
+def parse_metadata(raw: Any, where: str, expected_type: str) -> Metadata[Any]:
+    raw = require_object(raw, where)
+    signed = raw.get("signed")
+    if isinstance(signed, dict) and signed.get("_type") != expected_type:
+        raise TufInputError(
+            f"{where} must have _type {expected_type!r}, not {signed.get('_type')!r}"
+        )
+    try:
+        md: Metadata[Any] = Metadata.from_dict(copy.deepcopy(raw))
+    except Exception as exc:
+        raise TufInputError(f"{where} is not valid TUF metadata: {exc}") from exc
+    return md
+
+
+def check_keys(keys: dict[str, Key], where: str) -> None:
+    for keyid, key in keys.items():
+        problem = key_problem(keyid, key)
+        if problem:
+            raise TufInputError(f"{where}: {problem}")
+
+
+def check_signed_by(md: Metadata[Any], delegator: Root | Targets, role: str, where: str) -> None:
+    """Every signature must be by a key of ``role`` and verify; the threshold must be met."""
+    payload = canonical_bytes(md)
+    allowed = set(delegator.get_delegated_role(role).keyids)
+    for keyid, sig in md.signatures.items():
+        if keyid not in allowed:
+            raise TufInputError(
+                f"{where} carries a signature by {keyid}, which is not a {role} key"
+            )
+        try:
+            delegator.get_key(keyid).verify_signature(sig, payload)
+        except (UnverifiedSignatureError, ValueError) as exc:
+            raise TufInputError(f"{where}: the signature by key {keyid} does not verify") from exc
+    result = delegator.get_verification_result(role, payload, md.signatures)
+    if not result:
+        raise TufInputError(
+            f"{where} is not signed by the {role} threshold: "
+            f"{len(result.signed)} of {result.threshold} required signatures"
+        )
+
+
+def check_online(
+    keystore: OnlineKeyStore, admin: str, app: str, keys: dict[str, Key], role: str
+) -> None:
+    missing = keystore.unavailable(admin, app, keys)
+    if missing:
+        raise TufInputError(
+            f"online key(s) {missing} of role {role!r} are not available to the server: "
+            f"put each private key in the online key folder {admin}/{app}/<keyid>"
+        )
+
+
+def role_key_map(root: Root, role: str) -> dict[str, Key]:
+    return {kid: root.keys[kid] for kid in root.roles[role].keyids}
+
+
+def check_delegations(
+    raw_delegations: dict[str, Any], admin: str, app: str, where: str
+) -> tuple[Delegations, dict[str, int]]:
+    """Validate delegations and return them with per-role expirations (days, if given)."""
+    raw_roles = raw_delegations.get("roles")
+    if not isinstance(raw_roles, list) or not raw_roles:
+        raise TufInputError(f"{where}.roles must be a non-empty list of roles")
+    if raw_delegations.get("succinct_roles") is not None:
+        raise TufInputError(f"{where}: succinct_roles are not accepted here")
+    names: list[str] = []
+    expirations: dict[str, int] = {}
+    cleaned_roles = []
+    prefix = tenant_target_prefix(admin, app)
+    for index, raw_role in enumerate(raw_roles):
+        role = require_object(raw_role, f"{where}.roles[{index}]")
+        name = role.get("name")
+        if not isinstance(name, str):
+            raise TufInputError(f"{where}.roles[{index}].name is required")
+        try:
+            check_role_name(name)
+        except InvalidName as exc:
+            raise TufInputError(f"{where}: {exc}") from exc
+        if name in TOP_LEVEL_ROLES:
+            raise TufInputError(f"delegated role name {name!r} clashes with a top-level role")
+        if name in names:
+            raise TufInputError(f"delegated role name {name!r} appears more than once")
+        names.append(name)
+        if "path_hash_prefixes" in role:
+            raise TufInputError(f"delegated role {name!r}: use 'paths', not path_hash_prefixes")
+        paths = role.get("paths")
+        if not isinstance(paths, list) or not paths:
+            raise TufInputError(f"delegated role {name!r} needs a non-empty 'paths' list")
+        for pattern in paths:
+            if (
+                not isinstance(pattern, str)
+                or not pattern.startswith(prefix)
+                or ".." in pattern
+                or "\\" in pattern
+                or "\x00" in pattern
+            ):
+                raise TufInputError(
+                    f"delegated role {name!r}: path {pattern!r} must stay inside {prefix!r}"
+                )
+        if "expiration" in role:
+            expirations[name] = expiration_days(role["expiration"], f"expiration of role {name!r}")
+        cleaned = {k: v for k, v in role.items() if k != "expiration"}
+        cleaned.setdefault("terminating", False)
+        cleaned_roles.append(cleaned)
+    try:
+        delegations = Delegations.from_dict(
+            {"keys": copy.deepcopy(raw_delegations.get("keys", {})), "roles": cleaned_roles}
+        )
+    except Exception as exc:
+        raise TufInputError(f"{where} is not valid: {exc}") from exc
+    check_keys(delegations.keys, where)
+    for name, drole in (delegations.roles or {}).items():
+        if drole.threshold < 1 or drole.threshold > len(drole.keyids):
+            raise TufInputError(
+                f"delegated role {name!r}: threshold {drole.threshold} needs between 1 and "
+                f"{len(drole.keyids)} keys"
+            )
+        unknown = [k for k in drole.keyids if k not in delegations.keys]
+        if unknown:
+            raise TufInputError(f"delegated role {name!r} uses keyids with no key: {unknown}")
+    return delegations, expirations
