@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 from securesystemslib.signer import CryptoSigner, Signer
 from tuf.api.exceptions import DownloadHTTPError
+from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from tufsync.keyholder.ceremony import CeremonyInput, build_payload, create_online_key
@@ -263,3 +265,75 @@ def client_updater(
         config=UpdaterConfig(prefix_targets_with_hash=False),
         bootstrap=bootstrap,
     )
+
+
+@dataclass
+class OfflineTargets:
+    payload: dict[str, Any]
+    ceremony: Ceremony
+    targets_signer: Signer
+
+    @property
+    def root_bytes(self) -> bytes:
+        """The root v1 actually bootstrapped (its targets key is the offline one)."""
+        return Metadata.from_dict(copy.deepcopy(self.payload["metadata"]["root"])).to_bytes()
+
+
+def offline_targets(api: Api, app: str) -> OfflineTargets:
+    """A bootstrap whose targets key is offline and delegates to an online role."""
+    cer = ceremony(api.server.key_dir, api.username, app)
+    offline = CryptoSigner.generate_ed25519()
+    payload = copy.deepcopy(cer.payload)
+    root = Metadata.from_dict(copy.deepcopy(payload["metadata"]["root"]))
+    root.signed.revoke_key(cer.online_keyid, "targets")
+    root.signed.add_key(offline.public_key, "targets")
+    root.signatures.clear()
+    for signer in cer.root_signers:
+        root.sign(signer, append=True)
+    online_key = root.signed.keys[cer.online_keyid]
+    targets = Metadata(
+        Targets(
+            version=1,
+            expires=root.signed.expires,
+            delegations=Delegations(
+                keys={cer.online_keyid: online_key},
+                roles={
+                    "releases": DelegatedRole(
+                        "releases", [cer.online_keyid], 1, True, [f"{app}-{api.username}/*/*/*/*"]
+                    )
+                },
+            ),
+        )
+    )
+    targets.sign(offline)
+    payload["metadata"] = {"root": root.to_dict(), "targets": targets.to_dict()}
+    payload["settings"]["roles"]["targets"]["online_key"] = False
+    return OfflineTargets(payload, cer, offline)
+
+
+class Cli:
+    """Runs the real ``tufsync`` command as a subprocess with its own config file."""
+
+    def __init__(self, server: ServerProcess, workdir: Path) -> None:
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "TUFSYNC_CLI_CONFIG": str(workdir / "cli.json"),
+            "TUFSYNC_DATA_DIR": str(server.data_dir),
+        }
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "tufsync", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check:
+            assert done.returncode == 0, done.stderr + done.stdout
+        return done
+
+    def json(self, *args: str) -> dict[str, Any]:
+        return dict(json.loads(self.run(*args, "--json").stdout))

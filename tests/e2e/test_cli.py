@@ -3,62 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import PASSWORD, SIGNUP_KEY, ServerProcess, unique_name
+from tests.support import PASSWORD, SIGNUP_KEY, Cli, ServerProcess, unique_name
 
 pytestmark = pytest.mark.slow
 
 
 def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     admin = unique_name("cli")
-    env = {
-        **os.environ,
-        "TUFSYNC_CLI_CONFIG": str(tmp_path / "cli.json"),
-        "TUFSYNC_DATA_DIR": str(server.data_dir),
-    }
-
-    def tufsync(*args: str) -> dict[str, object]:
-        done = subprocess.run(
-            [sys.executable, "-m", "tufsync", *args, "--json"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr + done.stdout
-        return dict(json.loads(done.stdout))
+    cli = Cli(server, tmp_path)
+    tufsync = cli.json
 
     response = httpx.post(
         f"{server.url}/signup",
         json={"username": admin, "password": PASSWORD, "api_key": SIGNUP_KEY},
     )
     assert response.status_code == 200
-    login = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tufsync",
-            "login",
-            "-u",
-            admin,
-            "-p",
-            PASSWORD,
-            "--url",
-            server.url,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    login = cli.run("login", "-u", admin, "-p", PASSWORD, "--url", server.url)
     assert "logged in" in login.stdout
 
     (tmp_path / "myapp.deb").write_bytes(b"release bytes")

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime
 from typing import Any
 
-from securesystemslib.signer import CryptoSigner
-from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets
-
-from tests.support import Api, ceremony
+from tests.support import Api, ceremony, offline_targets
 
 
 def timestamp(api: Api, app: str) -> dict[str, Any]:
@@ -73,40 +69,8 @@ def test_force_update_errors(api: Api) -> None:
     assert api.post("/tuf/v1/metadata/online", json={}).status_code == 400
 
 
-def offline_targets_payload(api: Api, app: str) -> dict[str, Any]:
-    """A bootstrap whose targets key is offline and delegates to an online role."""
-    cer = ceremony(api.server.key_dir, api.username, app)
-    offline = CryptoSigner.generate_ed25519()
-    payload = copy.deepcopy(cer.payload)
-    root = Metadata.from_dict(copy.deepcopy(payload["metadata"]["root"]))
-    root.signed.revoke_key(cer.online_keyid, "targets")
-    root.signed.add_key(offline.public_key, "targets")
-    root.signatures.clear()
-    for signer in cer.root_signers:
-        root.sign(signer, append=True)
-    online_key = root.signed.keys[cer.online_keyid]
-    targets = Metadata(
-        Targets(
-            version=1,
-            expires=root.signed.expires,
-            delegations=Delegations(
-                keys={cer.online_keyid: online_key},
-                roles={
-                    "releases": DelegatedRole(
-                        "releases", [cer.online_keyid], 1, True, [f"{app}-{api.username}/*/*/*/*"]
-                    )
-                },
-            ),
-        )
-    )
-    targets.sign(offline)
-    payload["metadata"] = {"root": root.to_dict(), "targets": targets.to_dict()}
-    payload["settings"]["roles"]["targets"]["online_key"] = False
-    return payload
-
-
 def test_offline_targets_repository(api: Api) -> None:
-    api.bootstrap_ok(offline_targets_payload(api, "offline"))
+    api.bootstrap_ok(offline_targets(api, "offline").payload)
     config = api.get("/tuf/v1/config", params={"appName": "offline"}).json()["data"]
     assert config["targets_online_key"] == 0
     assert set(config["delegated_roles"]) == {"releases"}

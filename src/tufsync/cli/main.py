@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tufsync.cli import client_cmds, keys_cmds, server_cmds
+from tufsync.cli import client_cmds, keys_cmds, server_cmds, signing_cmds
 
 app = typer.Typer(
     name="tufsync",
@@ -15,3 +15,4 @@ app = typer.Typer(
 server_cmds.register(app)
 keys_cmds.register(app)
 client_cmds.register(app)
+signing_cmds.register(app)

@@ -1,0 +1,147 @@
+"""Key holders' signing commands: rotate-root, sign, drafts, drafts cancel."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tufsync.cli.client_cmds import check, client, finish, load_config
+from tufsync.cli.output import console, emit, fail
+from tufsync.keyholder.ceremony import create_online_key
+from tufsync.keyholder.keyfiles import load_public, load_signer
+from tufsync.keyholder.rootedit import describe_changes, next_root_version, signature_over
+from tufsync.settings import Settings
+
+drafts_app = typer.Typer(help="Drafts awaiting signatures.", invoke_without_command=True)
+
+
+@drafts_app.callback()
+def drafts(
+    ctx: typer.Context,
+    app_name: str = typer.Option(..., "--app"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List the drafts of an app that await signatures."""
+    ctx.obj = {"app": app_name, "json": as_json}
+    if ctx.invoked_subcommand is not None:
+        return
+    with client() as http:
+        body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
+    metadata = (body.get("data") or {}).get("metadata", {})
+    pending = {
+        role: {"version": md["signed"]["version"], "signatures": len(md["signatures"])}
+        for role, md in metadata.items()
+        if not role.startswith("trusted_")
+    }
+    emit({"pending": pending}, as_json)
+
+
+@drafts_app.command("cancel")
+def drafts_cancel(
+    ctx: typer.Context,
+    role: str = typer.Option(..., "--role"),
+    wait: bool = typer.Option(True, "--wait/--no-wait"),
+    json_output: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cancel the signing process of a role (the trusted metadata stays as it is)."""
+    app_name, as_json = ctx.obj["app"], ctx.obj["json"] or json_output
+    with client() as http:
+        body = check(
+            http.post(
+                "/tuf/v1/metadata/sign/delete", params={"appName": app_name}, json={"role": role}
+            )
+        )
+        finish(http, body, wait, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(drafts_app, name="drafts")
+
+    @app.command()
+    def sign(
+        app_name: str = typer.Option(..., "--app"),
+        role: str = typer.Option("root", "--role"),
+        key: Path = typer.Option(..., "--key", help="Your private key file (PKCS8 PEM)."),
+        yes: bool = typer.Option(False, "--yes", help="Sign without asking."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Fetch the draft of a role, show what changes, sign it and post the signature."""
+        signer = load_signer(key)
+        with client() as http:
+            body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
+            metadata = (body.get("data") or {}).get("metadata", {})
+            draft = metadata.get(role)
+            if draft is None:
+                fail(f"no draft of {role!r} awaits signatures for {app_name!r}")
+            if not as_json:
+                console.print(f"[bold]{role}[/bold] draft against the trusted version:")
+                for line in describe_changes(metadata.get(f"trusted_{role}") or {}, draft):
+                    console.print(f"  {line}")
+            if not yes and not as_json and not typer.confirm("Sign it?"):
+                raise typer.Exit(1)
+            response = http.post(
+                "/tuf/v1/metadata/sign",
+                params={"appName": app_name},
+                json={"role": role, "signature": signature_over(signer, draft)},
+            )
+            if response.status_code == 400 and "Progress:" in response.text:
+                emit(
+                    {"signed": True, "complete": False, "progress": response.json()["error"]},
+                    as_json,
+                )
+                return
+            result = check(response)
+            finish(http, result, True, as_json)
+
+    @app.command("rotate-root")
+    def rotate_root(
+        app_name: str = typer.Option(..., "--app"),
+        add_key: list[Path] = typer.Option([], "--add-key", help="Public key file to add to root."),
+        remove_key: list[str] = typer.Option([], "--remove-key", help="Keyid to remove from root."),
+        threshold: int = typer.Option(None, "--threshold", help="New root threshold."),
+        rotate_online: bool = typer.Option(
+            False, "--rotate-online-key", help="New online key for timestamp, snapshot, targets."
+        ),
+        key_dir: Path = typer.Option(None, "--online-key-dir"),
+        expires_days: int = typer.Option(None, "--expires-days"),
+        sign_with: list[Path] = typer.Option(
+            [], "--sign-with", help="Root key file to sign with now."
+        ),
+        out: Path = typer.Option(None, "--out", help="Write the draft instead of posting it."),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Start a root rotation from the trusted root."""
+        with client() as http:
+            trusted = check(http.get("/tuf/v1/metadata/root", params={"appName": app_name}))
+            new_online = None
+            if rotate_online:
+                admin = load_config().get("username") or ""
+                if not admin:
+                    fail("log in again so the CLI knows your username")
+                folder = key_dir or Settings().resolved_online_key_dir
+                new_online = create_online_key(folder, admin, app_name)
+            md = next_root_version(
+                trusted["data"]["trusted_root"],
+                add_root_keys=[load_public(p) for p in add_key],
+                remove_root_keys=list(remove_key),
+                threshold=threshold,
+                new_online_key=new_online,
+                expires_days=expires_days,
+            )
+            for path in sign_with:
+                md.sign(load_signer(path), append=True)
+            draft = md.to_dict()
+            if out is not None:
+                out.write_text(json.dumps(draft, indent=2))
+                emit({"draft": str(out), "version": md.signed.version}, as_json)
+                return
+            body = check(
+                http.post(
+                    "/tuf/v1/metadata",
+                    params={"appName": app_name},
+                    json={"metadata": {"root": draft}},
+                )
+            )
+            finish(http, body, True, as_json)
