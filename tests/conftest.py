@@ -9,6 +9,8 @@ import pytest
 
 from tests.support import Api, FakeClock, ServerProcess, run_server, unique_name
 
+pytest_plugins = ["tests.scaleout"]
+
 UPLOAD_LIMIT = 4 * 1024 * 1024
 
 

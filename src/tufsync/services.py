@@ -33,8 +33,16 @@ class Services:
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, embedded_worker: bool = True, clock: Clock = system_clock
+        cls,
+        settings: Settings,
+        *,
+        embedded_worker: bool | None = None,
+        clock: Clock = system_clock,
     ) -> Services:
+        """Build every part. ``embedded_worker`` defaults to "not scale-out": in
+        scale-out mode API processes only enqueue and ``tufsync worker`` runs tasks."""
+        if embedded_worker is None:
+            embedded_worker = not settings.scale_out
         settings = settings.with_generated_secrets()
         db = db_engine.make_engine(settings.resolved_database_url)
         if settings.resolved_database_url.startswith("sqlite"):

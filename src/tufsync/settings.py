@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     log_level: str = "info"
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
+    task_redelivery_seconds: float = Field(default=60.0, gt=0)
+    worker_concurrency: int = Field(default=32, ge=1)
+
+    @property
+    def scale_out(self) -> bool:
+        """True when tasks go through Redis to ``tufsync worker`` processes."""
+        return bool(self.redis_url)
 
     # -- derived values -------------------------------------------------
     @property

@@ -13,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
 )
 server_cmds.register(app)
+server_cmds.register_worker(app)
 keys_cmds.register(app)
 client_cmds.register(app)
 signing_cmds.register(app)

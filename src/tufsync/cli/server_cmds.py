@@ -37,3 +37,50 @@ def register(app: typer.Typer) -> None:
             port=settings.port,
             log_level=settings.log_level,
         )
+
+
+def register_worker(app: typer.Typer) -> None:
+    @app.command()
+    def worker() -> None:
+        """Run tasks from the Redis queue (scale-out mode), plus the refresh scheduler."""
+        import asyncio
+
+        from tufsync.services import Services
+
+        settings = Settings()
+        if not settings.scale_out:
+            console.print("[red]error:[/red] set TUFSYNC_REDIS_URL: workers take tasks from Redis")
+            raise typer.Exit(2)
+
+        async def main() -> None:
+            services = await Services.start(settings, embedded_worker=False)
+            services.queue.broker.is_worker_process = True
+            services.start_scheduler()
+            console.print("tufsync worker started")
+            try:
+                await services.queue.run_worker()
+            finally:
+                await services.stop()
+
+        asyncio.run(main())
+
+    db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+
+    @db_app.command("upgrade")
+    def db_upgrade() -> None:
+        """Apply every Alembic migration to the configured database."""
+        import asyncio
+
+        from tufsync.db import engine as db_engine
+
+        async def main() -> None:
+            engine = db_engine.make_engine(Settings().resolved_database_url)
+            try:
+                await db_engine.upgrade(engine)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(main())
+        console.print("database is at the newest migration")
+
+    app.add_typer(db_app, name="db")

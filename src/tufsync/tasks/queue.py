@@ -27,17 +27,50 @@ async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
     await run_task(context.state.services, task_id)
 
 
+def make_broker(settings: Settings) -> AsyncBroker:
+    """In-memory broker (embedded) or a Redis stream with acknowledged delivery.
+
+    With the stream, a message is acknowledged only after its task ran; a
+    message whose worker died is claimed again by another worker once it has
+    been idle for ``task_redelivery_seconds``.
+    """
+    if settings.redis_url:
+        from taskiq_redis import RedisStreamBroker
+
+        return RedisStreamBroker(
+            settings.redis_url,
+            queue_name="tufsync:tasks",
+            consumer_group_name="tufsync-workers",
+            idle_timeout=int(settings.task_redelivery_seconds * 1000),
+            unacknowledged_lock_timeout=settings.task_redelivery_seconds,
+            xread_block=1000,
+        )
+    return InMemoryBroker(max_async_tasks=256, propagate_exceptions=False)
+
+
 class TaskQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.broker: AsyncBroker = InMemoryBroker(max_async_tasks=256, propagate_exceptions=False)
+        self.broker: AsyncBroker = make_broker(settings)
         self._task: Any = self.broker.register_task(_run, task_name=TASK_NAME)
 
     async def start(self, services: Services, *, embedded_worker: bool) -> None:
         self.broker.state.services = services
-        await self.broker.startup()
         if embedded_worker:
+            self.broker.is_worker_process = True
+        await self.broker.startup()
+        if embedded_worker and isinstance(self.broker, InMemoryBroker):
             await self.resume_unfinished(services)
+
+    async def run_worker(self) -> None:
+        """Consume tasks from the broker until cancelled (``tufsync worker``)."""
+        from taskiq.api import run_receiver_task
+
+        await run_receiver_task(
+            self.broker,
+            max_async_tasks=self.settings.worker_concurrency,
+            propagate_exceptions=False,
+        )
 
     async def resume_unfinished(self, services: Services) -> None:
         """Re-dispatch tasks that were accepted but never finished (e.g. after a crash)."""
