@@ -20,6 +20,7 @@ from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.delegated_rotation import publish_delegated
 from tufsync.tuf.drafts import Draft, DraftStore
+from tufsync.tuf.recovery import recover
 from tufsync.tuf.rotation import publish_root
 from tufsync.tuf.signing_flow import finalize
 from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets
@@ -212,7 +213,28 @@ class CancelSigningHandler:
         return None
 
 
+class RecoveryHandler:
+    """``bootstrap_recovery``: rebuild state-store entries from the object store."""
+
+    async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        repo = services.tuf.repo(record.admin, record.app)
+        try:
+            async with hold_lock(services.state, repo.lock_name):
+                config = await recover(repo, record.task_id)
+        finally:
+            await services.state.delete_if_equals(
+                state_keys.recovery(record.admin, record.app), record.task_id
+            )
+        return Outcome("Bootstrap state recovered", {"bootstrap": config.bootstrap})
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        await services.state.delete_if_equals(
+            state_keys.recovery(record.admin, record.app), record.task_id
+        )
+
+
 HANDLERS: dict[str, Handler] = {
+    "bootstrap_recovery": RecoveryHandler(),
     "metadata_update": RootUpdateHandler(),
     "metadata_delegation": DelegationHandler(),
     "sign_metadata": FinalizeSigningHandler(),

@@ -22,6 +22,7 @@ from tufsync.tasks.records import now_iso
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.bootstrap import validate_bootstrap
 from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.recovery import RecoveryNeed, recovery_need
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: bootstrap"])
 
@@ -117,4 +118,58 @@ async def bootstrap(
             "data": {"task_id": record.task_id, "last_update": now_iso()},
             "message": "Bootstrap accepted and started in background",
         }
+    )
+
+
+RECOVERY_CONFLICTS = {
+    RecoveryNeed.NOT_REQUIRED: (
+        "Recovery not required: Redis state is already complete and consistent"
+    ),
+    RecoveryNeed.NO_ROOT: (
+        "No persisted root metadata found. Bootstrap must be completed before recovery."
+    ),
+    RecoveryNeed.BOOTSTRAP_RUNNING: "Bootstrap in progress for this admin and app",
+}
+
+
+@router.post("/bootstrap/recovery", status_code=202)
+async def bootstrap_recovery(
+    request: Request,
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> Any:
+    body = await read_json_object(request)
+    raw_app = body.get("appName")
+    if not isinstance(raw_app, str | type(None)):
+        raise bad_request("appName must be a string")
+    app = app_name_param(raw_app)
+    timeout = body.get("timeout", 300)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
+        raise bad_request("timeout must be a positive number of seconds, at most 3600")
+    repo = services.tuf.repo(admin.username, app)
+    need = await recovery_need(repo)
+    if need in RECOVERY_CONFLICTS:
+        raise ApiError(409, RECOVERY_CONFLICTS[need])
+    task_id = str(uuid.uuid4())
+    recovery_key = state_keys.recovery(admin.username, app)
+    if not await services.state.set_if_absent(recovery_key, task_id, ttl=float(timeout) + 60):
+        raise ApiError(409, "Recovery already in progress for this admin and app")
+    try:
+        record = await submit_task(
+            services,
+            "bootstrap_recovery",
+            admin.username,
+            app,
+            {"timeout": timeout},
+            task_id=task_id,
+        )
+    except BaseException:
+        await services.state.delete_if_equals(recovery_key, task_id)
+        raise
+    return JSONResponse(
+        {
+            "data": {"last_update": now_iso(), "task_id": record.task_id},
+            "message": "Bootstrap recovery accepted and started in background",
+        },
+        status_code=202,
     )
