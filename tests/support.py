@@ -58,27 +58,34 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def start_tufsync(
+    command: str, data_dir: Path, env: dict[str, str], log_name: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``tufsync <command>`` in the background with its output in a log file."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / log_name
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tufsync", command],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+        )
+    return process, log_path
+
+
 @contextmanager
 def run_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     port = free_port()
     env = {
-        **os.environ,
         "TUFSYNC_DATA_DIR": str(data_dir),
         "TUFSYNC_SIGNUP_KEY": SIGNUP_KEY,
         "TUFSYNC_PORT": str(port),
         "TUFSYNC_LOG_LEVEL": "warning",
         **(extra_env or {}),
     }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tufsync", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=data_dir,
-        )
+    process, log_path = start_tufsync("serve", data_dir, env, "server.log")
     server = ServerProcess(f"http://127.0.0.1:{port}", data_dir, process, log_path)
     try:
         deadline = time.monotonic() + 30
@@ -279,7 +286,7 @@ class OfflineTargets:
         return Metadata.from_dict(copy.deepcopy(self.payload["metadata"]["root"])).to_bytes()
 
 
-def offline_targets(api: Api, app: str) -> OfflineTargets:
+def offline_targets(api: Api, app: str, paths: list[str] | None = None) -> OfflineTargets:
     """A bootstrap whose targets key is offline and delegates to an online role."""
     cer = ceremony(api.server.key_dir, api.username, app)
     offline = CryptoSigner.generate_ed25519()
@@ -299,7 +306,11 @@ def offline_targets(api: Api, app: str) -> OfflineTargets:
                 keys={cer.online_keyid: online_key},
                 roles={
                     "releases": DelegatedRole(
-                        "releases", [cer.online_keyid], 1, True, [f"{app}-{api.username}/*/*/*/*"]
+                        "releases",
+                        [cer.online_keyid],
+                        1,
+                        True,
+                        paths or [f"{app}-{api.username}/*/*/*/*"],
                     )
                 },
             ),

@@ -106,3 +106,16 @@ async def test_hold_lock_serialises(store: StateStore, prefix: str) -> None:
         with pytest.raises(LockTimeout):
             async with hold_lock(store, name, ttl=5, wait=0.05):
                 pass
+
+
+async def test_sets_and_claims(store: StateStore, prefix: str) -> None:
+    name = prefix + "set"
+    assert await store.set_members(name) == []
+    for member in ("b", "a", "b"):
+        await store.add_to_set(name, member)
+    assert await store.set_members(name) == ["a", "b"]
+    claims = await asyncio.gather(*(store.remove_from_set(name, "a") for _ in range(5)))
+    assert claims.count(True) == 1
+    assert await store.set_members(name) == ["b"]
+    assert await store.remove_from_set(name, "b")
+    assert await store.set_members(name) == []

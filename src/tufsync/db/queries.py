@@ -101,5 +101,13 @@ async def mark_signed(session: AsyncSession, signed: dict[str, tuple[str, bool]]
         )
 
 
+async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:
+    """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
+    if paths:
+        await session.execute(
+            update(Artifact).where(Artifact.tuf_path.in_(paths)).values(tuf_signed=False)
+        )
+
+
 def touch(row: App | Version) -> None:
     row.updated_at = utcnow()

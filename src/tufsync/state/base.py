@@ -33,6 +33,15 @@ class StateStore(Protocol):
     async def keys(self, prefix: str) -> list[str]:
         """All live keys starting with ``prefix``."""
 
+    async def add_to_set(self, name: str, member: str) -> None:
+        """Add ``member`` to the set ``name``."""
+
+    async def remove_from_set(self, name: str, member: str) -> bool:
+        """Remove ``member``; True only for the one caller that removed it (a claim)."""
+
+    async def set_members(self, name: str) -> list[str]:
+        """The members of set ``name`` (sorted)."""
+
     async def acquire_lock(self, name: str, ttl: float) -> int | None:
         """Take lock ``name`` for ``ttl`` seconds; return a fencing token or None if held.
 

@@ -45,6 +45,16 @@ SCHEDULER_LOCK = "LOCK_REFRESH_SCHEDULER"
 REPO_PREFIX = "REPO_"
 
 
+def target_batch(admin: str, app: str) -> str:
+    """Set of publish/remove task ids waiting to be merged into one metadata change."""
+    return f"BATCH_{admin}/{app}"
+
+
+def task_lease(task_id: str) -> str:
+    """Held by the worker running a task, so a redelivered message is not run twice."""
+    return f"LOCK_TASK_{task_id}"
+
+
 def task(task_id: str) -> str:
     return f"TASK_{task_id}"
 

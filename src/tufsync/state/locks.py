@@ -31,11 +31,23 @@ class HeldLock:
             raise LockLost(f"lock {self.name} was lost (token {self.token})")
 
 
+async def _heartbeat(held: HeldLock) -> None:
+    """Keep extending the lock while its holder works; stop once it is lost."""
+    while True:
+        await asyncio.sleep(held.ttl / 3)
+        if not await held.store.extend_lock(held.name, held.token, held.ttl):
+            return
+
+
 @asynccontextmanager
 async def hold_lock(
-    store: StateStore, name: str, *, ttl: float = 60.0, wait: float = 120.0
+    store: StateStore, name: str, *, ttl: float = 15.0, wait: float = 120.0
 ) -> AsyncIterator[HeldLock]:
-    """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body."""
+    """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body.
+
+    The lock is extended in the background every ``ttl / 3`` seconds, so a short
+    ``ttl`` only matters when the holder dies: then others get it after ``ttl``.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 0.002
@@ -48,7 +60,10 @@ async def hold_lock(
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
     held = HeldLock(store, name, token, ttl)
+    beat = asyncio.create_task(_heartbeat(held))
     try:
         yield held
     finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
         await store.release_lock(name, token)

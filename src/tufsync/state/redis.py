@@ -67,6 +67,16 @@ class RedisStateStore:
         found = [k async for k in self._r.scan_iter(match=pattern, count=1000)]
         return sorted(found)
 
+    async def add_to_set(self, name: str, member: str) -> None:
+        await self._r.sadd(name, member)  # type: ignore[misc]
+
+    async def remove_from_set(self, name: str, member: str) -> bool:
+        return bool(await self._r.srem(name, member))  # type: ignore[misc]
+
+    async def set_members(self, name: str) -> list[str]:
+        members = await self._r.smembers(name)  # type: ignore[misc]
+        return sorted(str(m) for m in members)
+
     async def acquire_lock(self, name: str, ttl: float) -> int | None:
         token = int(await self._r.incr(f"FENCE_{name}"))
         if await self._r.set(name, str(token), px=self._px(ttl), nx=True):

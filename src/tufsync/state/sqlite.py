@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS state_entries (
     value TEXT NOT NULL,
     expires_at REAL
 );
+CREATE TABLE IF NOT EXISTS state_sets (
+    name TEXT NOT NULL,
+    member TEXT NOT NULL,
+    PRIMARY KEY (name, member)
+);
 CREATE TABLE IF NOT EXISTS state_counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -97,6 +102,24 @@ class SqliteStateStore:
         async with self._conn.execute(
             f"SELECT key FROM state_entries WHERE key >= ? AND key < ? AND {_LIVE} ORDER BY key",
             (prefix, upper, time.time()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def add_to_set(self, name: str, member: str) -> None:
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO state_sets(name, member) VALUES (?, ?)", (name, member)
+        )
+
+    async def remove_from_set(self, name: str, member: str) -> bool:
+        cur = await self._conn.execute(
+            "DELETE FROM state_sets WHERE name = ? AND member = ?", (name, member)
+        )
+        return cur.rowcount == 1
+
+    async def set_members(self, name: str) -> list[str]:
+        async with self._conn.execute(
+            "SELECT member FROM state_sets WHERE name = ? ORDER BY member", (name,)
         ) as cur:
             rows = await cur.fetchall()
         return [str(r[0]) for r in rows]

@@ -15,15 +15,16 @@ from tuf.api.metadata import Metadata
 from tufsync.db import queries
 from tufsync.state import keys as state_keys
 from tufsync.state.locks import hold_lock
-from tufsync.tasks.records import TaskRecord
+from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.delegated_rotation import publish_delegated
 from tufsync.tuf.drafts import Draft, DraftStore
+from tufsync.tuf.errors import TufError
 from tufsync.tuf.recovery import recover
 from tufsync.tuf.rotation import publish_root
 from tufsync.tuf.signing_flow import finalize
-from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets
+from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_for_target
 
 if TYPE_CHECKING:
     from tufsync.services import Services
@@ -70,39 +71,95 @@ def _specs(raw: list[dict[str, Any]]) -> list[TargetSpec]:
     return [TargetSpec(a["path"], int(a["length"]), dict(a["hashes"])) for a in raw]
 
 
-class PublishHandler:
-    async def run(self, services: Services, record: TaskRecord) -> Outcome:
-        repo = services.tuf.repo(record.admin, record.app)
+class AlreadyFinished(Exception):
+    """Another task's batch already finished this task; its record stays as written."""
+
+
+@dataclass
+class _BatchItem:
+    record: TaskRecord
+    outcome: Outcome | None = None
+    error: str | None = None
+    signed: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    unsigned: list[str] = field(default_factory=list)
+
+
+async def _apply(change: MetadataChange, item: _BatchItem) -> None:
+    """Apply one task's publish or removal to the open change, all or nothing."""
+    record = item.record
+    if record.name == "publish_artifacts":
         specs = _specs(record.params["artifacts"])
-        async with hold_lock(services.state, repo.lock_name) as lock:
-            change = await MetadataChange.begin(repo, lock)
-            placed = await add_targets(change, specs)
-            result = await change.commit()
-        async with services.sessions.begin() as session:
-            await queries.mark_signed(session, {s.path: (s.hashes["sha256"], True) for s in specs})
-        return Outcome("Artifact(s) published", {"artifacts": placed, "versions": result.versions})
+        for spec in specs:  # check every path before changing anything
+            role_for_target(
+                change.trusted.targets.signed, spec.path, change.config.targets_online_key
+            )
+        placed = await add_targets(change, specs)
+        item.signed = {s.path: (s.hashes["sha256"], True) for s in specs}
+        item.outcome = Outcome("Artifact(s) published", {"artifacts": placed})
+    else:
+        removed = await remove_targets(change, list(record.params["paths"]))
+        item.unsigned = list(record.params["paths"])
+        item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
 
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
 
+class TargetsBatchHandler:
+    """``publish_artifacts`` and ``remove_artifacts``, merged while they wait.
 
-class RemoveHandler:
+    Each task joins the repository's batch set, then waits for the lock. The
+    task that gets the lock claims every waiting task of the batch and applies
+    them all in one metadata change (one new version of each touched role, one
+    snapshot, one timestamp), then writes each claimed task's own result. A task
+    whose artifact cannot be signed fails alone; the others still land.
+    """
+
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        state = services.state
         repo = services.tuf.repo(record.admin, record.app)
-        paths: list[str] = list(record.params["paths"])
-        async with hold_lock(services.state, repo.lock_name) as lock:
+        batch = state_keys.target_batch(record.admin, record.app)
+        await state.add_to_set(batch, record.task_id)
+        async with hold_lock(state, repo.lock_name) as lock:
+            current = await services.records.get(record.task_id)
+            if current is not None and current.state in (SUCCESS, FAILURE):
+                raise AlreadyFinished()
+            claimed = [tid for tid in await state.set_members(batch) if tid != record.task_id]
+            claimed = [tid for tid in claimed if await state.remove_from_set(batch, tid)]
+            await state.remove_from_set(batch, record.task_id)
+            others = [r for r in [await services.records.get(t) for t in claimed] if r]
+            items = [_BatchItem(r) for r in sorted([record, *others], key=lambda r: r.created_at)]
+            items = [i for i in items if i.record.state not in (SUCCESS, FAILURE)]
             change = await MetadataChange.begin(repo, lock)
-            removed = await remove_targets(change, paths)
-            versions = (await change.commit()).versions if removed else {}
-        async with services.sessions.begin() as session:
-            signed = {
-                a.tuf_path: a
-                for a in [await queries.get_artifact_by_path(session, p) for p in paths]
-                if a
-            }
-            for artifact in signed.values():
-                artifact.tuf_signed = False
-        return Outcome("Artifact(s) removed", {"artifacts": removed, "versions": versions})
+            for item in items:
+                try:
+                    await _apply(change, item)
+                except TufError as exc:
+                    item.error = str(exc)
+            versions = (await change.commit()).versions if change.opened else {}
+            async with services.sessions.begin() as session:
+                for item in items:
+                    if item.outcome is not None:
+                        await queries.mark_signed(session, item.signed)
+                        await queries.mark_unsigned(session, item.unsigned)
+            own: _BatchItem | None = None
+            for item in items:
+                if item.outcome is not None:
+                    item.outcome.details["versions"] = versions
+                    item.outcome.details["batch_size"] = len(items)
+                if item.record.task_id == record.task_id:
+                    own = item
+                    continue
+                if item.outcome is not None:
+                    await services.records.finish(
+                        item.record,
+                        ok=True,
+                        message=item.outcome.message,
+                        details=item.outcome.details,
+                    )
+                else:
+                    await services.records.finish(item.record, ok=False, error=item.error)
+        assert own is not None
+        if own.outcome is None:
+            raise TaskFailed(own.error or "task failed")
+        return own.outcome
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         services.tuf.repo(record.admin, record.app).files.forget_all()
@@ -242,6 +299,6 @@ HANDLERS: dict[str, Handler] = {
     "force_online_metadata_update": ForceUpdateHandler(),
     "update_settings": UpdateSettingsHandler(),
     "bootstrap": BootstrapHandler(),
-    "publish_artifacts": PublishHandler(),
-    "remove_artifacts": RemoveHandler(),
+    "publish_artifacts": TargetsBatchHandler(),
+    "remove_artifacts": TargetsBatchHandler(),
 }

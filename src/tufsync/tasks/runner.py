@@ -6,7 +6,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from tufsync.tasks.handlers import HANDLERS, Outcome, TaskFailed
+from tufsync.state import keys as state_keys
+from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
 from tufsync.tasks.records import FAILURE, STARTED, SUCCESS
 from tufsync.tuf.errors import TufError
 
@@ -18,6 +20,21 @@ DEFAULT_TIMEOUT = 600.0
 
 
 async def run_task(services: Services, task_id: str) -> None:
+    """Run a task unless it is finished or another live worker is running it.
+
+    A task's runner holds a lease (a lock kept alive by a heartbeat). A message
+    delivered again while the lease lives is a duplicate and is dropped; once a
+    dead worker's lease expires, the next delivery runs the task again.
+    """
+    lease_ttl = services.settings.task_redelivery_seconds
+    try:
+        async with hold_lock(services.state, state_keys.task_lease(task_id), ttl=lease_ttl, wait=0):
+            await _run_leased(services, task_id)
+    except LockTimeout:
+        log.info("task %s is already running elsewhere; duplicate delivery dropped", task_id)
+
+
+async def _run_leased(services: Services, task_id: str) -> None:
     records = services.records
     record = await records.get(task_id)
     if record is None or record.state in (SUCCESS, FAILURE):
@@ -28,6 +45,8 @@ async def run_task(services: Services, task_id: str) -> None:
     timeout = float(record.params.get("timeout") or DEFAULT_TIMEOUT)
     try:
         outcome: Outcome = await asyncio.wait_for(handler.run(services, record), timeout)
+    except AlreadyFinished:
+        return
     except (TaskFailed, TufError) as exc:
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=str(exc))

@@ -1,0 +1,216 @@
+"""Scale-out mode for real: 2 API processes and 2 workers on Redis, PostgreSQL and S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.scaleout import S3Endpoint
+from tests.support import (
+    Api,
+    ServerProcess,
+    ceremony,
+    run_server,
+    start_tufsync,
+    unique_name,
+)
+from tufsync.keyholder.verify import verify_download
+
+pytestmark = pytest.mark.slow
+APPS = ("alpha", "beta", "gamma", "delta")
+
+
+@dataclass
+class Cluster:
+    apis: list[ServerProcess]
+    env: dict[str, str]
+    root: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        process, _ = start_tufsync("worker", self.root / name, self.env, "worker.log")
+        self.workers.append(process)
+        return process
+
+    @property
+    def key_dir(self) -> Path:
+        return Path(self.env["TUFSYNC_ONLINE_KEY_DIR"])
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, s3: S3Endpoint, pg_url: str, redis_db: str) -> Iterator[Cluster]:
+    env = {
+        "TUFSYNC_REDIS_URL": redis_db,
+        "TUFSYNC_DATABASE_URL": pg_url,
+        "TUFSYNC_STORAGE_URL": s3.storage_url(f"cluster-{tmp_path.name}"),
+        "TUFSYNC_ONLINE_KEY_DIR": str(tmp_path / "keys"),
+        "TUFSYNC_JWT_SECRET": "cluster-secret-0123456789abcdef0123456789",
+        "TUFSYNC_SIGNUP_KEY": "test-signup-key",
+        "TUFSYNC_TASK_REDELIVERY_SECONDS": "3",
+        "TUFSYNC_LOG_LEVEL": "warning",
+        **s3.env(),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tufsync", "db", "upgrade"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    with ExitStack() as stack:
+        apis = [stack.enter_context(run_server(tmp_path / f"api{i}", env)) for i in range(2)]
+        env["TUFSYNC_PUBLIC_URL"] = apis[0].public_url
+        cluster = Cluster(apis, env, tmp_path)
+        for i in range(2):
+            cluster.start_worker(f"worker{i}")
+        try:
+            yield cluster
+        finally:
+            for worker in cluster.workers:
+                worker.kill()
+                worker.wait()
+
+
+def submit_publish(api: Api, version_id: str, version: str) -> str:
+    response = api.post(
+        "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": version}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["data"]["task_id"])
+
+
+def clients(cluster: Cluster) -> list[Api]:
+    first = Api(cluster.apis[0], unique_name("so"))
+    second = Api.__new__(Api)
+    second.server = cluster.apis[1]
+    second.username = first.username
+    second.http = httpx.Client(base_url=cluster.apis[1].url, timeout=60)
+    second.http.headers["Authorization"] = first.http.headers["Authorization"]
+    return [first, second]
+
+
+def test_concurrent_publishes_across_processes(cluster: Cluster, tmp_path: Path) -> None:
+    api = clients(cluster)
+    roots = {}
+    for app in APPS:
+        cer = ceremony(cluster.key_dir, api[0].username, app)
+        api[0].bootstrap_ok(cer.payload)
+        roots[app] = cer.root_bytes
+    uploads = []
+    for i in range(200):
+        app = APPS[i % 4]
+        version = f"1.{i}"
+        vid = api[i % 2].upload_ok(app, version, {"pkg.bin": f"{app} {version}".encode()})
+        uploads.append((app, version, vid))
+    with ThreadPoolExecutor(16) as pool:
+        task_ids = list(
+            pool.map(
+                lambda item: submit_publish(api[item[0] % 2], item[1][2], item[1][1]),
+                enumerate(uploads),
+            )
+        )
+    for task_id in task_ids:
+        assert api[0].wait_task(task_id, timeout=180)["state"] == "SUCCESS"
+    for app in APPS:
+        delegated = (
+            api[1]
+            .get("/tuf/v1/metadata/delegated", params={"appName": app, "roleName": "default"})
+            .json()["data"]["trusted_delegated"]
+        )
+        assert len(delegated["signed"]["targets"]) == 50
+        # Merged writes: fewer metadata versions than publishes.
+        assert delegated["signed"]["version"] <= 51
+        trusted = tmp_path / f"{app}.json"
+        trusted.write_bytes(roots[app])
+        sample = next(iter(delegated["signed"]["targets"]))
+        verify_download(
+            cluster.apis[0].public_url, api[0].username, app, trusted, sample, tmp_path / app
+        )
+
+    # Redis loses everything: recovery rebuilds the app's state from S3.
+    config_before = api[0].get("/tuf/v1/config", params={"appName": "alpha"}).json()
+    redis.Redis.from_url(cluster.env["TUFSYNC_REDIS_URL"]).flushdb()
+    assert api[0].get("/tuf/v1/config", params={"appName": "alpha"}).status_code == 404
+    response = api[1].post("/tuf/v1/bootstrap/recovery", json={"appName": "alpha", "timeout": 30})
+    assert response.status_code == 202, response.text
+    assert api[0].wait_task(response.json()["data"]["task_id"])["state"] == "SUCCESS"
+    assert api[0].get("/tuf/v1/config", params={"appName": "alpha"}).json() == config_before
+    vid = api[0].upload_ok("alpha", "9.0", {"pkg.bin": b"after flush"})
+    api[0].publish_ok(vid, "9.0")
+    verify_download(
+        cluster.apis[0].public_url,
+        api[0].username,
+        "alpha",
+        tmp_path / "alpha.json",
+        f"alpha-{api[0].username}/default/universal/any/alpha-9.0.bin",
+        tmp_path / "after",
+    )
+
+
+def test_worker_crash_loses_no_task(cluster: Cluster, tmp_path: Path) -> None:
+    api = clients(cluster)
+    cer = ceremony(cluster.key_dir, api[0].username, "crash")
+    api[0].bootstrap_ok(cer.payload)
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(cer.root_bytes)
+    versions = [
+        (api[0].upload_ok("crash", f"2.{i}", {"pkg.bin": f"crash {i}".encode() * 1000}), f"2.{i}")
+        for i in range(60)
+    ]
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def watch() -> None:
+        # At every moment the public repository is one that ngclient accepts.
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                verify_download(
+                    cluster.apis[0].public_url,
+                    api[0].username,
+                    "crash",
+                    trusted,
+                    f"crash-{api[0].username}/default/universal/any/crash-2.0.bin",
+                    tmp_path / f"w{n}",
+                    tmp_path / f"m{n}",
+                )
+            except Exception as exc:
+                if "not in the trusted metadata" not in str(exc):
+                    failures.append(repr(exc))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    task_ids = [submit_publish(api[i % 2], vid, ver) for i, (vid, ver) in enumerate(versions)]
+    time.sleep(0.3)
+    victim = cluster.workers[0]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    cluster.start_worker("worker-restarted")
+    states = [api[0].wait_task(t, timeout=120)["state"] for t in task_ids]
+    stop.set()
+    watcher.join()
+    assert set(states) <= {"SUCCESS", "FAILURE"}
+    assert states.count("SUCCESS") == len(states), states
+    assert failures == []
+    delegated = (
+        api[0]
+        .get("/tuf/v1/metadata/delegated", params={"appName": "crash", "roleName": "default"})
+        .json()["data"]["trusted_delegated"]
+    )
+    assert len(delegated["signed"]["targets"]) == 60
+    assert json.dumps(delegated)
