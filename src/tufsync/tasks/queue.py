@@ -7,6 +7,7 @@ records, so any worker can run any task and a restart can resume them.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
@@ -27,6 +28,31 @@ async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
     await run_task(context.state.services, task_id)
 
 
+def _resilient_stream_broker() -> type[Any]:
+    from redis.exceptions import ResponseError
+    from taskiq_redis import RedisStreamBroker
+
+    class ResilientStreamBroker(RedisStreamBroker):
+        """A stream broker that survives the loss of its stream (e.g. Redis data loss).
+
+        The consumer group reads from the start of the stream, so messages
+        added before the group existed are not skipped.
+        """
+
+        async def listen(self) -> AsyncGenerator[Any, None]:
+            while True:
+                try:
+                    async for message in super().listen():
+                        yield message
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    log.warning("task stream or consumer group lost; declaring it again")
+                    await self._declare_consumer_group()
+
+    return ResilientStreamBroker
+
+
 def make_broker(settings: Settings) -> AsyncBroker:
     """In-memory broker (embedded) or a Redis stream with acknowledged delivery.
 
@@ -35,16 +61,16 @@ def make_broker(settings: Settings) -> AsyncBroker:
     been idle for ``task_redelivery_seconds``.
     """
     if settings.redis_url:
-        from taskiq_redis import RedisStreamBroker
-
-        return RedisStreamBroker(
+        broker: AsyncBroker = _resilient_stream_broker()(
             settings.redis_url,
             queue_name="tufsync:tasks",
             consumer_group_name="tufsync-workers",
+            consumer_id="0",
             idle_timeout=int(settings.task_redelivery_seconds * 1000),
             unacknowledged_lock_timeout=settings.task_redelivery_seconds,
             xread_block=1000,
         )
+        return broker
     return InMemoryBroker(max_async_tasks=256, propagate_exceptions=False)
 
 
