@@ -212,10 +212,13 @@ def ceremony(
     root_keys: int = 1,
     threshold: int = 1,
     expirations: dict[str, int] | None = None,
+    hash_bins: int | None = None,
 ) -> Ceremony:
     signers: list[Signer] = [CryptoSigner.generate_ed25519() for _ in range(root_keys)]
     online = create_online_key(key_dir, admin, app)
-    spec = CeremonyInput(app=app, admin=admin, root_signers=signers, root_threshold=threshold)
+    spec = CeremonyInput(
+        app=app, admin=admin, root_signers=signers, root_threshold=threshold, hash_bins=hash_bins
+    )
     if expirations:
         spec.expirations.update(expirations)
     return Ceremony(build_payload(spec, online), signers, online.keyid)

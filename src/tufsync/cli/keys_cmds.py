@@ -17,6 +17,7 @@ from tufsync.keyholder.ceremony import (
 from tufsync.keyholder.keyfiles import KEY_TYPES, load_public, load_signer, new_key_file
 from tufsync.names import InvalidName, check_app_name, check_username
 from tufsync.settings import Settings
+from tufsync.tuf.bootstrap import recommended_bins
 
 keys_app = typer.Typer(help="Create and inspect signing keys.", no_args_is_help=True)
 
@@ -63,6 +64,14 @@ def register(app: typer.Typer) -> None:
         timestamp_days: int = typer.Option(
             DEFAULT_EXPIRATIONS["timestamp"], "--timestamp-expiration"
         ),
+        hash_bins: int = typer.Option(
+            None, "--hash-bins", help="Delegate to this many hash bins (a power of two)."
+        ),
+        expected: int = typer.Option(
+            None,
+            "--expected-artifacts",
+            help="Use hash bins sized for this many artifacts (recommended bin count).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Build a bootstrap payload: root v1 signed offline, online key in the server's key dir."""
@@ -80,6 +89,7 @@ def register(app: typer.Typer) -> None:
             root_signers=list(signers),
             root_threshold=threshold,
             extra_root_keys=[load_public(p) for p in root_pub],
+            hash_bins=hash_bins or (recommended_bins(expected) if expected else None),
             expirations={
                 "root": root_days,
                 "targets": targets_days,
@@ -98,6 +108,7 @@ def register(app: typer.Typer) -> None:
                 "root_keyids": [s.public_key.keyid for s in signers],
                 "root_threshold": threshold,
                 "online_keyid": online.keyid,
+                "hash_bins": spec.hash_bins,
                 "online_key_file": str(folder / admin / app_name / f"{online.keyid}.pem"),
             },
             as_json,

@@ -28,6 +28,7 @@ class CeremonyInput:
     extra_root_keys: list[Key] = field(default_factory=list)
     expirations: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRATIONS))
     online_key_type: str = "ed25519"
+    hash_bins: int | None = None
 
 
 def create_online_key(key_dir: Path, admin: str, app: str, key_type: str = "ed25519") -> Key:
@@ -67,10 +68,7 @@ def build_payload(
     root = build_root(root_keys, spec.root_threshold, online_key, spec.expirations["root"], now)
     for signer in spec.root_signers:
         root.sign(signer, append=True)
-    return {
-        "appName": spec.app,
-        "settings": {
-            "roles": {role: {"expiration": days} for role, days in spec.expirations.items()}
-        },
-        "metadata": {"root": root.to_dict()},
-    }
+    roles: dict[str, Any] = {role: {"expiration": days} for role, days in spec.expirations.items()}
+    if spec.hash_bins:
+        roles["hash_bins"] = {"number_of_bins": spec.hash_bins}
+    return {"appName": spec.app, "settings": {"roles": roles}, "metadata": {"root": root.to_dict()}}

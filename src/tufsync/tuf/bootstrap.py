@@ -9,6 +9,7 @@ publishes ``1.root.json``, the role files, ``1.snapshot.json`` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from tuf.api.metadata import (
     MetaFile,
     Root,
     Snapshot,
+    SuccinctRoles,
     Targets,
     Timestamp,
 )
@@ -27,12 +29,13 @@ from tuf.api.metadata import (
 from tufsync.names import TOP_LEVEL_ROLES, tenant_target_prefix
 from tufsync.state import keys as state_keys
 from tufsync.tuf.clock import expiry_after
-from tufsync.tuf.config import RepoConfig, RoleSettings
+from tufsync.tuf.config import BIN_PREFIX, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing import online_signers, sign_and_verify
+from tufsync.tuf.targets import delegated_role_names
 from tufsync.tuf.validation import (
     check_delegations,
     check_keys,
@@ -45,6 +48,8 @@ from tufsync.tuf.validation import (
 )
 
 DEFAULT_ROLE = "default"
+MIN_BINS = 2
+MAX_BINS = 2**14
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -60,6 +65,12 @@ class BootstrapPlan:
     expirations: dict[str, int]
     delegated_expirations: dict[str, int]
     timeout: float
+    hash_bins: HashBins | None = None
+
+    def delegated_expiration(self, name: str) -> int:
+        if self.hash_bins is not None:
+            return self.hash_bins.expiration
+        return self.delegated_expirations[name]
 
     def config(self, task_id: str) -> RepoConfig:
         root = self.root.signed
@@ -84,6 +95,7 @@ class BootstrapPlan:
             roles=roles,
             targets_online_key=self.offline_targets is None,
             delegated_roles=delegated,
+            hash_bins=self.hash_bins,
         )
 
 
@@ -137,9 +149,28 @@ def validate_bootstrap(
 
     offline_targets: Metadata[Targets] | None = None
     raw_delegations = roles_settings.get("delegations")
+    hash_bins: HashBins | None = None
+    raw_bins = roles_settings.get("hash_bins")
+    if raw_bins is not None and (raw_delegations is not None or not online_flag):
+        raise TufInputError(
+            "settings.roles.hash_bins needs targets online and no explicit delegations"
+        )
     if online_flag:
         check_online(keystore, admin, app, role_key_map(root, "targets"), "targets")
-        if raw_delegations is not None:
+        if raw_bins is not None:
+            hash_bins = check_hash_bins(raw_bins, root, expirations["targets"])
+            targets_keys = role_key_map(root, "targets")
+            delegations = Delegations(
+                keys=dict(targets_keys),
+                succinct_roles=SuccinctRoles(
+                    keyids=list(targets_keys),
+                    threshold=hash_bins.threshold,
+                    bit_length=hash_bins.bit_length,
+                    name_prefix=BIN_PREFIX,
+                ),
+            )
+            delegated_exp: dict[str, int] = {}
+        elif raw_delegations is not None:
             delegations, delegated_exp = check_delegations(
                 require_object(raw_delegations, "settings.roles.delegations"),
                 admin,
@@ -205,7 +236,35 @@ def validate_bootstrap(
         expirations=expirations,
         delegated_expirations=delegated_expirations,
         timeout=float(timeout),
+        hash_bins=hash_bins,
     )
+
+
+def recommended_bins(expected_targets: int) -> int:
+    """A power of two near sqrt(10 * targets): balances snapshot size against bin size."""
+    ideal = math.sqrt(10 * max(expected_targets, 1))
+    return int(min(MAX_BINS, max(MIN_BINS, 2 ** round(math.log2(ideal)))))
+
+
+def check_hash_bins(raw: Any, root: Root, default_days: int) -> HashBins:
+    bins = require_object(raw, "settings.roles.hash_bins")
+    number = bins.get("number_of_bins")
+    if (
+        isinstance(number, bool)
+        or not isinstance(number, int)
+        or number < MIN_BINS
+        or number > MAX_BINS
+        or number & (number - 1)
+    ):
+        raise TufInputError(
+            f"settings.roles.hash_bins.number_of_bins must be a power of two from {MIN_BINS} "
+            f"to {MAX_BINS}"
+        )
+    days = default_days
+    if "expiration" in bins:
+        days = expiration_days(bins["expiration"], "settings.roles.hash_bins.expiration")
+    targets = root.roles["targets"]
+    return HashBins(number, days, targets.threshold, len(targets.keyids))
 
 
 async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> dict[str, int]:
@@ -233,9 +292,9 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
         sign_online(targets_md, "targets", root)
 
     role_files: list[tuple[str, Metadata[Any]]] = [("targets", targets_md)]
-    for name in plan.delegations.roles or {}:
+    for name in delegated_role_names(plan.delegations):
         md = Metadata(
-            Targets(version=1, expires=expiry_after(now, plan.delegated_expirations[name]))
+            Targets(version=1, expires=expiry_after(now, plan.delegated_expiration(name)))
         )
         sign_online(md, name, targets_md.signed)
         role_files.append((name, md))

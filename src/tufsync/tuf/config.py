@@ -21,12 +21,45 @@ class RoleSettings:
     num_keys: int
 
 
+BIN_PREFIX = "bins"
+
+
+@dataclass(frozen=True)
+class HashBins:
+    """Succinct hash-bin delegation (TAP 15): ``number_of_bins`` roles ``bins-XX``."""
+
+    number_of_bins: int
+    expiration: int
+    threshold: int
+    num_keys: int
+
+    @property
+    def bit_length(self) -> int:
+        return self.number_of_bins.bit_length() - 1
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "number_of_bins": self.number_of_bins,
+            "expiration": self.expiration,
+            "threshold": self.threshold,
+            "num_keys": self.num_keys,
+        }
+
+
 @dataclass(frozen=True)
 class RepoConfig:
     bootstrap: str
     roles: dict[str, RoleSettings]
     targets_online_key: bool
     delegated_roles: dict[str, RoleSettings] = field(default_factory=dict)
+    hash_bins: HashBins | None = None
+
+    def is_bin(self, role: str) -> bool:
+        return self.hash_bins is not None and role.startswith(BIN_PREFIX + "-")
+
+    def is_delegated(self, role: str) -> bool:
+        """True for a delegated role of this repository (a named role or a hash bin)."""
+        return role in self.delegated_roles or self.is_bin(role)
 
     @property
     def role_expiration(self) -> int:
@@ -38,17 +71,22 @@ class RepoConfig:
             return self.roles[role].expiration
         if role in self.delegated_roles:
             return self.delegated_roles[role].expiration
+        if self.hash_bins is not None and self.is_bin(role):
+            return self.hash_bins.expiration
         return self.role_expiration
 
     def with_expirations(self, days: dict[str, int]) -> RepoConfig:
         roles = dict(self.roles)
         delegated = dict(self.delegated_roles)
+        bins = self.hash_bins
         for role, value in days.items():
             if role in roles:
                 roles[role] = replace(roles[role], expiration=value)
+            elif role == BIN_PREFIX and bins is not None:
+                bins = replace(bins, expiration=value)
             else:
                 delegated[role] = replace(delegated[role], expiration=value)
-        return replace(self, roles=roles, delegated_roles=delegated)
+        return replace(self, roles=roles, delegated_roles=delegated, hash_bins=bins)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bootstrap": self.bootstrap, "role_expiration": self.role_expiration}
@@ -62,6 +100,8 @@ class RepoConfig:
             name: {"expiration": rs.expiration, "threshold": rs.threshold, "num_keys": rs.num_keys}
             for name, rs in self.delegated_roles.items()
         }
+        if self.hash_bins is not None:
+            out["hash_bins"] = self.hash_bins.to_dict()
         return out
 
     @classmethod
@@ -78,9 +118,11 @@ class RepoConfig:
             name: RoleSettings(int(v["expiration"]), int(v["threshold"]), int(v["num_keys"]))
             for name, v in data.get("delegated_roles", {}).items()
         }
+        bins = data.get("hash_bins")
         return cls(
             bootstrap=str(data.get("bootstrap", "")),
             roles=roles,
             targets_online_key=bool(int(data.get("targets_online_key", 1))),
             delegated_roles=delegated,
+            hash_bins=HashBins(**{k: int(v) for k, v in bins.items()}) if bins else None,
         )

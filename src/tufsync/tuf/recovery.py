@@ -18,10 +18,11 @@ from enum import Enum
 from tuf.api.metadata import Metadata, Targets
 
 from tufsync.state import keys as state_keys
-from tufsync.tuf.config import MAX_EXPIRATION_DAYS, RepoConfig, RoleSettings
+from tufsync.tuf.config import MAX_EXPIRATION_DAYS, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import role_keys
+from tufsync.tuf.targets import delegated_role_names
 
 
 class RecoveryNeed(Enum):
@@ -79,7 +80,13 @@ async def derive_config(repo: Repository, trusted: Trusted, bootstrap_id: str) -
             _days_left(md.signed.expires, now_ts) if md is not None else roles["targets"].expiration
         )
         delegated[name] = RoleSettings(days, role.threshold, len(role.keyids))
-    return RepoConfig(bootstrap_id, roles, online, delegated)
+    bins = None
+    if delegations is not None and delegations.succinct_roles is not None:
+        succinct = delegations.succinct_roles
+        first = await repo.delegated(trusted, next(iter(succinct.get_roles())))
+        days = _days_left(first.signed.expires, now_ts) if first else roles["targets"].expiration
+        bins = HashBins(succinct.number_of_bins, days, succinct.threshold, len(succinct.keyids))
+    return RepoConfig(bootstrap_id, roles, online, delegated, bins)
 
 
 async def recover(repo: Repository, task_id: str) -> RepoConfig:
@@ -112,7 +119,7 @@ async def recover(repo: Repository, task_id: str) -> RepoConfig:
             expiries = {"timestamp": trusted.timestamp.signed.expires}
             expiries["snapshot"] = trusted.snapshot.signed.expires
             expiries["targets"] = trusted.targets.signed.expires
-            for name in config.delegated_roles:
+            for name in delegated_role_names(trusted.targets.signed.delegations):
                 md = await repo.delegated(trusted, name)
                 if md is not None:
                     expiries[name] = md.signed.expires

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tuf.api.metadata import TargetFile, Targets
+from tuf.api.metadata import Delegations, TargetFile, Targets
 
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufInputError
@@ -17,6 +17,15 @@ class TargetSpec:
     path: str
     length: int
     hashes: dict[str, str]
+
+
+def delegated_role_names(delegations: Delegations | None) -> list[str]:
+    """Every role delegated by ``delegations``: named roles or all hash bins."""
+    if delegations is None:
+        return []
+    if delegations.succinct_roles is not None:
+        return list(delegations.succinct_roles.get_roles())
+    return list(delegations.roles or {})
 
 
 def role_for_target(targets: Targets, path: str, targets_online: bool) -> str:

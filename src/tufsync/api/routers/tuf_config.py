@@ -13,7 +13,7 @@ from tufsync.api.repo_guard import require_ready
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
 from tufsync.tasks.submit import submit_task
-from tufsync.tuf.config import MAX_EXPIRATION_DAYS
+from tufsync.tuf.config import BIN_PREFIX, MAX_EXPIRATION_DAYS
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: config"])
 CHANGEABLE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
@@ -71,7 +71,8 @@ async def put_config(
     for role, days in expiration.items():
         if role == "root":
             raise bad_request("Root expiration cannot be changed here; rotate root instead")
-        if role not in CHANGEABLE_TOP_LEVEL and role not in config.delegated_roles:
+        is_bins = role == BIN_PREFIX and config.hash_bins is not None
+        if role not in CHANGEABLE_TOP_LEVEL and role not in config.delegated_roles and not is_bins:
             raise bad_request(f"Unknown role {role!r}: it is not a role of this repository")
         if (
             isinstance(days, bool)

@@ -50,7 +50,7 @@ async def force_online_update(
                 "Update targets metadata through the signing flow "
                 "(POST /tuf/v1/metadata/delegated/rotate and /tuf/v1/metadata/sign).",
             )
-        if role not in ("targets", "snapshot", "timestamp") and role not in config.delegated_roles:
+        if role not in ("targets", "snapshot", "timestamp") and not config.is_delegated(role):
             raise bad_request(f"Unknown role {role!r}: it is not an online role of this repository")
     ordered = list(dict.fromkeys(roles))
     record = await submit_task(
