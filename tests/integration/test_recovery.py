@@ -37,18 +37,14 @@ def test_recovery_rebuilds_state(own_server: ServerProcess, tmp_path: Path) -> N
     version_id = api.upload_ok(app, "1.0", {"a.deb": b"before loss"})
     api.bootstrap_ok(cer.payload)
     api.publish_ok(version_id, "1.0")
-    api.http.put(
+    put = api.http.put(
         "/tuf/v1/config",
         params={"appName": app},
         json={"settings": {"expiration": {"snapshot": 9}}},
     )
+    assert api.wait_task(put.json()["data"]["task_id"])["state"] == "SUCCESS"
     recorded = api.get("/tuf/v1/config", params={"appName": app}).json()
-    assert (
-        recorded["data"]["snapshot_expiration"] == 9
-        or api.get("/tuf/v1/config", params={"appName": app}).json()["data"]["snapshot_expiration"]
-        == 9
-    )
-    recorded = api.get("/tuf/v1/config", params={"appName": app}).json()
+    assert recorded["data"]["snapshot_expiration"] == 9
 
     not_needed = recover(api, app)
     assert not_needed.status_code == 409

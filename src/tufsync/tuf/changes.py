@@ -113,22 +113,22 @@ class MetadataChange:
         or ``force_snapshot``), then timestamp. Also records the new expiries."""
         result = CommitResult()
         files = self.repo.files
-        role_files: list[tuple[str, Metadata[Any]]] = []
+        role_files: list[tuple[str, Metadata[Any], bytes]] = []
         # Delegated roles before targets: their signers are looked up in targets'
         # delegations, which a key change in targets would only affect later.
         for role in sorted(self.opened, key=lambda r: r == "targets"):
             md = self.opened[role]
             self._bump(md, role)
-            sign_and_verify(md, role, self._signers(role), self.delegator_of(role))
-            role_files.append((versioned_name(role, md.signed.version), md))
+            data = sign_and_verify(md, role, self._signers(role), self.delegator_of(role))
+            role_files.append((versioned_name(role, md.signed.version), md, data))
             result.versions[role] = md.signed.version
 
         for role, md in self.presigned.items():
             verify_signed(md, role, self.delegator_of(role))
-            role_files.append((versioned_name(role, md.signed.version), md))
+            role_files.append((versioned_name(role, md.signed.version), md, to_bytes(md)))
             result.versions[role] = md.signed.version
 
-        snapshot_file: tuple[str, Metadata[Any]] | None = None
+        snapshot_file: tuple[str, Metadata[Any], bytes] | None = None
         if role_files or self.force_snapshot:
             snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
             if snapshot is None:
@@ -136,17 +136,17 @@ class MetadataChange:
             for role, md in {**self.opened, **self.presigned}.items():
                 snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
             self._bump(snapshot, "snapshot")
-            sign_and_verify(
+            data = sign_and_verify(
                 snapshot, "snapshot", self._signers("snapshot"), self.delegator_of("snapshot")
             )
-            snapshot_file = (versioned_name("snapshot", snapshot.signed.version), snapshot)
+            snapshot_file = (versioned_name("snapshot", snapshot.signed.version), snapshot, data)
             result.versions["snapshot"] = snapshot.signed.version
             self.trusted.snapshot = snapshot
 
         timestamp = self.trusted.timestamp
         timestamp.signed.snapshot_meta = MetaFile(version=self.trusted.snapshot.signed.version)
         self._bump(timestamp, "timestamp")
-        sign_and_verify(
+        timestamp_data = sign_and_verify(
             timestamp, "timestamp", self._signers("timestamp"), self.delegator_of("timestamp")
         )
         result.versions["timestamp"] = timestamp.signed.version
@@ -155,8 +155,8 @@ class MetadataChange:
         written: list[str] = []
         published = False
         try:
-            for name, md in ordered:
-                await files.storage.put(files.key(name), to_bytes(md))
+            for name, _md, data in ordered:
+                await files.storage.put(files.key(name), data)
                 written.append(files.key(name))
             await self.lock.ensure_held()
             root_file = None
@@ -164,7 +164,7 @@ class MetadataChange:
                 root_file = files.key(versioned_name("root", self.next_root.signed.version))
             if root_file and not self.bridged:
                 await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
-            await files.storage.put(files.key("timestamp.json"), to_bytes(timestamp))
+            await files.storage.put(files.key("timestamp.json"), timestamp_data)
             published = True
             if root_file and self.bridged:
                 await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
@@ -174,7 +174,7 @@ class MetadataChange:
                 for key in written:
                     await files.storage.delete(key)
             raise
-        for name, md in ordered:
+        for name, md, _data in ordered:
             files.remember(name, md)
         changed = {**self.opened, **self.presigned}
         expiries = {role: md.signed.expires for role, md in changed.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from securesystemslib.signer import Key, Signer
@@ -9,6 +10,7 @@ from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization.json import CanonicalJSONSerializer
 
+from tufsync.tuf.canonical import canonical_json
 from tufsync.tuf.errors import OnlineKeyUnavailable, VerificationFailed
 from tufsync.tuf.keys import OnlineKeyStore
 
@@ -48,12 +50,15 @@ def online_signers(
 
 def sign_and_verify(
     md: Metadata[Any], role: str, signers: list[Signer], delegator: Root | Targets
-) -> None:
-    """Replace ``md``'s signatures with ones from ``signers`` and verify them.
+) -> bytes:
+    """Replace ``md``'s signatures with ones from ``signers``, verify them, and
+    return the file bytes to publish.
 
-    The canonical bytes are computed once and used for signing and checking.
+    ``signed`` is turned into a dict once; its canonical bytes serve signing and
+    checking, and the same dict is serialised into the file.
     """
-    payload = _CANONICAL.serialize(md.signed)
+    signed = md.signed.to_dict()
+    payload = canonical_json(signed)
     md.signatures.clear()
     for signer in signers:
         sig = signer.sign(payload)
@@ -62,6 +67,8 @@ def sign_and_verify(
         delegator.verify_delegate(role, payload, md.signatures)
     except UnsignedMetadataError as exc:
         raise VerificationFailed(f"freshly signed {role} does not verify: {exc}") from exc
+    envelope = {"signatures": [sig.to_dict() for sig in md.signatures.values()], "signed": signed}
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
 def canonical_bytes(md: Metadata[Any]) -> bytes:
