@@ -56,7 +56,7 @@ def time_publish(api: Api, app: str, version: str, payload: bytes) -> float:
             return time.perf_counter() - start
         if state == "FAILURE":
             raise RuntimeError(f"publish failed: {task_id}")
-        time.sleep(0.001)
+        time.sleep(0.005)
 
 
 def metadata_sizes(public_dir: Path, admin: str, app: str) -> dict[str, int]:

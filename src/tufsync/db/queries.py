@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tufsync.db.models import App, Artifact, User, Version, utcnow
@@ -93,12 +93,16 @@ async def mark_signed(session: AsyncSession, signed: dict[str, tuple[str, bool]]
 
     The sha256 guard makes sure a row is only marked for the bytes that were signed.
     """
-    for path, (sha256, flag) in signed.items():
-        await session.execute(
-            update(Artifact)
-            .where(Artifact.tuf_path == path, Artifact.sha256 == sha256)
-            .values(tuf_signed=flag)
-        )
+    if not signed:
+        return
+    table: Table = Artifact.__table__  # type: ignore[assignment]
+    statement = (
+        update(table)
+        .where(table.c.tuf_path == bindparam("b_path"), table.c.sha256 == bindparam("b_sha256"))
+        .values(tuf_signed=bindparam("b_flag"))
+    )
+    rows = [{"b_path": p, "b_sha256": h, "b_flag": f} for p, (h, f) in signed.items()]
+    await session.execute(statement, rows)
 
 
 async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:

@@ -41,6 +41,7 @@ class SqliteStateStore:
         conn = await aiosqlite.connect(path, isolation_level=None)
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=5000")
+        await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.executescript(_SCHEMA)
         return cls(conn)
 

@@ -1,0 +1,5 @@
+"""``python -m bench``: the publishing benchmark suite."""
+
+from bench.suite import main
+
+main()
