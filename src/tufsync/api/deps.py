@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
+from tufsync.auth.cache import TTLCache
 from tufsync.auth.tokens import InvalidToken, read_token
 from tufsync.db import queries
 from tufsync.names import InvalidName, check_app_name
@@ -30,6 +31,10 @@ class Admin:
     username: str
 
 
+# Accounts are never deleted or renamed, so a short cache of existing admins is safe.
+_known_admins: TTLCache[Admin] = TTLCache(ttl=30.0)
+
+
 async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -40,11 +45,16 @@ async def current_admin(request: Request, services: Services = Depends(get_servi
         username = read_token(services.settings.jwt_secret, token.strip())
     except InvalidToken:
         raise ApiError(401, "Unauthorized") from None
+    cached = _known_admins.get(username)
+    if cached is not None:
+        return cached
     async with services.sessions() as session:
         user = await queries.get_user(session, username)
     if user is None:
         raise ApiError(401, "Unauthorized")
-    return Admin(user.id, user.username)
+    admin = Admin(user.id, user.username)
+    _known_admins.put(username, admin)
+    return admin
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:

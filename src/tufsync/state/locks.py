@@ -39,15 +39,65 @@ async def _heartbeat(held: HeldLock) -> None:
             return
 
 
+class _LocalQueue:
+    """In-process FIFO in front of a shared lock, so one coroutine per process polls it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def turn(self, name: str, patience: float) -> AsyncIterator[None]:
+        lock, users = self._locks.get(name, (asyncio.Lock(), 0))
+        self._locks[name] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), patience)
+            except TimeoutError:
+                raise LockTimeout(f"timed out waiting for lock {name}") from None
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[name]
+            if users <= 1:
+                del self._locks[name]
+            else:
+                self._locks[name] = (lock, users - 1)
+
+
+_local = _LocalQueue()
+
+
 @asynccontextmanager
 async def hold_lock(
     store: StateStore, name: str, *, ttl: float = 15.0, wait: float = 120.0
 ) -> AsyncIterator[HeldLock]:
     """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body.
 
-    The lock is extended in the background every ``ttl / 3`` seconds, so a short
-    ``ttl`` only matters when the holder dies: then others get it after ``ttl``.
+    Waiters of one process queue in memory first, so only one of them at a time
+    polls the state store. The lock is extended in the background every
+    ``ttl / 3`` seconds, so a short ``ttl`` only matters when the holder dies:
+    then others get it after ``ttl``.
     """
+    if wait <= 0:
+        async with _hold_shared(store, name, ttl, 0.0) as held:
+            yield held
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    async with (
+        _local.turn(name, wait),
+        _hold_shared(store, name, ttl, max(0.0, deadline - loop.time())) as held,
+    ):
+        yield held
+
+
+@asynccontextmanager
+async def _hold_shared(
+    store: StateStore, name: str, ttl: float, wait: float
+) -> AsyncIterator[HeldLock]:
+    """Poll the state store for ``name`` up to ``wait`` seconds, then hold it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 0.002
