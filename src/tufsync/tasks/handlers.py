@@ -46,6 +46,14 @@ class Handler(Protocol):
     async def on_failure(self, services: Services, record: TaskRecord) -> None: ...
 
 
+class MetadataHandler:
+    """Base of handlers that change metadata: a failure drops the repository's
+    cached metadata, so nothing half-changed is ever reused."""
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        services.tuf.repo(record.admin, record.app).files.forget_all()
+
+
 class BootstrapHandler:
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
         engine = services.tuf
@@ -102,7 +110,7 @@ async def _apply(change: MetadataChange, item: _BatchItem) -> None:
         item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
 
 
-class TargetsBatchHandler:
+class TargetsBatchHandler(MetadataHandler):
     """``publish_artifacts`` and ``remove_artifacts``, merged while they wait.
 
     Each task joins the repository's batch set, then waits for the lock. The
@@ -161,11 +169,8 @@ class TargetsBatchHandler:
             raise TaskFailed(own.error or "task failed")
         return own.outcome
 
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
 
-
-class ForceUpdateHandler:
+class ForceUpdateHandler(MetadataHandler):
     """Re-sign online roles: asked for by an admin, or queued by the refresh scheduler."""
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -185,9 +190,6 @@ class ForceUpdateHandler:
                 await services.state.delete(state_keys.refresh_queued(record.admin, record.app))
         return Outcome("Online metadata updated", {"roles": roles, "versions": result.versions})
 
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
-
 
 class UpdateSettingsHandler:
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -205,7 +207,7 @@ class UpdateSettingsHandler:
         return None
 
 
-class RootUpdateHandler:
+class RootUpdateHandler(MetadataHandler):
     """``metadata_update``: publish a fully signed new root, or report the stored draft."""
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -220,11 +222,8 @@ class RootUpdateHandler:
             versions = await publish_root(repo, new_root, lock)
         return Outcome("Root metadata published", {"versions": versions})
 
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
 
-
-class DelegationHandler:
+class DelegationHandler(MetadataHandler):
     """``metadata_delegation``: publish a delegated rotation or report staged drafts."""
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -239,11 +238,8 @@ class DelegationHandler:
             versions = await publish_delegated(repo, drafts, lock)
         return Outcome("Delegated metadata published", {"versions": versions})
 
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
 
-
-class FinalizeSigningHandler:
+class FinalizeSigningHandler(MetadataHandler):
     """``sign_metadata``: thresholds are met; publish the draft(s) and remove them."""
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -252,9 +248,6 @@ class FinalizeSigningHandler:
             config = await repo.require_config()
             versions = await finalize(repo, config, record.params["role"], lock)
         return Outcome("Metadata update finished", {"versions": versions})
-
-    async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        services.tuf.repo(record.admin, record.app).files.forget_all()
 
 
 class CancelSigningHandler:

@@ -38,8 +38,8 @@ from tufsync.tuf.signing import online_signers, sign_and_verify
 from tufsync.tuf.targets import delegated_role_names
 from tufsync.tuf.validation import (
     check_delegations,
-    check_keys,
     check_online,
+    check_root,
     check_signed_by,
     expiration_days,
     parse_metadata,
@@ -125,23 +125,7 @@ def validate_bootstrap(
     metadata = require_object(payload.get("metadata"), "metadata")
     root_md = parse_metadata(metadata.get("root"), "metadata.root", "root")
     root = root_md.signed
-    if root.version != 1:
-        raise TufInputError(f"metadata.root must be version 1, not {root.version}")
-    if root.is_expired(now):
-        raise TufInputError(f"metadata.root expired at {root.expires.isoformat()}")
-    if not root.consistent_snapshot:
-        raise TufInputError("metadata.root must set consistent_snapshot to true")
-    check_keys(root.keys, "metadata.root")
-    for name in TOP_LEVEL_ROLES:
-        role = root.roles[name]
-        if role.threshold < 1 or role.threshold > len(role.keyids):
-            raise TufInputError(
-                f"root role {name!r}: threshold {role.threshold} needs between 1 and "
-                f"{len(role.keyids)} keys"
-            )
-        unknown = [k for k in role.keyids if k not in root.keys]
-        if unknown:
-            raise TufInputError(f"root role {name!r} uses keyids with no key: {unknown}")
+    check_root(root, 1, now, "metadata.root")
     check_signed_by(root_md, root, "root", "metadata.root")
 
     for name in ("timestamp", "snapshot"):

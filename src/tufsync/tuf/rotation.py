@@ -15,7 +15,6 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Root
 
-from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.drafts import check_signatures, progress_of, requirements_for
@@ -23,7 +22,7 @@ from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository
-from tufsync.tuf.validation import check_keys, check_online, parse_metadata, role_key_map
+from tufsync.tuf.validation import check_online, check_root, parse_metadata, role_key_map
 
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
 
@@ -39,24 +38,7 @@ def validate_new_root(
 ) -> Metadata[Root]:
     md: Metadata[Root] = parse_metadata(raw, "metadata.root", "root")
     root = md.signed
-    expected = trusted_root.version + 1
-    if root.version != expected:
-        raise TufInputError(f"the new root must be version {expected}, not {root.version}")
-    if root.is_expired(now):
-        raise TufInputError(f"the new root expired at {root.expires.isoformat()}")
-    if not root.consistent_snapshot:
-        raise TufInputError("the new root must keep consistent_snapshot true")
-    check_keys(root.keys, "metadata.root")
-    for name in TOP_LEVEL_ROLES:
-        role = root.roles[name]
-        if not 1 <= role.threshold <= len(role.keyids):
-            raise TufInputError(
-                f"root role {name!r}: threshold {role.threshold} needs between 1 and "
-                f"{len(role.keyids)} keys"
-            )
-        unknown = [k for k in role.keyids if k not in root.keys]
-        if unknown:
-            raise TufInputError(f"root role {name!r} uses keyids with no key: {unknown}")
+    check_root(root, trusted_root.version + 1, now, "the new root")
     for name in ONLINE_ROLES:
         if name == "targets" and not targets_online:
             continue

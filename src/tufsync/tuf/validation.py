@@ -6,6 +6,7 @@ Each raises :class:`TufInputError` with a sentence naming what is wrong.
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 from securesystemslib.exceptions import UnverifiedSignatureError
@@ -160,3 +161,24 @@ def check_delegations(
         if unknown:
             raise TufInputError(f"delegated role {name!r} uses keyids with no key: {unknown}")
     return delegations, expirations
+
+
+def check_root(root: Root, expected_version: int, now: datetime, where: str) -> None:
+    """A root's version, expiry, consistent snapshots, keys and role thresholds."""
+    if root.version != expected_version:
+        raise TufInputError(f"{where} must be version {expected_version}, not {root.version}")
+    if root.is_expired(now):
+        raise TufInputError(f"{where} expired at {root.expires.isoformat()}")
+    if not root.consistent_snapshot:
+        raise TufInputError(f"{where} must set consistent_snapshot to true")
+    check_keys(root.keys, where)
+    for name in TOP_LEVEL_ROLES:
+        role = root.roles[name]
+        if not 1 <= role.threshold <= len(role.keyids):
+            raise TufInputError(
+                f"root role {name!r}: threshold {role.threshold} needs between 1 and "
+                f"{len(role.keyids)} keys"
+            )
+        unknown = [k for k in role.keyids if k not in root.keys]
+        if unknown:
+            raise TufInputError(f"root role {name!r} uses keyids with no key: {unknown}")
