@@ -57,3 +57,8 @@ def test_rotate_root_and_sign_through_the_cli(api: Api, tmp_path: Path) -> None:
     assert cancelled["state"] == "SUCCESS"
     assert cli.json("drafts", "--app", "clisign")["pending"] == {}
     assert json.loads((tmp_path / "cli.json").read_text())["username"] == api.username
+    status = cli.json("status", "--app", "clisign")
+    assert status["roles"]["root"]["version"] == 2
+    assert status["roles"]["timestamp"]["version"] >= 1
+    assert status["pending_drafts"] == []
+    assert status["settings"]["root_threshold"] == 3

@@ -69,7 +69,7 @@ class Version(Base):
         back_populates="version_row",
         order_by="Artifact.id",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="raise",
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from tufsync.db.models import App, Artifact, User, Version, utcnow
 
@@ -40,6 +41,7 @@ async def get_version(session: AsyncSession, owner_id: int, version_id: str) -> 
         select(Version)
         .join(App, Version.app_id == App.id)
         .where(Version.id == version_id, App.owner_id == owner_id)
+        .options(selectinload(Version.artifacts))
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -47,6 +49,7 @@ async def get_version(session: AsyncSession, owner_id: int, version_id: str) -> 
 async def find_version(
     session: AsyncSession, app_id: str, version: str, channel: str
 ) -> Version | None:
+    """The version row alone (its artifacts are not loaded)."""
     stmt = select(Version).where(
         Version.app_id == app_id, Version.version == version, Version.channel == channel
     )
@@ -84,7 +87,11 @@ async def search_versions(
         if arch:
             sub = sub.where(Artifact.arch == arch)
         stmt = stmt.where(Version.id.in_(sub))
-    stmt = stmt.order_by(Version.updated_at.desc()).limit(limit)
+    stmt = (
+        stmt.order_by(Version.updated_at.desc())
+        .limit(limit)
+        .options(selectinload(Version.artifacts))
+    )
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -87,7 +87,6 @@ async def upload_artifacts(
                     channel=meta.channel,
                     changelog=[],
                 )
-                version.artifacts = []
                 session.add(version)
             to_move: list[tuple[str, str]] = []
             for path, (_upload, ext) in planned.items():
@@ -107,8 +106,9 @@ async def upload_artifacts(
                         f"Artifact {path} already exists with different content; "
                         "delete it first or upload another version",
                     )
-                version.artifacts.append(
+                session.add(
                     Artifact(
+                        version_id=version.id,
                         platform=meta.platform,
                         arch=meta.arch,
                         package=ext,
