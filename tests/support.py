@@ -351,3 +351,23 @@ class Cli:
 
     def json(self, *args: str) -> dict[str, Any]:
         return dict(json.loads(self.run(*args, "--json").stdout))
+
+
+@contextmanager
+def hold_state_key(server: ServerProcess, key: str, seconds: float = 60.0) -> Iterator[None]:
+    """Hold a lock key in an embedded server's SQLite state store (as a stuck holder would)."""
+    import sqlite3
+    import time as _time
+
+    conn = sqlite3.connect(server.data_dir / "state.db")
+    with conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO state_entries(key, value, expires_at) VALUES (?, ?, ?)",
+            (key, "999999999", _time.time() + seconds),
+        )
+    try:
+        yield
+    finally:
+        with conn:
+            conn.execute("DELETE FROM state_entries WHERE key = ?", (key,))
+        conn.close()

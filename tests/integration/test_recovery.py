@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Api, ServerProcess, ceremony, run_server, unique_name
+from tests.support import Api, ServerProcess, ceremony, hold_state_key, run_server, unique_name
 from tufsync.keyholder.verify import verify_download
 
 
@@ -60,9 +60,10 @@ def test_recovery_rebuilds_state(own_server: ServerProcess, tmp_path: Path) -> N
     assert api.get("/tuf/v1/config", params={"appName": app}).status_code == 404
 
     # A timeout fails the task and leaves no partial state.
-    quick = recover(api, app, timeout=0.000001)
-    assert quick.status_code == 202
-    failed = api.wait_task(quick.json()["data"]["task_id"])
+    with hold_state_key(own_server, f"LOCK_TUF_{api.username}_{app}"):
+        quick = recover(api, app, timeout=1)
+        assert quick.status_code == 202
+        failed = api.wait_task(quick.json()["data"]["task_id"])
     assert failed["state"] == "FAILURE" and "timed out" in failed["result"]["error"]
     assert api.get("/tuf/v1/config", params={"appName": app}).status_code == 404
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from securesystemslib.signer import CryptoSigner
 
-from tests.support import Api, Ceremony, ceremony, resign
+from tests.support import Api, Ceremony, ceremony, hold_state_key, resign
 
 
 def metadata_files(api: Api, app: str) -> list[str]:
@@ -238,10 +238,13 @@ def test_bootstrap_with_custom_delegation(api: Api) -> None:
 
 def test_failed_bootstrap_task_leaves_nothing(api: Api) -> None:
     cer = ceremony(api.server.key_dir, api.username, "timeout")
-    payload = {**cer.payload, "timeout": 0.000001}
-    response = api.post("/tuf/v1/bootstrap", json=payload)
-    assert response.status_code == 200
-    task = api.wait_task(response.json()["data"]["task_id"])
+    payload = {**cer.payload, "timeout": 1}
+    # Someone else holds the repository lock, so the task runs out of time.
+    lock = f"LOCK_TUF_{api.username}_timeout"
+    with hold_state_key(api.server, lock):
+        response = api.post("/tuf/v1/bootstrap", json=payload)
+        assert response.status_code == 200
+        task = api.wait_task(response.json()["data"]["task_id"])
     assert task["state"] == "FAILURE"
     assert "timed out" in task["result"]["error"]
     assert metadata_files(api, "timeout") == []

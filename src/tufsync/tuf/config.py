@@ -88,6 +88,13 @@ class RepoConfig:
                 delegated[role] = replace(delegated[role], expiration=value)
         return replace(self, roles=roles, delegated_roles=delegated, hash_bins=bins)
 
+    def with_top_level_keys(self, thresholds: dict[str, tuple[int, int]]) -> RepoConfig:
+        """Record new (threshold, number of keys) of top-level roles after a root rotation."""
+        roles = dict(self.roles)
+        for role, (threshold, num_keys) in thresholds.items():
+            roles[role] = replace(roles[role], threshold=threshold, num_keys=num_keys)
+        return replace(self, roles=roles)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bootstrap": self.bootstrap, "role_expiration": self.role_expiration}
         for role in ("root", "timestamp", "snapshot", "targets"):

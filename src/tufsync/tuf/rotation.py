@@ -15,6 +15,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Root
 
+from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.drafts import check_signatures, progress_of, requirements_for
@@ -68,16 +69,23 @@ async def publish_root(
     if not progress.complete:
         raise TufInputError("the new root does not meet both thresholds: " + progress.message())
     changed = online_keys_changed(old, new_root.signed, config.targets_online_key)
+    versions = {"root": new_root.signed.version}
     if not changed:
         files = repo.files
         await lock.ensure_held()
         await files.storage.put(
             files.key(versioned_name("root", new_root.signed.version)), to_bytes(new_root)
         )
-        return {"root": new_root.signed.version}
-    change = MetadataChange(repo, trusted, config, lock, next_root=new_root)
-    if "targets" in changed:
-        await change.open("targets")
-    change.force_snapshot = True
-    result = await change.commit()
-    return {"root": new_root.signed.version, **result.versions}
+    else:
+        change = MetadataChange(repo, trusted, config, lock, next_root=new_root)
+        if "targets" in changed:
+            await change.open("targets")
+        change.force_snapshot = True
+        versions |= (await change.commit()).versions
+    roles = new_root.signed.roles
+    await repo.save_config(
+        config.with_top_level_keys(
+            {name: (roles[name].threshold, len(roles[name].keyids)) for name in TOP_LEVEL_ROLES}
+        )
+    )
+    return versions
