@@ -108,14 +108,14 @@ async def test_hold_lock_serialises(store: StateStore, prefix: str) -> None:
                 pass
 
 
-async def test_sets_and_claims(store: StateStore, prefix: str) -> None:
-    name = prefix + "set"
-    assert await store.set_members(name) == []
-    for member in ("b", "a", "b"):
+async def test_drain_set_is_atomic(store: StateStore, prefix: str) -> None:
+    name = prefix + "drain"
+    for member in ("c", "a", "b"):
         await store.add_to_set(name, member)
-    assert await store.set_members(name) == ["a", "b"]
-    claims = await asyncio.gather(*(store.remove_from_set(name, "a") for _ in range(5)))
-    assert claims.count(True) == 1
-    assert await store.set_members(name) == ["b"]
-    assert await store.remove_from_set(name, "b")
-    assert await store.set_members(name) == []
+    results = await asyncio.gather(*(store.drain_set(name) for _ in range(4)))
+    assert sorted(results, key=len)[-1] == ["a", "b", "c"]
+    assert sum(len(r) for r in results) == 3
+    assert await store.drain_set(name) == []
+    await store.add_to_set(name, "d")
+    await store.add_to_set(name, "d")
+    assert await store.drain_set(name) == ["d"]

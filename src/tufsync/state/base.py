@@ -36,11 +36,8 @@ class StateStore(Protocol):
     async def add_to_set(self, name: str, member: str) -> None:
         """Add ``member`` to the set ``name``."""
 
-    async def remove_from_set(self, name: str, member: str) -> bool:
-        """Remove ``member``; True only for the one caller that removed it (a claim)."""
-
-    async def set_members(self, name: str) -> list[str]:
-        """The members of set ``name`` (sorted)."""
+    async def drain_set(self, name: str) -> list[str]:
+        """Atomically remove and return every member of ``name`` (sorted)."""
 
     async def acquire_lock(self, name: str, ttl: float) -> int | None:
         """Take lock ``name`` for ``ttl`` seconds; return a fencing token or None if held.

@@ -16,6 +16,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_DRAIN_SET = """
+local members = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return members
+"""
 _EXTEND_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -29,6 +34,7 @@ class RedisStateStore:
         self._r = client
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
         self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
+        self._drain_set = client.register_script(_DRAIN_SET)
 
     @classmethod
     async def open(cls, url: str) -> RedisStateStore:
@@ -70,11 +76,8 @@ class RedisStateStore:
     async def add_to_set(self, name: str, member: str) -> None:
         await self._r.sadd(name, member)  # type: ignore[misc]
 
-    async def remove_from_set(self, name: str, member: str) -> bool:
-        return bool(await self._r.srem(name, member))  # type: ignore[misc]
-
-    async def set_members(self, name: str) -> list[str]:
-        members = await self._r.smembers(name)  # type: ignore[misc]
+    async def drain_set(self, name: str) -> list[str]:
+        members: Any = await self._drain_set(keys=[name])
         return sorted(str(m) for m in members)
 
     async def acquire_lock(self, name: str, ttl: float) -> int | None:

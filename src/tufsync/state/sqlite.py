@@ -112,18 +112,12 @@ class SqliteStateStore:
             "INSERT OR IGNORE INTO state_sets(name, member) VALUES (?, ?)", (name, member)
         )
 
-    async def remove_from_set(self, name: str, member: str) -> bool:
-        cur = await self._conn.execute(
-            "DELETE FROM state_sets WHERE name = ? AND member = ?", (name, member)
-        )
-        return cur.rowcount == 1
-
-    async def set_members(self, name: str) -> list[str]:
+    async def drain_set(self, name: str) -> list[str]:
         async with self._conn.execute(
-            "SELECT member FROM state_sets WHERE name = ? ORDER BY member", (name,)
+            "DELETE FROM state_sets WHERE name = ? RETURNING member", (name,)
         ) as cur:
             rows = await cur.fetchall()
-        return [str(r[0]) for r in rows]
+        return sorted(str(r[0]) for r in rows)
 
     async def _next_token(self, name: str) -> int:
         async with self._conn.execute(

@@ -129,10 +129,8 @@ class TargetsBatchHandler(MetadataHandler):
             current = await services.records.get(record.task_id)
             if current is not None and current.state in (SUCCESS, FAILURE):
                 raise AlreadyFinished()
-            claimed = [tid for tid in await state.set_members(batch) if tid != record.task_id]
-            claimed = [tid for tid in claimed if await state.remove_from_set(batch, tid)]
-            await state.remove_from_set(batch, record.task_id)
-            others = [r for r in [await services.records.get(t) for t in claimed] if r]
+            claimed = [tid for tid in await state.drain_set(batch) if tid != record.task_id]
+            others = await services.records.get_many(claimed)
             items = [_BatchItem(r) for r in sorted([record, *others], key=lambda r: r.created_at)]
             items = [i for i in items if i.record.state not in (SUCCESS, FAILURE)]
             change = await MetadataChange.begin(repo, lock)

@@ -74,6 +74,11 @@ class TaskRecords:
         raw = await self.state.get(state_keys.task(task_id))
         return None if raw is None else TaskRecord(**json.loads(raw))
 
+    async def get_many(self, task_ids: list[str]) -> list[TaskRecord]:
+        """The records that exist among ``task_ids`` (one round trip)."""
+        raw = await self.state.get_many([state_keys.task(t) for t in task_ids])
+        return [TaskRecord(**json.loads(v)) for v in raw.values()]
+
     async def delete(self, task_id: str) -> None:
         await self.state.delete(state_keys.task(task_id))
 
