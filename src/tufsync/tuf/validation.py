@@ -152,15 +152,19 @@ def check_delegations(
         raise TufInputError(f"{where} is not valid: {exc}") from exc
     check_keys(delegations.keys, where)
     for name, drole in (delegations.roles or {}).items():
-        if drole.threshold < 1 or drole.threshold > len(drole.keyids):
-            raise TufInputError(
-                f"delegated role {name!r}: threshold {drole.threshold} needs between 1 and "
-                f"{len(drole.keyids)} keys"
-            )
-        unknown = [k for k in drole.keyids if k not in delegations.keys]
-        if unknown:
-            raise TufInputError(f"delegated role {name!r} uses keyids with no key: {unknown}")
+        check_role_keys(f"delegated role {name!r}", drole.keyids, drole.threshold, delegations.keys)
     return delegations, expirations
+
+
+def check_role_keys(label: str, keyids: list[str], threshold: int, keys: dict[str, Key]) -> None:
+    """A role's threshold fits its keys, and every keyid has key material."""
+    if not 1 <= threshold <= len(keyids):
+        raise TufInputError(
+            f"{label}: threshold {threshold} needs between 1 and {len(keyids)} keys"
+        )
+    unknown = [k for k in keyids if k not in keys]
+    if unknown:
+        raise TufInputError(f"{label} uses keyids with no key: {unknown}")
 
 
 def check_root(root: Root, expected_version: int, now: datetime, where: str) -> None:
@@ -174,11 +178,4 @@ def check_root(root: Root, expected_version: int, now: datetime, where: str) -> 
     check_keys(root.keys, where)
     for name in TOP_LEVEL_ROLES:
         role = root.roles[name]
-        if not 1 <= role.threshold <= len(role.keyids):
-            raise TufInputError(
-                f"root role {name!r}: threshold {role.threshold} needs between 1 and "
-                f"{len(role.keyids)} keys"
-            )
-        unknown = [k for k in role.keyids if k not in root.keys]
-        if unknown:
-            raise TufInputError(f"root role {name!r} uses keyids with no key: {unknown}")
+        check_role_keys(f"root role {name!r}", role.keyids, role.threshold, root.keys)
