@@ -206,14 +206,16 @@ async def delete_artifacts(
             queries.touch(version)
     task_id = None
     if signed_paths:
+        # The task deletes these files only after TUF no longer lists them.
         record = await submit_task(
             services,
             "remove_artifacts",
             admin,
             app_name,
-            {"paths": signed_paths, "version_id": version_id},
+            {"paths": signed_paths, "version_id": version_id, "delete_files": True},
         )
         task_id = record.task_id
     for path in paths:
-        await services.storage.delete(path)
+        if path not in signed_paths:
+            await services.storage.delete(path)
     return task_id

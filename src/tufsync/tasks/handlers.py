@@ -145,6 +145,10 @@ class TargetsBatchHandler(MetadataHandler):
                     if item.outcome is not None:
                         await queries.mark_signed(session, item.signed)
                         await queries.mark_unsigned(session, item.unsigned)
+            for item in items:
+                if item.outcome is not None and item.record.params.get("delete_files"):
+                    for path in item.unsigned:
+                        await services.storage.delete(path)
             own: _BatchItem | None = None
             for item in items:
                 if item.outcome is not None:
