@@ -207,12 +207,18 @@ def test_rotating_online_keys_keeps_clients_verifying(api: Api, tmp_path: Path) 
     task = api.wait_task(response.json()["data"]["task_id"])
     assert task["state"] == "SUCCESS", task
     assert task["result"]["details"]["versions"]["root"] == 2
-    ts = json.loads(
-        (
-            api.server.public_dir / "tuf_metadata" / api.username / app / "timestamp.json"
-        ).read_bytes()
-    )
-    assert new_online.keyid in {s["keyid"] for s in ts["signatures"]}
+    folder = api.server.public_dir / "tuf_metadata" / api.username / app
+    ts = json.loads((folder / "timestamp.json").read_bytes())
+    assert {s["keyid"] for s in ts["signatures"]} == {new_online.keyid, cer.online_keyid}
+    # The bridging timestamp and snapshot verify under the old AND the new root, so a
+    # client on either side of the rotation accepts them at every moment.
+    timestamp = Metadata.from_bytes((folder / "timestamp.json").read_bytes())
+    snap_version = timestamp.signed.snapshot_meta.version
+    snapshot = Metadata.from_bytes((folder / f"{snap_version}.snapshot.json").read_bytes())
+    for root_file in ("1.root.json", "2.root.json"):
+        root = Metadata[Root].from_bytes((folder / root_file).read_bytes()).signed
+        root.verify_delegate("timestamp", timestamp.signed_bytes, timestamp.signatures)
+        root.verify_delegate("snapshot", snapshot.signed_bytes, snapshot.signatures)
     # Old client: root v1 cached, updates to v2 and keeps verifying.
     verify_download(
         api.server.public_url, api.username, app, trusted_file, target, tmp_path / "d1", client_meta

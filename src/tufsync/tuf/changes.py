@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from securesystemslib.signer import Signer
 from tuf.api.metadata import Metadata, MetaFile, Root, Targets
 
 from tufsync.state.locks import HeldLock
@@ -104,9 +105,23 @@ class MetadataChange:
         md.signed.version += 1
         md.signed.expires = expiry_after(now, self.config.expiration_days(role))
 
-    def _signers(self, role: str) -> Any:
+    def _signers(self, role: str) -> list[Signer]:
+        """Online signers of ``role``; during a root rotation also those of the old root."""
         repo = self.repo
-        return online_signers(repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role)
+        signers = online_signers(
+            repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
+        )
+        if self.next_root is not None and role in ("targets", "snapshot", "timestamp"):
+            try:
+                old = online_signers(
+                    repo.engine.keys, repo.admin, repo.app, self.trusted.root.signed, role
+                )
+            except OnlineKeyUnavailable:
+                self.bridged = False
+                return signers
+            known = {s.public_key.keyid for s in signers}
+            signers += [s for s in old if s.public_key.keyid not in known]
+        return signers
 
     async def commit(self) -> CommitResult:
         """Sign and publish: opened roles, then snapshot (if anything below it changed
