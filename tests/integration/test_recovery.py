@@ -130,3 +130,22 @@ def test_recovery_without_private_copy_and_conflicts(own_server: ServerProcess) 
     for role in ("root", "targets", "snapshot", "timestamp"):
         assert derived[f"{role}_expiration"] == recorded[f"{role}_expiration"]
     assert derived["delegated_roles"] == recorded["delegated_roles"]
+
+
+def test_recovery_of_a_hash_bin_repository(own_server: ServerProcess) -> None:
+    api = Api(own_server, unique_name())
+    app = "binrec"
+    api.bootstrap_ok(ceremony(own_server.key_dir, api.username, app, hash_bins=8).payload)
+    recorded = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
+    (own_server.public_dir / "tuf_private" / api.username / app / "settings.json").unlink()
+    state_sql(own_server, "DELETE FROM state_entries WHERE key LIKE ?", f"%_{api.username}_{app}")
+    state_sql(own_server, "DELETE FROM state_entries WHERE key = ?", f"REPO_{api.username}/{app}")
+    task = api.wait_task(recover(api, app).json()["data"]["task_id"])
+    assert task["state"] == "SUCCESS", task
+    derived = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
+    assert derived["hash_bins"] == recorded["hash_bins"]
+    assert {k: v for k, v in derived.items() if k != "bootstrap"} == {
+        k: v for k, v in recorded.items() if k != "bootstrap"
+    }
+    version_id = api.upload_ok(app, "1.0", {"x.bin": b"after recovery"})
+    api.publish_ok(version_id, "1.0")
