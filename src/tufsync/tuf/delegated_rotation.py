@@ -165,16 +165,11 @@ async def publish_delegated(
     """Publish staged drafts whose thresholds are met; snapshot and timestamp follow."""
     change = await MetadataChange.begin(repo, lock)
     for draft in drafts:
-        current = (
-            change.trusted.role_version(draft.role)
-            if draft.role != "targets"
-            else (change.trusted.targets.signed.version)
-        )
-        if (
-            f"{draft.role}.json" not in change.trusted.snapshot.signed.meta
-            and draft.role != "targets"
-        ):
-            current = 0
+        if draft.role == "targets":
+            current = change.trusted.targets.signed.version
+        else:
+            meta = change.trusted.snapshot.signed.meta.get(f"{draft.role}.json")
+            current = meta.version if meta is not None else 0
         if current != draft.trusted_version:
             raise TufInputError(
                 f"role {draft.role!r} changed since the draft was staged (trusted version "
