@@ -495,3 +495,40 @@ def test_concurrent_signatures_are_all_kept(api: Api) -> None:
         time.sleep(0.1)
         deadline -= 1
     assert root_files(api, app) == ["1.root.json", "2.root.json"]
+
+
+def test_delegated_rotation_can_add_a_role(api: Api, tmp_path: Path) -> None:
+    app = "deleg-add"
+    offline = offline_targets(api, app, paths=[f"{app}-{api.username}/stable/*/*/*"])
+    api.bootstrap_ok(offline.payload)
+    new_key = create_online_key(api.server.key_dir, api.username, app)
+    current = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"]
+    targets = copy.deepcopy(current["trusted_targets"])
+    signed = targets["signed"]
+    signed["version"] += 1
+    signed["delegations"]["keys"][new_key.keyid] = new_key.to_dict()
+    signed["delegations"]["roles"].append(
+        {
+            "name": "beta",
+            "keyids": [new_key.keyid],
+            "threshold": 1,
+            "terminating": True,
+            "paths": [f"{app}-{api.username}/beta/*/*/*"],
+        }
+    )
+    draft = {"signed": signed, "signatures": []}
+    response = rotate(api, app, {"role": "beta", "metadata": {"targets": draft}})
+    assert response.status_code == 200, response.text
+    pending = api.get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]["metadata"]
+    assert pending["beta"]["signed"]["version"] == 1
+    final = post_sig(api, app, "targets", sig_for(offline.targets_signer, pending["targets"]))
+    assert final.status_code == 200, final.text
+    assert api.wait_task(final.json()["data"]["task_id"])["state"] == "SUCCESS"
+    config = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
+    assert set(config["delegated_roles"]) == {"releases", "beta"}
+    version_id = api.upload_ok(app, "1.0", {"b.bin": b"beta build"}, channel="beta")
+    api.publish_ok(version_id, "1.0")
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(offline.root_bytes)
+    path = f"{app}-{api.username}/beta/universal/any/{app}-1.0.bin"
+    verify_download(api.server.public_url, api.username, app, trusted, path, tmp_path / "d")

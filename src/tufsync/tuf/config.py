@@ -95,6 +95,21 @@ class RepoConfig:
             roles[role] = replace(roles[role], threshold=threshold, num_keys=num_keys)
         return replace(self, roles=roles)
 
+    def with_delegated_roles(self, roles: dict[str, tuple[int, int]]) -> RepoConfig:
+        """Named delegated roles now (threshold, number of keys); expirations are kept,
+        new roles get the default delegated lifetime."""
+        delegated = {
+            name: RoleSettings(
+                self.delegated_roles[name].expiration
+                if name in self.delegated_roles
+                else self.role_expiration,
+                threshold,
+                num_keys,
+            )
+            for name, (threshold, num_keys) in roles.items()
+        }
+        return replace(self, delegated_roles=delegated)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bootstrap": self.bootstrap, "role_expiration": self.role_expiration}
         for role in ("root", "timestamp", "snapshot", "targets"):

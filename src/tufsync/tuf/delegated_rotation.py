@@ -140,6 +140,9 @@ async def stage_delegated_rotation(
                     targets=dict(current.signed.targets),
                 )
             )
+    elif new_targets is not None:
+        # A role the delegator adds: it starts as an empty version 1.
+        role_md = Metadata(Targets(version=1, expires=new_targets.signed.expires))
     if role_md is not None:
         reqs = requirements_for(role, role_md, root, delegating)
         check_signatures(role_md, reqs, f"metadata.{role}")
@@ -177,4 +180,12 @@ async def publish_delegated(
             )
         change.presigned[draft.role] = draft.parsed()
     result = await change.commit()
+    new_targets = change.presigned.get("targets")
+    if new_targets is not None and new_targets.signed.delegations is not None:
+        roles = new_targets.signed.delegations.roles or {}
+        config = change.config.with_delegated_roles(
+            {name: (r.threshold, len(r.keyids)) for name, r in roles.items()}
+        )
+        await repo.save_config(config)
+        await repo.record_expiries({}, config)
     return result.versions

@@ -37,8 +37,15 @@ class SignOutcome:
     message: str
 
 
-def draft_roles(config: RepoConfig) -> list[str]:
-    return ["root", "targets", *config.delegated_roles]
+async def draft_roles(repo: Repository, config: RepoConfig) -> list[str]:
+    """Roles that may have drafts: root, targets, delegated roles, and the roles a
+    pending targets draft delegates to (a rotation may add one)."""
+    roles = ["root", "targets", *config.delegated_roles]
+    targets_draft = await DraftStore(repo).get("targets")
+    if targets_draft is not None:
+        delegations = targets_draft.metadata["signed"].get("delegations") or {}
+        roles += [r["name"] for r in delegations.get("roles") or [] if r["name"] not in roles]
+    return roles
 
 
 def requirements(
@@ -54,7 +61,7 @@ def requirements(
 
 
 async def pending(repo: Repository, config: RepoConfig) -> dict[str, Draft]:
-    return await DraftStore(repo).all(draft_roles(config))
+    return await DraftStore(repo).all(await draft_roles(repo, config))
 
 
 def _group_complete(trusted: Trusted, drafts: dict[str, Draft]) -> bool:
@@ -71,7 +78,7 @@ async def sign(
     """Verify and add one signature; say whether the draft can now be finalized."""
     store = DraftStore(repo)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
-        drafts = await store.all(draft_roles(config))
+        drafts = await store.all(await draft_roles(repo, config))
         draft = drafts.get(role)
         if draft is None:
             raise NoDraft(f"The {role} role is not in a signing process.")
@@ -92,7 +99,7 @@ async def finalize(
 ) -> dict[str, int]:
     """Publish the draft(s) of ``role`` and remove them (caller holds the repository lock)."""
     store = DraftStore(repo)
-    drafts = await store.all(draft_roles(config))
+    drafts = await store.all(await draft_roles(repo, config))
     if role == "root":
         draft = drafts.get("root")
         if draft is None:

@@ -161,7 +161,7 @@ async def cancel_signing(
     role = _role_param(await read_json_object(request))
     repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
-    if role not in draft_roles(config) or await DraftStore(repo).get(role) is None:
+    if role not in await draft_roles(repo, config) or await DraftStore(repo).get(role) is None:
         raise ApiError(
             400, f"The {role} role is not in a signing process.", f"No signing process for {role}."
         )
