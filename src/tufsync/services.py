@@ -59,7 +59,8 @@ class Services:
         )
         keys_dir = settings.resolved_online_key_dir
         keys_dir.mkdir(parents=True, exist_ok=True)
-        tuf_engine = Engine(storage, state, OnlineKeyStore(keys_dir), MetadataCache(), clock)
+        keystore = OnlineKeyStore(keys_dir, settings.signer_uri_prefixes)
+        tuf_engine = Engine(storage, state, keystore, MetadataCache(), clock)
         services = cls(
             settings=settings,
             db=db,

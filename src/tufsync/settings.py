@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     log_level: str = "info"
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
+    # Signer URIs (KMS, Vault, HSM, file2:) an operator allows, per admin ("*": every
+    # admin), e.g. {"alice": ["awskms:arn:aws:kms:eu-west-1:123:key/"]}.
+    signer_uri_prefixes: dict[str, list[str]] = Field(default_factory=dict)
     task_redelivery_seconds: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
 

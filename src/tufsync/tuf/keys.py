@@ -45,11 +45,22 @@ def key_problem(keyid: str, key: Key) -> str | None:
     return None
 
 
-class OnlineKeyStore:
-    """Loads online signers from the per-tenant key folders."""
+URI_FIELD = "x-tufsync-online-uri"
 
-    def __init__(self, root: Path) -> None:
+
+class OnlineKeyStore:
+    """Loads online signers from the per-tenant key folders, or from signer URIs
+    (``x-tufsync-online-uri`` on a key) that the operator allows for the admin."""
+
+    def __init__(self, root: Path, uri_prefixes: dict[str, list[str]] | None = None) -> None:
         self.root = root
+        self.uri_prefixes = uri_prefixes or {}
+
+    def uri_allowed(self, admin: str, uri: str) -> bool:
+        if ".." in uri or "\x00" in uri or "\\" in uri:
+            return False
+        prefixes = self.uri_prefixes.get(admin, []) + self.uri_prefixes.get("*", [])
+        return any(uri.startswith(prefix) for prefix in prefixes if prefix)
 
     def tenant_dir(self, admin: str, app: str) -> Path:
         return self.root / admin / app
@@ -64,6 +75,14 @@ class OnlineKeyStore:
         """The signer for ``key`` from this tenant's folder, or None if not available."""
         if not isinstance(key, SSlibKey):
             return None
+        uri = key.unrecognized_fields.get(URI_FIELD)
+        if uri is not None:
+            if not isinstance(uri, str) or not self.uri_allowed(admin, uri):
+                return None
+            try:
+                return Signer.from_priv_key_uri(uri, key)
+            except Exception:
+                return None
         for path in self._candidate_files(admin, app, key.keyid):
             if not path.is_file():
                 continue
