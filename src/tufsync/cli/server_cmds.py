@@ -54,7 +54,6 @@ def register_worker(app: typer.Typer) -> None:
 
         async def main() -> None:
             services = await Services.start(settings, embedded_worker=False)
-            services.queue.broker.is_worker_process = True
             services.start_scheduler()
             console.print("tufsync worker started")
             try:

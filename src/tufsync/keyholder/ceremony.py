@@ -27,7 +27,6 @@ class CeremonyInput:
     root_threshold: int
     extra_root_keys: list[Key] = field(default_factory=list)
     expirations: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_EXPIRATIONS))
-    online_key_type: str = "ed25519"
     hash_bins: int | None = None
 
 

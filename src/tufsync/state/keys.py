@@ -18,10 +18,6 @@ def signing(role: str, admin: str, app: str) -> str:
     return f"{role.upper()}_SIGNING_{admin}_{app}"
 
 
-def signing_prefix(admin: str, app: str) -> str:
-    return f"SIGNING_INDEX_{admin}_{app}_"
-
-
 def recovery(admin: str, app: str) -> str:
     return f"RECOVERY_{admin}_{app}"
 

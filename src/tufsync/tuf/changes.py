@@ -65,11 +65,6 @@ class MetadataChange:
         new_targets = self.presigned.get("targets") or self.opened.get("targets")
         return (new_targets or self.trusted.targets).signed
 
-    def is_online(self, role: str) -> bool:
-        if role == "targets":
-            return self.config.targets_online_key
-        return role != "root"
-
     async def open(self, role: str) -> Metadata[Targets]:
         """Open ``targets`` or a delegated role for editing (taken out of the cache)."""
         if role in self.opened:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 MAX_EXPIRATION_DAYS = 3650
-ONLINE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
 
 
 @dataclass(frozen=True)
