@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.names import InvalidName
+from tufsync.registry.service import RegistryError
 from tufsync.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RegistryError)
+    async def _registry(_: Request, exc: RegistryError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(InvalidName)
     async def _invalid_name(_: Request, exc: InvalidName) -> JSONResponse:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tufsync.db import queries
 from tufsync.db.models import App, Artifact, Version
@@ -158,6 +159,40 @@ async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[s
         await services.storage.delete(key)
 
 
+async def owned_version(
+    session: AsyncSession,
+    owner_id: int,
+    version_id: str,
+    *,
+    expect_app: str | None = None,
+    expect_version: str | None = None,
+) -> Version:
+    """The owner's version with its artifacts; 404 when missing or foreign, 400 when it
+    is not the app or version the caller named."""
+    version = await queries.get_version(session, owner_id, version_id)
+    if version is None:
+        raise RegistryError(404, "App version not found")
+    if expect_app is not None and version.app.name != expect_app:
+        raise RegistryError(400, f"Version {version_id} does not belong to app {expect_app!r}")
+    if expect_version is not None and version.version != expect_version:
+        raise RegistryError(
+            400, f"Version id {version_id} is version {version.version!r}, not {expect_version!r}"
+        )
+    return version
+
+
+def pick_artifacts(version: Version, indices: list[int]) -> list[Artifact]:
+    """The artifacts at ``indices`` (positions in the version's list); 400 if out of range."""
+    artifacts = list(version.artifacts)
+    bad = [i for i in indices if not 0 <= i < len(artifacts)]
+    if bad:
+        raise RegistryError(
+            400,
+            f"Artifact index(es) {bad} out of range: this version has {len(artifacts)} artifact(s)",
+        )
+    return [artifacts[i] for i in sorted(set(indices))]
+
+
 async def delete_artifacts(
     services: Services,
     owner_id: int,
@@ -173,28 +208,10 @@ async def delete_artifacts(
     Signed artifacts are first removed from TUF by a task; its id is returned.
     """
     async with services.sessions.begin() as session:
-        version = await queries.get_version(session, owner_id, version_id)
-        if version is None:
-            raise RegistryError(404, "App version not found")
-        if expect_app is not None and version.app.name != expect_app:
-            raise RegistryError(400, f"Version {version_id} does not belong to app {expect_app!r}")
-        if expect_version is not None and version.version != expect_version:
-            raise RegistryError(
-                400,
-                f"Version id {version_id} is version {version.version!r}, not {expect_version!r}",
-            )
-        artifacts = list(version.artifacts)
-        if indices is None:
-            chosen = artifacts
-        else:
-            bad = [i for i in indices if not 0 <= i < len(artifacts)]
-            if bad:
-                raise RegistryError(
-                    400,
-                    f"Artifact index(es) {bad} out of range: this version has "
-                    f"{len(artifacts)} artifact(s)",
-                )
-            chosen = [artifacts[i] for i in sorted(set(indices))]
+        version = await owned_version(
+            session, owner_id, version_id, expect_app=expect_app, expect_version=expect_version
+        )
+        chosen = list(version.artifacts) if indices is None else pick_artifacts(version, indices)
         signed_paths = [a.tuf_path for a in chosen if a.tuf_signed]
         paths = [a.tuf_path for a in chosen]
         app_name = version.app.name

@@ -24,7 +24,6 @@ from tufsync.names import (
     check_version,
 )
 from tufsync.registry.service import (
-    RegistryError,
     UploadMeta,
     delete_artifacts,
     upload_artifacts,
@@ -78,10 +77,6 @@ def parse_indices(values: list[str]) -> list[int]:
     if not out:
         raise bad_request("artifacts_to_delete must name at least one artifact index")
     return out
-
-
-def _registry_error(exc: RegistryError) -> ApiError:
-    return ApiError(exc.status, str(exc))
 
 
 @router.post("/app/create")
@@ -140,8 +135,6 @@ async def upload(
         version_id = await upload_artifacts(services, admin.id, admin.username, meta, files)
     except UploadTooLarge:
         raise ApiError(413, f"Upload is larger than the server's limit of {limit} bytes") from None
-    except RegistryError as exc:
-        raise _registry_error(exc) from None
     finally:
         for file in files:
             await file.close()
@@ -209,18 +202,15 @@ async def delete_artifact(
     fields, _ = await read_fields(request)
     body = validate_model(DeleteArtifactsBody, fields)
     indices = parse_indices(body.artifacts_to_delete)
-    try:
-        task_id = await delete_artifacts(
-            services,
-            admin.id,
-            admin.username,
-            body.id,
-            indices,
-            expect_app=body.app_name,
-            expect_version=body.version,
-        )
-    except RegistryError as exc:
-        raise _registry_error(exc) from None
+    task_id = await delete_artifacts(
+        services,
+        admin.id,
+        admin.username,
+        body.id,
+        indices,
+        expect_app=body.app_name,
+        expect_version=body.version,
+    )
     out: dict[str, Any] = {"deleteSpecificArtifactResult": True}
     if task_id:
         out["task_id"] = task_id
@@ -235,10 +225,7 @@ async def delete_version(
 ) -> dict[str, Any]:
     if not id:
         raise bad_request("id (the version id) is required")
-    try:
-        task_id = await delete_artifacts(services, admin.id, admin.username, id, None)
-    except RegistryError as exc:
-        raise _registry_error(exc) from None
+    task_id = await delete_artifacts(services, admin.id, admin.username, id, None)
     out: dict[str, Any] = {"deleteSpecificAppResult": True}
     if task_id:
         out["task_id"] = task_id

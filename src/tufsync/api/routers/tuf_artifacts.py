@@ -16,10 +16,10 @@ from tufsync.api.deps import (
     read_json_object,
     validate_model,
 )
-from tufsync.api.errors import ApiError, bad_request, not_found
+from tufsync.api.errors import ApiError
 from tufsync.api.repo_guard import require_bootstrapped
 from tufsync.api.routers.registry import DeleteArtifactsBody, parse_indices
-from tufsync.db import queries
+from tufsync.registry.service import owned_version, pick_artifacts
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
 from tufsync.tasks.submit import submit_task
@@ -40,13 +40,7 @@ async def publish(
 ) -> dict[str, Any]:
     body = validate_model(PublishBody, await read_json_object(request))
     async with services.sessions() as session:
-        version = await queries.get_version(session, admin.id, body.app_id)
-        if version is None:
-            raise not_found("App version not found")
-        if version.version != body.version:
-            raise bad_request(
-                f"Version id {body.app_id} is version {version.version!r}, not {body.version!r}"
-            )
+        version = await owned_version(session, admin.id, body.app_id, expect_version=body.version)
         app_name = version.app.name
         unsigned = [a for a in version.artifacts if not a.tuf_signed]
         specs = [
@@ -91,22 +85,10 @@ async def delete_from_tuf(
     body = validate_model(DeleteArtifactsBody, await read_json_object(request))
     indices = parse_indices(body.artifacts_to_delete)
     async with services.sessions() as session:
-        version = await queries.get_version(session, admin.id, body.id)
-        if version is None:
-            raise not_found("App version not found")
-        if version.app.name != body.app_name or version.version != body.version:
-            raise bad_request(
-                f"Version id {body.id} is {version.app.name} {version.version}, "
-                f"not {body.app_name} {body.version}"
-            )
-        artifacts = list(version.artifacts)
-        bad = [i for i in indices if not 0 <= i < len(artifacts)]
-        if bad:
-            raise bad_request(
-                f"Artifact index(es) {bad} out of range: this version has "
-                f"{len(artifacts)} artifact(s)"
-            )
-        paths = [artifacts[i].tuf_path for i in sorted(set(indices)) if artifacts[i].tuf_signed]
+        version = await owned_version(
+            session, admin.id, body.id, expect_app=body.app_name, expect_version=body.version
+        )
+        paths = [a.tuf_path for a in pick_artifacts(version, indices) if a.tuf_signed]
     if not paths:
         raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
     await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
