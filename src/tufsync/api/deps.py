@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
@@ -15,6 +15,8 @@ from tufsync.auth.tokens import InvalidToken, read_token
 from tufsync.db import queries
 from tufsync.names import InvalidName, check_app_name
 from tufsync.services import Services
+from tufsync.tasks.submit import submit_task
+from tufsync.tuf.repository import Repository
 
 M = TypeVar("M", bound=BaseModel)
 MAX_JSON_BODY = 16 * 1024 * 1024
@@ -91,6 +93,42 @@ def app_name_param(value: str | None, field: str = "appName") -> str:
         return check_app_name(value, field)
     except InvalidName as exc:
         raise bad_request(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The caller's repository named by ``appName``, and what routes need around it."""
+
+    admin: Admin
+    services: Services
+    repo: Repository
+
+    @property
+    def app(self) -> str:
+        return self.repo.app
+
+    async def submit(self, name: str, params: dict[str, Any], task_id: str | None = None) -> Any:
+        """Accept a task of this repository (its PENDING record, then the queue)."""
+        return await submit_task(
+            self.services, name, self.admin.username, self.app, params, task_id=task_id
+        )
+
+
+async def tenant_from_query(
+    appName: str | None = Query(default=None, description="The app's repository"),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> Tenant:
+    """Dependency of routes that take ``?appName=``: checks the name, scopes it to the caller."""
+    return Tenant(admin, services, services.tuf.repo(admin.username, app_name_param(appName)))
+
+
+def tenant_from_body(body: dict[str, Any], admin: Admin, services: Services) -> Tenant:
+    """The same for routes that take ``appName`` in their JSON body."""
+    raw = body.get("appName")
+    if not isinstance(raw, str | type(None)):
+        raise bad_request("appName must be a string")
+    return Tenant(admin, services, services.tuf.repo(admin.username, app_name_param(raw)))
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tufsync.api.deps import (
     Admin,
-    app_name_param,
+    Tenant,
     current_admin,
     get_services,
     read_json_object,
+    tenant_from_body,
+    tenant_from_query,
 )
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.services import Services
 from tufsync.state import keys as state_keys
 from tufsync.tasks.records import now_iso
-from tufsync.tasks.submit import submit_task
 from tufsync.tuf.bootstrap import validate_bootstrap
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.recovery import RecoveryNeed, recovery_need
@@ -35,12 +36,9 @@ def _marker_task(marker: str | None) -> str:
 
 @router.get("/bootstrap")
 async def bootstrap_status(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    app = app_name_param(appName)
-    repo = services.tuf.repo(admin.username, app)
+    repo = tenant.repo
     marker = await repo.bootstrap_marker()
     done = await repo.is_bootstrapped()
     pre_locks = [marker] if marker and marker.startswith("pre-") else []
@@ -64,11 +62,8 @@ async def bootstrap(
     services: Services = Depends(get_services),
 ) -> Any:
     payload = await read_json_object(request)
-    raw_app = payload.get("appName")
-    if not isinstance(raw_app, str | type(None)):
-        raise bad_request("appName must be a string")
-    app = app_name_param(raw_app)
-    repo = services.tuf.repo(admin.username, app)
+    tenant = tenant_from_body(payload, admin, services)
+    repo, app = tenant.repo, tenant.app
     marker = await repo.bootstrap_marker()
 
     def conflict(status: str, task_id: str) -> ApiError:
@@ -102,11 +97,8 @@ async def bootstrap(
         )
     timeout = payload.get("timeout", 300)
     try:
-        record = await submit_task(
-            services,
+        record = await tenant.submit(
             "bootstrap",
-            admin.username,
-            app,
             {"payload": payload, "timeout": timeout},
             task_id=task_id,
         )
@@ -139,14 +131,11 @@ async def bootstrap_recovery(
     services: Services = Depends(get_services),
 ) -> Any:
     body = await read_json_object(request)
-    raw_app = body.get("appName")
-    if not isinstance(raw_app, str | type(None)):
-        raise bad_request("appName must be a string")
-    app = app_name_param(raw_app)
+    tenant = tenant_from_body(body, admin, services)
+    repo, app = tenant.repo, tenant.app
     timeout = body.get("timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
         raise bad_request("timeout must be a positive number of seconds, at most 3600")
-    repo = services.tuf.repo(admin.username, app)
     need = await recovery_need(repo)
     if need in RECOVERY_CONFLICTS:
         raise ApiError(409, RECOVERY_CONFLICTS[need])
@@ -155,11 +144,8 @@ async def bootstrap_recovery(
     if not await services.state.set_if_absent(recovery_key, task_id, ttl=float(timeout) + 60):
         raise ApiError(409, "Recovery already in progress for this admin and app")
     try:
-        record = await submit_task(
-            services,
+        record = await tenant.submit(
             "bootstrap_recovery",
-            admin.username,
-            app,
             {"timeout": timeout},
             task_id=task_id,
         )

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
-from tufsync.services import Services
 from tufsync.tasks.records import now_iso
-from tufsync.tasks.submit import submit_task
 from tufsync.tuf.config import BIN_PREFIX, MAX_EXPIRATION_DAYS
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: config"])
@@ -21,11 +19,9 @@ CHANGEABLE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
 
 @router.get("/config")
 async def get_config(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    repo = tenant.repo
     config = await repo.config()
     if config is None:
         marker = await repo.bootstrap_marker()
@@ -53,11 +49,9 @@ async def get_config(
 )
 async def put_config(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> Any:
-    app = app_name_param(appName)
+    repo = tenant.repo
     body = await read_json_object(request)
     settings = body.get("settings")
     expiration = settings.get("expiration") if isinstance(settings, dict) else None
@@ -66,7 +60,6 @@ async def put_config(
             'Invalid request: send {"settings": {"expiration": {"<role>": days}}} '
             "with at least one role."
         )
-    repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
     for role, days in expiration.items():
         if role == "root":
@@ -83,9 +76,7 @@ async def put_config(
                 f"Expiration of {role!r} must be a whole number of days from 1 to "
                 f"{MAX_EXPIRATION_DAYS}"
             )
-    record = await submit_task(
-        services, "update_settings", admin.username, app, {"expiration": expiration}
-    )
+    record = await tenant.submit("update_settings", {"expiration": expiration})
     return JSONResponse(
         {
             "data": {"task_id": record.task_id, "last_update": now_iso()},

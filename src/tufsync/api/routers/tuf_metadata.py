@@ -7,11 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from tufsync.api.deps import Admin, app_name_param, current_admin, get_services
+from tufsync.api.deps import Tenant, tenant_from_query
 from tufsync.api.errors import bad_request, not_found
 from tufsync.api.repo_guard import not_bootstrapped
 from tufsync.names import InvalidName, check_role_name
-from tufsync.services import Services
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.metastore import versioned_name
 from tufsync.tuf.repository import Repository, Trusted
@@ -36,11 +35,9 @@ async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
 
 @router.get("/metadata/root")
 async def trusted_root(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    repo = tenant.repo
     root = await repo.files.latest_root()
     if root is None:
         raise not_bootstrapped(repo.app)
@@ -50,11 +47,9 @@ async def trusted_root(
 
 @router.get("/metadata/targets")
 async def trusted_targets(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    repo = tenant.repo
     trusted = await _trusted(repo)
     data = await _published_json(repo, versioned_name("targets", trusted.role_version("targets")))
     return {"data": {"trusted_targets": data}, "message": "Current trusted targets"}
@@ -62,19 +57,16 @@ async def trusted_targets(
 
 @router.get("/metadata/delegated")
 async def trusted_delegated(
-    appName: str | None = Query(default=None),
     roleName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    app = app_name_param(appName)
+    repo = tenant.repo
     if not roleName:
         raise bad_request("roleName is required")
     try:
         check_role_name(roleName)
     except InvalidName as exc:
         raise bad_request(str(exc)) from None
-    repo = services.tuf.repo(admin.username, app)
     trusted = await _trusted(repo)
     delegations = trusted.targets.signed.delegations
     delegated = delegations is not None and (

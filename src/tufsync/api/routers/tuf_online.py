@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
-from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
-from tufsync.services import Services
 from tufsync.tasks.records import now_iso
-from tufsync.tasks.submit import submit_task
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
 
@@ -26,11 +24,9 @@ router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
 )
 async def force_online_update(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    app = app_name_param(appName)
+    repo = tenant.repo
     raw = await request.body()
     body = await read_json_object(request) if raw.strip() else {}
     roles = body.get("roles") or []
@@ -38,7 +34,6 @@ async def force_online_update(
         raise bad_request("roles must be a list of role names")
     if "root" in roles:
         raise bad_request("Root role cannot be updated via this endpoint")
-    repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
     if not roles:
         roles = ["snapshot", "timestamp"] + (["targets"] if config.targets_online_key else [])
@@ -53,9 +48,7 @@ async def force_online_update(
         if role not in ("targets", "snapshot", "timestamp") and not config.is_delegated(role):
             raise bad_request(f"Unknown role {role!r}: it is not an online role of this repository")
     ordered = list(dict.fromkeys(roles))
-    record = await submit_task(
-        services, "force_online_metadata_update", admin.username, app, {"roles": ordered}
-    )
+    record = await tenant.submit("force_online_metadata_update", {"roles": ordered})
     return {
         "data": {"task_id": record.task_id, "last_update": now_iso()},
         "message": "Force online metadata update accepted.",

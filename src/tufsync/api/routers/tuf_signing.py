@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tufsync.api.deps import Admin, app_name_param, current_admin, get_services, read_json_object
+from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
-from tufsync.services import Services
 from tufsync.tasks.records import now_iso
-from tufsync.tasks.submit import submit_task
 from tufsync.tuf.delegated_rotation import stage_delegated_rotation
 from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
 from tufsync.tuf.errors import TufInputError
@@ -56,16 +54,13 @@ async def _trusted_json(repo: Repository, trusted: Trusted, role: str) -> Any:
 @router.post("")
 async def rotate_root(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
-    app = app_name_param(appName)
+    repo = tenant.repo
     body = await read_json_object(request)
     metadata = body.get("metadata")
     if not isinstance(metadata, dict) or "root" not in metadata:
         raise bad_request('Invalid request: send {"metadata": {"root": {...}}}.')
-    repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
     store = DraftStore(repo)
     if await store.get("root") is not None:
@@ -77,10 +72,10 @@ async def rotate_root(
         new_root = validate_new_root(
             trusted.root.signed,
             metadata["root"],
-            services.tuf.keys,
-            admin.username,
-            app,
-            services.tuf.clock(),
+            tenant.services.tuf.keys,
+            repo.admin,
+            repo.app,
+            tenant.services.tuf.clock(),
             config.targets_online_key,
         )
     except TufInputError as exc:
@@ -96,17 +91,15 @@ async def rotate_root(
                 409, "A root rotation is already awaiting signatures; sign or cancel it first"
             )
         params = {"mode": "awaiting", "version": version}
-    record = await submit_task(services, "metadata_update", admin.username, app, params)
+    record = await tenant.submit("metadata_update", params)
     return _accepted(record.task_id, "Metadata Update Processed")
 
 
 @router.get("/sign")
 async def pending_signing(
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
-    repo = services.tuf.repo(admin.username, app_name_param(appName))
+    repo = tenant.repo
     config = await require_ready(repo)
     drafts = await pending(repo, config)
     if not drafts:
@@ -122,17 +115,14 @@ async def pending_signing(
 @router.post("/sign")
 async def post_signature(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
-    app = app_name_param(appName)
+    repo = tenant.repo
     body = await read_json_object(request)
     role = _role_param(body)
     signature = body.get("signature")
     if not isinstance(signature, dict):
         raise bad_request('signature is required: {"keyid": "...", "sig": "..."}')
-    repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
     try:
         outcome = await sign(repo, config, role, signature)
@@ -146,41 +136,33 @@ async def post_signature(
             f"Signature accepted, but more signatures are needed. {outcome.message}",
             "Signature Failed",
         )
-    record = await submit_task(services, "sign_metadata", admin.username, app, {"role": role})
+    record = await tenant.submit("sign_metadata", {"role": role})
     return _accepted(record.task_id, "Metadata update finished")
 
 
 @router.post("/sign/delete", status_code=202)
 async def cancel_signing(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
-    app = app_name_param(appName)
+    repo = tenant.repo
     role = _role_param(await read_json_object(request))
-    repo = services.tuf.repo(admin.username, app)
     config = await require_ready(repo)
     if role not in await draft_roles(repo, config) or await DraftStore(repo).get(role) is None:
         raise ApiError(
             400, f"The {role} role is not in a signing process.", f"No signing process for {role}."
         )
-    record = await submit_task(
-        services, "delete_sign_metadata", admin.username, app, {"role": role}
-    )
+    record = await tenant.submit("delete_sign_metadata", {"role": role})
     return _accepted(record.task_id, "Metadata sign delete accepted.", status=202)
 
 
 @router.post("/delegated/rotate")
 async def rotate_delegated(
     request: Request,
-    appName: str | None = Query(default=None),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
-    app = app_name_param(appName)
+    services, repo, app = tenant.services, tenant.repo, tenant.app
     body = await read_json_object(request)
-    repo = services.tuf.repo(admin.username, app)
     config = await repo.config()
     if config is None:
         raise bad_request(f"Bootstrap of app {app!r} is not completed")
@@ -211,5 +193,5 @@ async def rotate_delegated(
                 raise ApiError(409, f"Role {draft.role!r} is already in a signing process")
             created.append(draft.role)
         params = {"mode": "awaiting", "drafts": [{"role": d["role"]} for d in drafts]}
-    record = await submit_task(services, "metadata_delegation", admin.username, app, params)
+    record = await tenant.submit("metadata_delegation", params)
     return _accepted(record.task_id, "Metadata rotation staged for signing")
