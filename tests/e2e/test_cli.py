@@ -59,6 +59,22 @@ def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
         "bootstrap.json",
     )
     assert cer["root_threshold"] == 2
+    binned = tufsync(
+        "ceremony",
+        "--app",
+        "bigapp",
+        "--admin",
+        admin,
+        "--root-key",
+        str(keys[0]["private_key_file"]),
+        "--expected-artifacts",
+        "100000",
+        "--out",
+        "bins.json",
+    )
+    assert binned["hash_bins"] == 1024
+    bins_payload = json.loads((tmp_path / "bins.json").read_text())
+    assert bins_payload["settings"]["roles"]["hash_bins"] == {"number_of_bins": 1024}
     assert tufsync("bootstrap", "bootstrap.json")["state"] == "SUCCESS"
     assert tufsync("publish", "--app", "myapp", "--version", "1.0")["state"] == "SUCCESS"
 

@@ -62,32 +62,24 @@ def test_upload_bootstrap_publish_and_verify_with_ngclient(api: Api, tmp_path: P
     ).json()["data"]["trusted_delegated"]
     assert set(delegated["signed"]["targets"]) == set(expected_paths)
 
-    # An artifact altered in the public store is refused by a fresh client.
-    victim = expected_paths[0]
-    (api.server.public_dir / victim).write_bytes(b"malicious payload of another size")
-    with pytest.raises(LengthOrHashMismatchError):
-        verify_download(
-            api.server.public_url,
-            api.username,
-            app,
-            trusted_root,
-            victim,
-            tmp_path / "fresh-downloads",
-            metadata_dir=tmp_path / "fresh-client",
-        )
-    same_size = bytearray((api.server.public_dir / expected_paths[1]).read_bytes())
-    same_size[0] ^= 0xFF
-    (api.server.public_dir / expected_paths[1]).write_bytes(bytes(same_size))
-    with pytest.raises(LengthOrHashMismatchError):
-        verify_download(
-            api.server.public_url,
-            api.username,
-            app,
-            trusted_root,
-            expected_paths[1],
-            tmp_path / "fresh-downloads-2",
-            metadata_dir=tmp_path / "fresh-client-2",
-        )
+    # An artifact altered in the public store is refused by a fresh client: once with
+    # bytes of another length, once with the same length and one byte flipped.
+    first, second = (api.server.public_dir / p for p in expected_paths[:2])
+    first.write_bytes(b"malicious payload of another size")
+    flipped = bytearray(second.read_bytes())
+    flipped[0] ^= 0xFF
+    second.write_bytes(bytes(flipped))
+    for n, victim in enumerate(expected_paths[:2]):
+        with pytest.raises(LengthOrHashMismatchError):
+            verify_download(
+                api.server.public_url,
+                api.username,
+                app,
+                trusted_root,
+                victim,
+                tmp_path / f"fresh-downloads-{n}",
+                metadata_dir=tmp_path / f"fresh-client-{n}",
+            )
     with pytest.raises(TargetNotFound):
         verify_download(
             api.server.public_url,
