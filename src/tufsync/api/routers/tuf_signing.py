@@ -91,7 +91,12 @@ async def rotate_root(
                 409, "A root rotation is already awaiting signatures; sign or cancel it first"
             )
         params = {"mode": "awaiting", "version": version}
-    record = await tenant.submit("metadata_update", params)
+    try:
+        record = await tenant.submit("metadata_update", params)
+    except BaseException:
+        if params["mode"] == "awaiting":
+            await store.delete("root")
+        raise
     return _accepted(record.task_id, "Metadata Update Processed")
 
 
@@ -182,10 +187,9 @@ async def rotate_delegated(
         {"role": d.role, "metadata": d.metadata, "trusted_version": d.trusted_version}
         for d in staged.drafts
     ]
-    if staged.complete:
-        params: dict[str, Any] = {"mode": "publish", "drafts": drafts}
-    else:
-        created: list[str] = []
+    params: dict[str, Any] = {"mode": "publish", "drafts": drafts}
+    created: list[str] = []
+    if not staged.complete:
         for draft in staged.drafts:
             if not await store.create(draft):
                 for role in created:
@@ -193,5 +197,10 @@ async def rotate_delegated(
                 raise ApiError(409, f"Role {draft.role!r} is already in a signing process")
             created.append(draft.role)
         params = {"mode": "awaiting", "drafts": [{"role": d["role"]} for d in drafts]}
-    record = await tenant.submit("metadata_delegation", params)
+    try:
+        record = await tenant.submit("metadata_delegation", params)
+    except BaseException:
+        for role in created:  # nothing half-written when the task cannot be accepted
+            await store.delete(role)
+        raise
     return _accepted(record.task_id, "Metadata rotation staged for signing")
