@@ -39,7 +39,10 @@ def test_rotation_leaves_no_draft_when_the_queue_fails(tmp_path: Path) -> None:
         draft["signed"]["version"] = 2
         draft["signatures"] = []
 
+        rejected: list[str] = []
+
         async def broken_submit(task_id: str) -> None:
+            rejected.append(task_id)
             raise RuntimeError("queue unreachable")
 
         original = services.queue.submit
@@ -52,6 +55,9 @@ def test_rotation_leaves_no_draft_when_the_queue_fails(tmp_path: Path) -> None:
             services.queue.submit = original
         assert failed.status_code == 500
         assert failed.json() == {"error": "Internal server error"}
+        assert len(rejected) == 1  # and its task record is gone too
+        gone = client.get("/tuf/v1/task", params={"task_id": rejected[0]})
+        assert gone.status_code == 404
         pending = client.get("/tuf/v1/metadata/sign", params={"appName": "app"}).json()
         assert pending["data"] is None
         retried = client.post(

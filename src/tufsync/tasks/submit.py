@@ -19,5 +19,10 @@ async def submit_task(
     task_id: str | None = None,
 ) -> TaskRecord:
     record = await services.records.create(name, admin, app, params, task_id=task_id)
-    await services.queue.submit(record.task_id)
+    try:
+        await services.queue.submit(record.task_id)
+    except BaseException:
+        # Not accepted: no PENDING record may outlive the failed request.
+        await services.records.delete(record.task_id)
+        raise
     return record
