@@ -56,8 +56,10 @@ class MetadataCache:
             del self._entries[key]
         self._root_versions.pop(prefix, None)
 
-    def root_version_hint(self, prefix: str) -> int:
-        return self._root_versions.get(prefix, 1)
+    def root_version_hint(self, prefix: str) -> int | None:
+        """The newest root version this process has seen (root files are never removed
+        once published), or None."""
+        return self._root_versions.get(prefix)
 
     def set_root_version(self, prefix: str, version: int) -> None:
         self._root_versions[prefix] = version
@@ -100,10 +102,10 @@ class MetadataFiles:
     async def latest_root(self) -> Metadata[Root] | None:
         """The newest ``<N>.root.json``, probing upward from the last known version."""
         version = self.cache.root_version_hint(self.prefix)
-        if not await self.storage.exists(self.key(versioned_name("root", version))):
-            version = 1
+        if version is None:
             if not await self.storage.exists(self.key(versioned_name("root", 1))):
                 return None
+            version = 1
         while await self.storage.exists(self.key(versioned_name("root", version + 1))):
             version += 1
         self.cache.set_root_version(self.prefix, version)
