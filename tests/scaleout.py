@@ -19,6 +19,8 @@ from tests.support import free_port
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_BASE = "redis://127.0.0.1:6379"
+# Parallel checkouts on one machine set this so their suites never share a Redis database.
+TEST_REDIS_DB = int(os.environ.get("TUFSYNC_TEST_REDIS_DB", "9"))
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -78,7 +80,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def redis_db() -> Iterator[str]:
     """A Redis database number of its own, flushed before and after (fails if Redis is down)."""
-    db = 9
+    db = TEST_REDIS_DB
     client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
     client.flushdb()
     yield f"{REDIS_BASE}/{db}"

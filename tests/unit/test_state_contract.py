@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.scaleout import TEST_REDIS_DB
 from tufsync.state.base import StateStore
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.state.redis import RedisStateStore
 from tufsync.state.sqlite import SqliteStateStore
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
 
 
 @pytest.fixture(params=["sqlite", "redis"])
