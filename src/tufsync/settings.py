@@ -12,8 +12,10 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tufsync.signer_uris import check_setting
 
 GIB = 1024**3
 
@@ -43,10 +45,18 @@ class Settings(BaseSettings):
     log_level: str = "info"
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
     # Signer URIs (KMS, Vault, HSM, file2:) an operator allows, per admin ("*": every
-    # admin), e.g. {"alice": ["awskms:arn:aws:kms:eu-west-1:123:key/"]}.
+    # admin), with {admin} and {app} standing for the tenant, e.g.
+    # {"*": ["file2:/srv/hsm-keys/{admin}/{app}/"]}. Checked by tufsync.signer_uris:
+    # a setting that lets two admins reach one key is refused.
     signer_uri_prefixes: dict[str, list[str]] = Field(default_factory=dict)
     task_redelivery_seconds: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
+
+    @field_validator("signer_uri_prefixes")
+    @classmethod
+    def _signer_uris_bound_to_one_tenant(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        check_setting(value)
+        return value
 
     @property
     def scale_out(self) -> bool:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tufsync.settings import Settings
 
 console = Console(stderr=True)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings, or exit 2 with each refused setting's sentence (nothing starts)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(
+                f"[red]error:[/red] {escape(error['msg'].removeprefix('Value error, '))}",
+                soft_wrap=True,
+            )
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from tufsync.api.app import create_app
 
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-        settings = Settings(**overrides).with_generated_secrets()  # type: ignore[arg-type]
+        settings = load_settings(**overrides).with_generated_secrets()
         console.print(f"[bold]tufsync[/bold] listening on http://{settings.host}:{settings.port}")
         console.print(f"  data dir:        {settings.resolved_data_dir}")
         console.print(f"  online key dir:  {settings.resolved_online_key_dir}")
@@ -47,7 +64,7 @@ def register_worker(app: typer.Typer) -> None:
 
         from tufsync.services import Services
 
-        settings = Settings()
+        settings = load_settings()
         if not settings.scale_out:
             console.print("[red]error:[/red] set TUFSYNC_REDIS_URL: workers take tasks from Redis")
             raise typer.Exit(2)

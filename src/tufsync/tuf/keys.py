@@ -9,6 +9,7 @@ server runs is picked up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,6 +18,7 @@ from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 from securesystemslib.signer._utils import compute_default_keyid
 
 from tufsync.names import is_safe_key
+from tufsync.signer_uris import SignerUriPolicy
 
 SUPPORTED_KEY_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
@@ -50,17 +52,15 @@ URI_FIELD = "x-tufsync-online-uri"
 
 class OnlineKeyStore:
     """Loads online signers from the per-tenant key folders, or from signer URIs
-    (``x-tufsync-online-uri`` on a key) that the operator allows for the admin."""
+    (``x-tufsync-online-uri`` on a key) that the operator binds to the tenant
+    (see :mod:`tufsync.signer_uris`)."""
 
-    def __init__(self, root: Path, uri_prefixes: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, root: Path, uri_prefixes: Mapping[str, Sequence[str]] | None = None) -> None:
         self.root = root
-        self.uri_prefixes = uri_prefixes or {}
+        self.uri_policy = SignerUriPolicy(uri_prefixes)
 
-    def uri_allowed(self, admin: str, uri: str) -> bool:
-        if ".." in uri or "\x00" in uri or "\\" in uri:
-            return False
-        prefixes = self.uri_prefixes.get(admin, []) + self.uri_prefixes.get("*", [])
-        return any(uri.startswith(prefix) for prefix in prefixes if prefix)
+    def uri_allowed(self, admin: str, app: str, uri: str) -> bool:
+        return self.uri_policy.allows(admin, app, uri)
 
     def tenant_dir(self, admin: str, app: str) -> Path:
         return self.root / admin / app
@@ -77,7 +77,7 @@ class OnlineKeyStore:
             return None
         uri = key.unrecognized_fields.get(URI_FIELD)
         if uri is not None:
-            if not isinstance(uri, str) or not self.uri_allowed(admin, uri):
+            if not isinstance(uri, str) or not self.uri_allowed(admin, app, uri):
                 return None
             try:
                 return Signer.from_priv_key_uri(uri, key)
