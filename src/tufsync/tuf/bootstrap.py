@@ -40,6 +40,7 @@ from tufsync.tuf.validation import (
     check_delegations,
     check_online,
     check_root,
+    check_root_keys_offline,
     check_signed_by,
     expiration_days,
     parse_metadata,
@@ -127,6 +128,10 @@ def validate_bootstrap(
     root = root_md.signed
     check_root(root, 1, now, "metadata.root")
     check_signed_by(root_md, root, "root", "metadata.root")
+    online_roles = (
+        ("timestamp", "snapshot", "targets") if online_flag else ("timestamp", "snapshot")
+    )
+    check_root_keys_offline(root, {name: role_key_map(root, name) for name in online_roles})
 
     for name in ("timestamp", "snapshot"):
         check_online(keystore, admin, app, role_key_map(root, name), name)
@@ -200,8 +205,12 @@ def validate_bootstrap(
         )
         if tsigned.targets:
             raise TufInputError("metadata.targets v1 must not list targets itself")
-    for name, drole in (delegations.roles or {}).items():
-        keys = {kid: delegations.keys[kid] for kid in drole.keyids}
+    delegated_keys = {
+        name: {kid: delegations.keys[kid] for kid in drole.keyids}
+        for name, drole in (delegations.roles or {}).items()
+    }
+    check_root_keys_offline(root, delegated_keys)
+    for name, keys in delegated_keys.items():
         check_online(keystore, admin, app, keys, name)
 
     timeout = payload.get("timeout", DEFAULT_TIMEOUT)

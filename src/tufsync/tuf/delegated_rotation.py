@@ -32,7 +32,12 @@ from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import canonical_bytes, online_signers
-from tufsync.tuf.validation import check_delegations, parse_metadata, require_object
+from tufsync.tuf.validation import (
+    check_delegations,
+    check_root_keys_offline,
+    parse_metadata,
+    require_object,
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ async def stage_delegated_rotation(
             repo.app,
             "metadata.targets.signed.delegations",
         )
+        check_root_keys_offline(root, {"delegated roles": new_targets.signed.delegations.keys})
         reqs = requirements_for("targets", new_targets, root, root)
         check_signatures(new_targets, reqs, "metadata.targets")
         if config.targets_online_key:

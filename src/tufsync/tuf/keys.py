@@ -12,8 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 from securesystemslib.signer._utils import compute_default_keyid
 
@@ -41,9 +48,42 @@ def key_problem(keyid: str, key: Key) -> str | None:
         )
     if not isinstance(key.keyval.get("public"), str):
         return f"key {keyid} has no public key value"
+    if public_material(key) is None:
+        return f"key {keyid} has a public key value that is not a valid {key.keytype} key"
     expected = compute_default_keyid(key.keytype, key.scheme, key.keyval)
     if keyid != expected:
         return f"keyid {keyid} does not match its key material (expected {expected})"
+    return None
+
+
+def public_material(key: Key) -> bytes | None:
+    """The public key itself (DER SubjectPublicKeyInfo), however ``key`` spells it:
+    the same material under another keytype/scheme name or with extra ``keyval``
+    fields gives the same bytes. None when the value is not a readable key."""
+    public = key.keyval.get("public")
+    if not isinstance(public, str):
+        return None
+    try:
+        loaded: PublicKeyTypes
+        if key.keytype == "ed25519":
+            loaded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public))
+        else:
+            loaded = load_pem_public_key(public.encode("utf-8"))
+        return loaded.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
+def same_key_twice(keys: Mapping[str, Key]) -> tuple[str, str] | None:
+    """Two keyids of ``keys`` naming one public key (so it would count twice), or None."""
+    seen: dict[bytes, str] = {}
+    for keyid, key in keys.items():
+        material = public_material(key)
+        if material is None:
+            continue
+        if material in seen:
+            return seen[material], keyid
+        seen[material] = keyid
     return None
 
 

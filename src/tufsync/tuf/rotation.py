@@ -10,10 +10,11 @@ roots while the old online keys are still available.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import Key, Metadata, Root
 
 from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.state.locks import HeldLock
@@ -23,7 +24,13 @@ from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository
-from tufsync.tuf.validation import check_online, check_root, parse_metadata, role_key_map
+from tufsync.tuf.validation import (
+    check_online,
+    check_root,
+    check_root_keys_offline,
+    parse_metadata,
+    role_key_map,
+)
 
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
 
@@ -36,13 +43,20 @@ def validate_new_root(
     app: str,
     now: datetime,
     targets_online: bool,
+    delegated_keys: Mapping[str, Key] | None = None,
 ) -> Metadata[Root]:
+    """Check a new root; ``delegated_keys`` are the online keys of delegated roles,
+    which no root key may be either."""
     md: Metadata[Root] = parse_metadata(raw, "metadata.root", "root")
     root = md.signed
     check_root(root, trusted_root.version + 1, now, "the new root")
-    for name in ONLINE_ROLES:
-        if name == "targets" and not targets_online:
-            continue
+    online = [name for name in ONLINE_ROLES if name != "targets" or targets_online]
+    check_root_keys_offline(
+        root,
+        {name: role_key_map(root, name) for name in online}
+        | {"delegated roles": dict(delegated_keys or {})},
+    )
+    for name in online:
         check_online(keystore, admin, app, role_key_map(root, name), name)
     check_signatures(md, requirements_for("root", md, trusted_root, trusted_root), "metadata.root")
     return md

@@ -6,6 +6,7 @@ Each raises :class:`TufInputError` with a sentence naming what is wrong.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS
 from tufsync.tuf.errors import TufInputError
-from tufsync.tuf.keys import OnlineKeyStore, key_problem
+from tufsync.tuf.keys import OnlineKeyStore, key_problem, public_material, same_key_twice
 from tufsync.tuf.signing import canonical_bytes
 
 
@@ -54,10 +55,37 @@ def parse_metadata(raw: Any, where: str, expected_type: str) -> Metadata[Any]:
 
 
 def check_keys(keys: dict[str, Key], where: str) -> None:
+    """Every key is supported and matches its keyid; no public key appears twice
+    (API.md §5.1: one holder must never count as two signers)."""
     for keyid, key in keys.items():
         problem = key_problem(keyid, key)
         if problem:
             raise TufInputError(f"{where}: {problem}")
+    twice = same_key_twice(keys)
+    if twice is not None:
+        raise TufInputError(
+            f"{where}: keys {twice[0]} and {twice[1]} are the same public key under two keyids; "
+            "list each key once, so that one key holder cannot count as two signers"
+        )
+
+
+def check_root_keys_offline(root: Root, online: Mapping[str, Mapping[str, Key]]) -> None:
+    """No root key is also a key of an online role (API.md §5.1: root keys never
+    touch the server). Compares public key material, not keyids."""
+    root_material: dict[bytes, str] = {}
+    for keyid in root.roles["root"].keyids:
+        material = public_material(root.keys[keyid]) if keyid in root.keys else None
+        if material is not None:
+            root_material[material] = keyid
+    for role, keys in online.items():
+        for keyid, key in keys.items():
+            material = public_material(key)
+            root_keyid = root_material.get(material) if material is not None else None
+            if root_keyid is not None:
+                raise TufInputError(
+                    f"key {keyid} of the online role {role!r} is the root key {root_keyid}: "
+                    "root keys never touch the server, so use another key for online roles"
+                )
 
 
 def check_signed_by(md: Metadata[Any], delegator: Root | Targets, role: str, where: str) -> None:

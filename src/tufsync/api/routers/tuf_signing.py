@@ -77,6 +77,7 @@ async def rotate_root(
             repo.app,
             tenant.services.tuf.clock(),
             config.targets_online_key,
+            delegations.keys if (delegations := trusted.targets.signed.delegations) else None,
         )
     except TufInputError as exc:
         raise bad_request(str(exc)) from None
