@@ -17,6 +17,7 @@ ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EXTENSION_RE = re.compile(r"^(\.[A-Za-z0-9]{1,16}){0,2}$")
 
 TOP_LEVEL_ROLES = ("root", "targets", "snapshot", "timestamp")
+TRUSTED_PREFIX = "trusted_"
 DEFAULT_CHANNEL = "default"
 DEFAULT_PLATFORM = "universal"
 DEFAULT_ARCH = "any"
@@ -66,10 +67,18 @@ def check_segment(value: str, field: str, default: str) -> str:
 
 
 def check_role_name(value: str) -> str:
+    """A delegated role name. It may not start with ``trusted_`` (any case): GET
+    /tuf/v1/metadata/sign lists drafts next to ``trusted_<role>`` versions, so such a
+    draft could pose as a trusted version (API.md §5.5)."""
     if not ROLE_NAME_RE.fullmatch(value) or ".." in value:
         raise InvalidName(
             f"role name {value!r} must start with a letter or digit and contain only letters, "
             "digits, '.', '_' or '-'"
+        )
+    if value.lower().startswith(TRUSTED_PREFIX):
+        raise InvalidName(
+            f"role name {value!r} may not start with {TRUSTED_PREFIX!r}: that prefix marks "
+            "trusted versions in the signing flow"
         )
     return value
 

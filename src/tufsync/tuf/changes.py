@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from securesystemslib.signer import Signer
 from tuf.api.metadata import Metadata, MetaFile, Root, Targets
 
 from tufsync.state.locks import HeldLock
@@ -22,7 +21,7 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import online_signers, sign_and_verify, verify_signed
+from tufsync.tuf.signing import TenantSigner, online_signers, sign_and_verify, verify_signed
 
 
 @dataclass
@@ -100,7 +99,7 @@ class MetadataChange:
         md.signed.version += 1
         md.signed.expires = expiry_after(now, self.config.expiration_days(role))
 
-    def _signers(self, role: str) -> list[Signer]:
+    def _signers(self, role: str) -> list[TenantSigner]:
         """Online signers of ``role``; during a root rotation also those of the old root."""
         repo = self.repo
         signers = online_signers(

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.delegated_rotation import stage_delegated_rotation
 from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
@@ -34,6 +35,11 @@ def _role_param(body: dict[str, Any]) -> str:
     role = body.get("role")
     if not isinstance(role, str) or not role:
         raise bad_request("role is required")
+    if role not in TOP_LEVEL_ROLES:
+        try:
+            check_role_name(role)
+        except InvalidName as exc:
+            raise bad_request(str(exc)) from None
     return role
 
 
