@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +20,14 @@ async def get_user(session: AsyncSession, username: str) -> User | None:
     return (
         await session.execute(select(User).where(User.username == username))
     ).scalar_one_or_none()
+
+
+async def username_taken(session: AsyncSession, username: str) -> bool:
+    """True when an account exists whose name equals ``username`` ignoring case."""
+    found = await session.execute(
+        select(User.id).where(func.lower(User.username) == username.lower()).limit(1)
+    )
+    return found.first() is not None
 
 
 async def get_app(session: AsyncSession, owner_id: int, name: str) -> App | None:

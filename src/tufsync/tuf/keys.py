@@ -4,11 +4,14 @@ Online private keys are loaded only from ``<key dir>/<admin>/<app>/<keyid>``
 (or ``<keyid>.pem``): PKCS8 PEM (ed25519, ECDSA P-256/P-384, RSA) or a raw
 32-byte ed25519 seed. A key that exists only in another tenant's folder is
 "not available online". Keys are read when needed, so a key written while the
-server runs is picked up.
+server runs is picked up. Key files are opened without following symbolic links
+below the key folder, so no link leads to another tenant's key.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -88,6 +91,36 @@ def same_key_twice(keys: Mapping[str, Key]) -> tuple[str, str] | None:
 
 
 URI_FIELD = "x-tufsync-online-uri"
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def read_without_links(root: Path, folders: Sequence[str], names: Sequence[str]) -> bytes | None:
+    """The first of ``names`` found in ``root/<folders...>/``, read without following a
+    symbolic link anywhere below ``root`` (each step is opened with O_NOFOLLOW relative
+    to the one before, so no link and no race leads out of the tenant's folder). Only a
+    regular file of at most MAX_KEY_FILE_BYTES is read; None when there is none."""
+    nofollow = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    opened: list[int] = []
+    try:
+        opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY))
+        for folder in folders:
+            opened.append(os.open(folder, nofollow | os.O_DIRECTORY, dir_fd=opened[-1]))
+        for name in names:
+            try:
+                fd = os.open(name, nofollow | os.O_NONBLOCK, dir_fd=opened[-1])
+            except OSError:
+                continue  # absent, or a link (ELOOP): not this tenant's file
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE_BYTES:
+                    return None
+                return handle.read(MAX_KEY_FILE_BYTES + 1)[:MAX_KEY_FILE_BYTES]
+        return None
+    except OSError:
+        return None  # a folder is missing or is a link
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
 class OnlineKeyStore:
@@ -105,11 +138,10 @@ class OnlineKeyStore:
     def tenant_dir(self, admin: str, app: str) -> Path:
         return self.root / admin / app
 
-    def _candidate_files(self, admin: str, app: str, keyid: str) -> list[Path]:
+    def _read_key_file(self, admin: str, app: str, keyid: str) -> bytes | None:
         if not is_safe_key(f"{admin}/{app}/{keyid}") or "/" in keyid:
-            return []
-        folder = self.tenant_dir(admin, app)
-        return [folder / keyid, folder / f"{keyid}.pem"]
+            return None
+        return read_without_links(self.root, [admin, app], [keyid, f"{keyid}.pem"])
 
     def load_signer(self, admin: str, app: str, key: Key) -> Signer | None:
         """The signer for ``key`` from this tenant's folder, or None if not available."""
@@ -123,20 +155,18 @@ class OnlineKeyStore:
                 return Signer.from_priv_key_uri(uri, key)
             except Exception:
                 return None
-        for path in self._candidate_files(admin, app, key.keyid):
-            if not path.is_file():
-                continue
-            data = path.read_bytes()
-            try:
-                if len(data) == 32:
-                    private = Ed25519PrivateKey.from_private_bytes(data)
-                else:
-                    private = load_pem_private_key(data, password=None)  # type: ignore[assignment]
-                return CryptoSigner(private, key)  # type: ignore[arg-type]
-            except Exception:
-                # Wrong format, or the private key does not belong to this public key.
-                return None
-        return None
+        data = self._read_key_file(admin, app, key.keyid)
+        if data is None:
+            return None
+        try:
+            if len(data) == 32:
+                private = Ed25519PrivateKey.from_private_bytes(data)
+            else:
+                private = load_pem_private_key(data, password=None)  # type: ignore[assignment]
+            return CryptoSigner(private, key)  # type: ignore[arg-type]
+        except Exception:
+            # Wrong format, or the private key does not belong to this public key.
+            return None
 
     def unavailable(self, admin: str, app: str, keys: dict[str, Key]) -> list[str]:
         """Keyids among ``keys`` whose private key the server cannot load."""

@@ -26,6 +26,8 @@ from tufsync.names import USERNAME_RE
 from tufsync.services import Services
 
 router = APIRouter(tags=["accounts"])
+# Usernames are unique regardless of case (API.md §1); login takes the exact name.
+NOCASE = " (usernames are compared regardless of case)"
 
 
 class SignupBody(BaseModel):
@@ -54,11 +56,11 @@ async def signup(request: Request, services: Services = Depends(get_services)) -
         raise ApiError(401, "Unauthorized", "The api_key is not this server's signup key.")
     try:
         async with services.sessions.begin() as session:
-            if await queries.get_user(session, body.username) is not None:
-                raise ApiError(409, f"Username {body.username!r} is already taken")
+            if await queries.username_taken(session, body.username):
+                raise ApiError(409, f"Username {body.username!r} is already taken{NOCASE}")
             session.add(User(username=body.username, password_hash=hash_password(body.password)))
     except IntegrityError:
-        raise ApiError(409, f"Username {body.username!r} is already taken") from None
+        raise ApiError(409, f"Username {body.username!r} is already taken{NOCASE}") from None
     return {"result": "Successfully created admin user."}
 
 
