@@ -19,9 +19,10 @@ from tufsync.state.locks import HeldLock
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
+from tufsync.tuf.keys import TenantSigner
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import TenantSigner, online_signers, sign_and_verify, verify_signed
+from tufsync.tuf.signing import online_signers, sign_and_verify, verify_signed
 
 
 @dataclass

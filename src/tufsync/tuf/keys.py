@@ -5,11 +5,14 @@ Online private keys are loaded only from ``<key dir>/<admin>/<app>/<keyid>``
 32-byte ed25519 seed. A key that exists only in another tenant's folder is
 "not available online". Keys are read when needed, so a key written while the
 server runs is picked up. Key files are opened without following symbolic links
-below the key folder, so no link leads to another tenant's key.
+below the key folder, so no link leads to another tenant's key. Every signer
+handed out is a :class:`TenantSigner`, which refuses to sign targets-type
+metadata listing paths outside the tenant's ``<app>-<admin>/``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Mapping, Sequence
@@ -24,11 +27,12 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
     load_pem_public_key,
 )
-from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
+from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
 from securesystemslib.signer._utils import compute_default_keyid
 
-from tufsync.names import is_safe_key
+from tufsync.names import is_safe_key, tenant_target_prefix
 from tufsync.signer_uris import SignerUriPolicy
+from tufsync.tuf.errors import TufInputError
 
 SUPPORTED_KEY_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
@@ -90,6 +94,51 @@ def same_key_twice(keys: Mapping[str, Key]) -> tuple[str, str] | None:
     return None
 
 
+class ForeignTargets(TufInputError):
+    """Targets-type metadata lists a path outside the tenant's prefix; not signed."""
+
+
+def foreign_target_paths(payload: bytes, prefix: str) -> list[str]:
+    """Target paths outside ``prefix`` listed by the metadata whose canonical ``signed``
+    bytes are ``payload`` (none for snapshot and timestamp)."""
+    try:
+        signed = json.loads(payload)
+    except ValueError:
+        raise ForeignTargets("the server signs only TUF metadata") from None
+    if not isinstance(signed, dict):
+        raise ForeignTargets("the server signs only TUF metadata")
+    if signed.get("_type") != "targets":
+        return []
+    targets = signed.get("targets") or {}
+    return [p for p in targets if not (p.startswith(prefix) and is_safe_key(p))]
+
+
+class TenantSigner:
+    """An online signer bound to one tenant. It refuses to sign targets or delegated
+    metadata listing a target path outside ``<app>-<admin>/`` (API.md §5.1: the server
+    only ever signs that tenant's own artifacts). Every online signature goes through
+    here, whichever flow asks for it."""
+
+    def __init__(self, signer: Signer, admin: str, app: str) -> None:
+        self._signer = signer
+        self.prefix = tenant_target_prefix(admin, app)
+
+    @property
+    def public_key(self) -> Key:
+        return self._signer.public_key
+
+    def sign(self, payload: bytes) -> Signature:
+        foreign = foreign_target_paths(payload, self.prefix)
+        if foreign:
+            shown = ", ".join(repr(p) for p in sorted(foreign)[:3])
+            raise ForeignTargets(
+                f"the server does not sign metadata listing target paths outside "
+                f"{self.prefix!r} ({len(foreign)} such path(s), e.g. {shown}): a repository "
+                "only lists its own artifacts"
+            )
+        return self._signer.sign(payload)
+
+
 URI_FIELD = "x-tufsync-online-uri"
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -143,8 +192,12 @@ class OnlineKeyStore:
             return None
         return read_without_links(self.root, [admin, app], [keyid, f"{keyid}.pem"])
 
-    def load_signer(self, admin: str, app: str, key: Key) -> Signer | None:
-        """The signer for ``key`` from this tenant's folder, or None if not available."""
+    def load_signer(self, admin: str, app: str, key: Key) -> TenantSigner | None:
+        """The signer for ``key`` (bound to this tenant), or None if not available."""
+        signer = self._load(admin, app, key)
+        return None if signer is None else TenantSigner(signer, admin, app)
+
+    def _load(self, admin: str, app: str, key: Key) -> Signer | None:
         if not isinstance(key, SSlibKey):
             return None
         uri = key.unrecognized_fields.get(URI_FIELD)

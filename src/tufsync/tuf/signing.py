@@ -1,7 +1,7 @@
 """Signing with online keys and checking the result before anything is published.
 
-Every online signer is a :class:`TenantSigner`, which never signs targets-type
-metadata listing paths outside the tenant's prefix.
+Every online signer is a :class:`~tufsync.tuf.keys.TenantSigner`, which never
+signs targets-type metadata listing paths outside the tenant's prefix.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from securesystemslib.signer import Key, Signature, Signer
+from securesystemslib.signer import Key
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization.json import CanonicalJSONSerializer
 
-from tufsync.names import is_safe_key, tenant_target_prefix
 from tufsync.tuf.canonical import canonical_json
-from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError, VerificationFailed
-from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.errors import OnlineKeyUnavailable, VerificationFailed
+from tufsync.tuf.keys import OnlineKeyStore, TenantSigner
 
 _CANONICAL = CanonicalJSONSerializer()
 
@@ -34,51 +33,6 @@ def role_keys(delegator: Root | Targets, role: str) -> tuple[dict[str, Key], int
     return keys, spec.threshold
 
 
-class ForeignTargets(TufInputError):
-    """Targets-type metadata lists a path outside the tenant's prefix; not signed."""
-
-
-def foreign_target_paths(payload: bytes, prefix: str) -> list[str]:
-    """Target paths outside ``prefix`` listed by the metadata whose canonical ``signed``
-    bytes are ``payload`` (none for snapshot and timestamp)."""
-    try:
-        signed = json.loads(payload)
-    except ValueError:
-        raise ForeignTargets("the server signs only TUF metadata") from None
-    if not isinstance(signed, dict):
-        raise ForeignTargets("the server signs only TUF metadata")
-    if signed.get("_type") != "targets":
-        return []
-    targets = signed.get("targets") or {}
-    return [p for p in targets if not (p.startswith(prefix) and is_safe_key(p))]
-
-
-class TenantSigner:
-    """An online signer bound to one tenant. It refuses to sign targets or delegated
-    metadata listing a target path outside ``<app>-<admin>/`` (API.md §5.1: the server
-    only ever signs that tenant's own artifacts). Every online signature goes through
-    here, whichever flow asks for it."""
-
-    def __init__(self, signer: Signer, admin: str, app: str) -> None:
-        self._signer = signer
-        self.prefix = tenant_target_prefix(admin, app)
-
-    @property
-    def public_key(self) -> Key:
-        return self._signer.public_key
-
-    def sign(self, payload: bytes) -> Signature:
-        foreign = foreign_target_paths(payload, self.prefix)
-        if foreign:
-            shown = ", ".join(repr(p) for p in sorted(foreign)[:3])
-            raise ForeignTargets(
-                f"the server does not sign metadata listing target paths outside "
-                f"{self.prefix!r} ({len(foreign)} such path(s), e.g. {shown}): a repository "
-                "only lists its own artifacts"
-            )
-        return self._signer.sign(payload)
-
-
 def online_signers(
     keystore: OnlineKeyStore, admin: str, app: str, delegator: Root | Targets, role: str
 ) -> list[TenantSigner]:
@@ -88,7 +42,7 @@ def online_signers(
     for key in keys.values():
         signer = keystore.load_signer(admin, app, key)
         if signer is not None:
-            signers.append(TenantSigner(signer, admin, app))
+            signers.append(signer)
     if len(signers) < threshold:
         missing = sorted(set(keys) - {s.public_key.keyid for s in signers})
         raise OnlineKeyUnavailable(
