@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tufsync.signer_uris import SignerUriPolicy, SignerUriSettingError, check_setting
 
@@ -76,3 +78,38 @@ def test_settings_that_let_two_tenants_reach_one_key_are_refused(
 )
 def test_disjoint_settings_are_accepted(setting: dict[str, list[str]]) -> None:
     SignerUriPolicy(setting)
+
+
+ADMINS = ["alice", "alice2", "ali", "bob", "bob_x", "Carol"]
+APPS = ["web", "web.x", "w-1", "x"]
+PIECES = ["file2:/k/", "/", "alice", "ali", "bob", "x", ".", "-", "_", "2", "{admin}", "{app}"]
+SUFFIXES = ["", "k", "/k", "2/k", "_x/k", ".x/k", "-1/k", "ce/k"]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from([*ADMINS, "*"]),
+        st.lists(
+            st.lists(st.sampled_from(PIECES), min_size=1, max_size=5).map("".join), max_size=2
+        ),
+        max_size=3,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_an_accepted_setting_never_lets_two_admins_reach_one_uri(
+    setting: dict[str, list[str]],
+) -> None:
+    try:
+        policy = SignerUriPolicy(setting)
+    except SignerUriSettingError:
+        return
+    tenants = [(admin, app) for admin in ADMINS for app in APPS]
+    candidates = {
+        prefix + suffix
+        for admin, app in tenants
+        for prefix in policy.prefixes(admin, app)
+        for suffix in SUFFIXES
+    }
+    for uri in candidates:
+        owners = {admin for admin, app in tenants if policy.allows(admin, app, uri)}
+        assert len(owners) <= 1, (setting, uri, owners)
