@@ -70,6 +70,9 @@ def test_tenant_signer_signs_only_the_tenants_paths() -> None:
             signer.sign(targets_payload(["app-bob/ok.deb", path]))
     with pytest.raises(ForeignTargets):
         signer.sign(b"not json")
+    # Canonical JSON leaves control characters raw; such metadata is still signed.
+    raw = encode_canonical({"_type": "targets", "targets": {}, "x-note": "a\nb"}).encode()
+    assert b"\n" in raw and signer.sign(raw)
 
 
 @pytest.mark.parametrize("name", ["trusted_root", "trusted_", "Trusted_targets", "TRUSTED_x"])

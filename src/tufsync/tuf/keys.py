@@ -102,7 +102,7 @@ def foreign_target_paths(payload: bytes, prefix: str) -> list[str]:
     """Target paths outside ``prefix`` listed by the metadata whose canonical ``signed``
     bytes are ``payload`` (none for snapshot and timestamp)."""
     try:
-        signed = json.loads(payload)
+        signed = json.loads(payload, strict=False)  # canonical JSON keeps control chars raw
     except ValueError:
         raise ForeignTargets("the server signs only TUF metadata") from None
     if not isinstance(signed, dict):
