@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tests.support import FakeClock, ceremony
 
+from tufsync import tenant_keys
 from tufsync.services import Services
 from tufsync.settings import Settings
-from tufsync.state import keys as state_keys
 from tufsync.tasks.scheduler import refresh_pass
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 
@@ -36,7 +36,9 @@ async def run(repos: int) -> None:
             cer = ceremony(engine.keys.root, admin, app, expirations={"timestamp": 1})
             plan = validate_bootstrap(admin, app, cer.payload, engine.keys, clock())
             await run_bootstrap(engine.repo(admin, app), plan, f"task{i}")
-            await services.state.set(state_keys.bootstrap(admin, app), f"task{i}")
+            await services.state.set(
+                tenant_keys.bootstrap(tenant_keys.TenantRef(admin, app)), f"task{i}"
+            )
         print(f"bootstrapped {repos} repositories in {time.perf_counter() - start:.1f} s")
 
         idle = []

@@ -94,24 +94,14 @@ def file_extension(filename: str) -> str:
     return ext
 
 
-def tenant_target_prefix(admin: str, app: str) -> str:
-    """The prefix of every target path and artifact key of one repository."""
-    return f"{app}-{admin}/"
-
-
 def target_path(
     admin: str, app: str, version: str, channel: str, platform: str, arch: str, ext: str
 ) -> str:
     """Storage key and TUF target path of an artifact (they are identical)."""
-    return f"{tenant_target_prefix(admin, app)}{channel}/{platform}/{arch}/{app}-{version}{ext}"
+    from tufsync import tenant_keys
 
-
-def metadata_prefix(admin: str, app: str) -> str:
-    return f"{METADATA_PREFIX}/{admin}/{app}/"
-
-
-def private_prefix(admin: str, app: str) -> str:
-    return f"{PRIVATE_PREFIX}/{admin}/{app}/"
+    prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
+    return f"{prefix}{channel}/{platform}/{arch}/{app}-{version}{ext}"
 
 
 def is_safe_key(key: str) -> bool:

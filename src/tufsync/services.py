@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tufsync.db import engine as db_engine
 from tufsync.settings import Settings
 from tufsync.state import StateStore, open_state_store
+from tufsync.state import migrate as state_migrate
 from tufsync.storage import ObjectStore, open_store
 from tufsync.tasks.queue import TaskQueue
 from tufsync.tasks.records import TaskRecords
@@ -17,6 +19,27 @@ from tufsync.tuf.clock import Clock, system_clock
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import MetadataCache
 from tufsync.tuf.repository import Engine
+
+log = logging.getLogger(__name__)
+
+
+async def _check_state_schema(settings: Settings, state: StateStore, storage: ObjectStore) -> None:
+    """Key names of the state store at their newest schema, as database migrations are:
+    the embedded mode upgrades its own SQLite store; scale-out refuses to start."""
+    if not await state_migrate.pending(state):
+        return
+    if settings.resolved_state_url.startswith("sqlite"):
+        report = await state_migrate.upgrade(state, storage)
+        log.info(
+            "state store upgraded: %d entries renamed, %d dropped, %d given to no repository",
+            len(report.moved),
+            len(report.dropped),
+            len(report.unresolved),
+        )
+        return
+    raise RuntimeError(
+        "the state store holds entries under old key names: run `tufsync db upgrade` first"
+    )
 
 
 @dataclass
@@ -45,20 +68,28 @@ class Services:
             embedded_worker = not settings.scale_out
         settings = settings.with_generated_secrets()
         db = db_engine.make_engine(settings.resolved_database_url)
-        if settings.resolved_database_url.startswith("sqlite"):
-            await db_engine.upgrade(db)
-        elif await db_engine.pending_migrations(db):
-            raise RuntimeError("the database needs migrations: run `tufsync db upgrade` first")
-        state = await open_state_store(settings.resolved_state_url)
-        storage = open_store(
-            settings.resolved_storage_url,
-            s3_endpoint=settings.s3_endpoint,
-            s3_region=settings.s3_region,
-            s3_access_key_id=settings.s3_access_key_id,
-            s3_secret_access_key=settings.s3_secret_access_key,
-        )
-        keys_dir = settings.resolved_online_key_dir
-        keys_dir.mkdir(parents=True, exist_ok=True)
+        state: StateStore | None = None
+        try:
+            if settings.resolved_database_url.startswith("sqlite"):
+                await db_engine.upgrade(db)
+            elif await db_engine.pending_migrations(db):
+                raise RuntimeError("the database needs migrations: run `tufsync db upgrade` first")
+            state = await open_state_store(settings.resolved_state_url)
+            storage = open_store(
+                settings.resolved_storage_url,
+                s3_endpoint=settings.s3_endpoint,
+                s3_region=settings.s3_region,
+                s3_access_key_id=settings.s3_access_key_id,
+                s3_secret_access_key=settings.s3_secret_access_key,
+            )
+            await _check_state_schema(settings, state, storage)
+            keys_dir = settings.resolved_online_key_dir
+            keys_dir.mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            if state is not None:
+                await state.close()
+            await db.dispose()
+            raise
         keystore = OnlineKeyStore(keys_dir, settings.signer_uri_prefixes)
         tuf_engine = Engine(storage, state, keystore, MetadataCache(), clock)
         services = cls(
@@ -71,7 +102,11 @@ class Services:
             records=TaskRecords(state),
             queue=TaskQueue(settings),
         )
-        await services.queue.start(services, embedded_worker=embedded_worker)
+        try:
+            await services.queue.start(services, embedded_worker=embedded_worker)
+        except BaseException:
+            await services.stop()
+            raise
         if embedded_worker:
             services.start_scheduler()
         return services

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import FakeClock, ceremony, client_updater
+from tufsync import tenant_keys
 from tufsync.services import Services
 from tufsync.settings import Settings
-from tufsync.state import keys as state_keys
 from tufsync.tasks.scheduler import refresh_pass
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.refresh import RefreshPolicy
@@ -34,7 +34,7 @@ def version_of(public: Path, role: str) -> int:
 async def test_thirty_days_of_refresh(services: Services, clock: FakeClock, tmp_path: Path) -> None:
     keys_dir = services.settings.resolved_online_key_dir
     cer = ceremony(keys_dir, ADMIN, APP, expirations={"timestamp": 1, "snapshot": 7})
-    await services.state.set(state_keys.bootstrap(ADMIN, APP), "pre-x")
+    await services.state.set(tenant_keys.bootstrap(tenant_keys.TenantRef(ADMIN, APP)), "pre-x")
     await submit_task(services, "bootstrap", ADMIN, APP, {"payload": cer.payload})
     await services.queue.wait_idle()
     public = services.settings.resolved_data_dir / "public"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import Api, ceremony, run_server, unique_name
+from tufsync import tenant_keys
 
 
 def insert_record(data_dir: Path, record: dict[str, object]) -> None:
@@ -18,7 +19,7 @@ def insert_record(data_dir: Path, record: dict[str, object]) -> None:
     with conn:
         conn.execute(
             "INSERT INTO state_entries(key, value, expires_at) VALUES (?, ?, ?)",
-            (f"TASK_{record['task_id']}", json.dumps(record), time.time() + 3600),
+            (tenant_keys.task(str(record["task_id"])), json.dumps(record), time.time() + 3600),
         )
     conn.close()
 

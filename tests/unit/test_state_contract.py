@@ -121,3 +121,30 @@ async def test_drain_set_is_atomic(store: StateStore, prefix: str) -> None:
     await store.add_to_set(name, "d")
     await store.add_to_set(name, "d")
     assert await store.drain_set(name) == ["d"]
+
+
+async def test_keys_lists_set_names_too(store: StateStore, prefix: str) -> None:
+    await store.add_to_set(prefix + "set", "m")
+    await store.set(prefix + "entry", "v")
+    assert await store.keys(prefix) == [prefix + "entry", prefix + "set"]
+    await store.drain_set(prefix + "set")
+    await store.delete(prefix + "entry")
+
+
+async def test_rename_keeps_value_ttl_and_sets(store: StateStore, prefix: str) -> None:
+    await store.set(prefix + "old", "v", ttl=1.5)
+    assert not await store.rename(prefix + "missing", prefix + "new")
+    assert await store.rename(prefix + "old", prefix + "new")
+    assert await store.get(prefix + "old") is None
+    assert await store.get(prefix + "new") == "v"
+    await store.set(prefix + "other", "w")
+    assert not await store.rename(prefix + "other", prefix + "new")  # target taken
+    assert await store.get(prefix + "other") == "w"
+    await asyncio.sleep(1.7)
+    assert await store.get(prefix + "new") is None  # the time-to-live moved with it
+    await store.add_to_set(prefix + "s1", "a")
+    await store.add_to_set(prefix + "s1", "b")
+    assert await store.rename(prefix + "s1", prefix + "s2")
+    assert await store.drain_set(prefix + "s2") == ["a", "b"]
+    assert await store.drain_set(prefix + "s1") == []
+    await store.delete(prefix + "other")

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tufsync.names import InvalidName
 from tufsync.registry.service import RegistryError
 from tufsync.storage import StorageUnavailable
+from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         text = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
         return JSONResponse({"error": text}, status_code=exc.status_code)
+
+    @app.exception_handler(NotBootstrapped)
+    async def _not_bootstrapped(_: Request, exc: NotBootstrapped) -> JSONResponse:
+        # State and published files disagree (e.g. settings without metadata): the
+        # repository is not usable, which the caller sees as a missing bootstrap.
+        body = {
+            "error": str(exc),
+            "message": "Bootstrap the app with POST /tuf/v1/bootstrap first.",
+        }
+        return JSONResponse(body, status_code=404)
+
+    @app.exception_handler(RoleNotFound)
+    async def _role_not_found(_: Request, exc: RoleNotFound) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(TufInputError)
+    async def _tuf_input(_: Request, exc: TufInputError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.exception_handler(StorageUnavailable)
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from tufsync import tenant_keys
 from tufsync.cli.output import emit, fail
 from tufsync.keyholder.ceremony import (
     DEFAULT_EXPIRATIONS,
@@ -109,7 +110,10 @@ def register(app: typer.Typer) -> None:
                 "root_threshold": threshold,
                 "online_keyid": online.keyid,
                 "hash_bins": spec.hash_bins,
-                "online_key_file": str(folder / admin / app_name / f"{online.keyid}.pem"),
+                "online_key_file": str(
+                    tenant_keys.key_folder(folder, tenant_keys.TenantRef(admin, app_name))
+                    / f"{online.keyid}.pem"
+                ),
             },
             as_json,
         )

@@ -84,19 +84,48 @@ def register_worker(app: typer.Typer) -> None:
 
     @db_app.command("upgrade")
     def db_upgrade() -> None:
-        """Apply every Alembic migration to the configured database."""
+        """Apply every Alembic migration to the database, then rename the state store's
+        entries to the newest key names (stop every tufsync process first)."""
         import asyncio
 
         from tufsync.db import engine as db_engine
+        from tufsync.state import migrate as state_migrate
+        from tufsync.state import open_state_store
+        from tufsync.storage import open_store
 
-        async def main() -> None:
-            engine = db_engine.make_engine(Settings().resolved_database_url)
+        settings = Settings()
+
+        async def main() -> state_migrate.MigrationReport:
+            engine = db_engine.make_engine(settings.resolved_database_url)
             try:
                 await db_engine.upgrade(engine)
             finally:
                 await engine.dispose()
+            state = await open_state_store(settings.resolved_state_url)
+            try:
+                storage = open_store(
+                    settings.resolved_storage_url,
+                    s3_endpoint=settings.s3_endpoint,
+                    s3_region=settings.s3_region,
+                    s3_access_key_id=settings.s3_access_key_id,
+                    s3_secret_access_key=settings.s3_secret_access_key,
+                )
+                if not await state_migrate.pending(state):
+                    return state_migrate.MigrationReport()
+                return await state_migrate.upgrade(state, storage)
+            finally:
+                await state.close()
 
-        asyncio.run(main())
+        report = asyncio.run(main())
         console.print("database is at the newest migration")
+        console.print(
+            f"state store is at the newest key names ({len(report.moved)} entries renamed, "
+            f"{len(report.dropped)} short-lived entries dropped)"
+        )
+        for old, reason in sorted(report.unresolved.items()):
+            console.print(
+                f"[yellow]warning:[/yellow] {old} was given to no repository ({reason}); "
+                "its owner can rebuild it with POST /tuf/v1/bootstrap/recovery"
+            )
 
     app.add_typer(db_app, name="db")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from tufsync import tenant_keys
 from tufsync.cli.client_cmds import check, client, finish, load_config
 from tufsync.cli.output import console, emit, fail
 from tufsync.keyholder.ceremony import create_online_key
@@ -160,7 +161,8 @@ def register_status(app: typer.Typer) -> None:
             targets = check(http.get("/tuf/v1/metadata/targets", params={"appName": app_name}))
             config = check(http.get("/tuf/v1/config", params={"appName": app_name}))["data"]
             drafts = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
-            meta = f"/public/tuf_metadata/{admin}/{app_name}"
+            ref = tenant_keys.TenantRef(admin, app_name)
+            meta = "/public/" + tenant_keys.metadata_prefix(ref).rstrip("/")
             timestamp = check(http.get(f"{meta}/timestamp.json"))
             snap_version = timestamp["signed"]["meta"]["snapshot.json"]["version"]
             snapshot = check(http.get(f"{meta}/{snap_version}.snapshot.json"))

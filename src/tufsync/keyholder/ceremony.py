@@ -14,6 +14,7 @@ from typing import Any
 from securesystemslib.signer import Key, Signer
 from tuf.api.metadata import Metadata, Root
 
+from tufsync import tenant_keys
 from tufsync.keyholder.keyfiles import generate_private_key, public_key_of, write_private
 
 DEFAULT_EXPIRATIONS = {"root": 365, "targets": 365, "snapshot": 7, "timestamp": 1}
@@ -34,7 +35,8 @@ def create_online_key(key_dir: Path, admin: str, app: str, key_type: str = "ed25
     """Generate an online key into ``<key_dir>/<admin>/<app>/<keyid>.pem``."""
     private = generate_private_key(key_type)
     public = public_key_of(private)
-    write_private(key_dir / admin / app / f"{public.keyid}.pem", private)
+    folder = tenant_keys.key_folder(key_dir, tenant_keys.TenantRef(admin, app))
+    write_private(folder / f"{public.keyid}.pem", private)
     return public
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tuf.ngclient import Updater, UpdaterConfig
 
+from tufsync import tenant_keys
+
 
 @dataclass(frozen=True)
 class VerifiedTarget:
@@ -39,9 +41,10 @@ def verify_download(
     # A client that already refreshed keeps its own newer root; a new one starts from ours.
     bootstrap = None if cached_root.exists() else trusted_root.read_bytes()
     dest.mkdir(parents=True, exist_ok=True)
+    ref = tenant_keys.TenantRef(admin, app)
     updater = Updater(
         metadata_dir=str(meta_dir),
-        metadata_base_url=f"{base}/tuf_metadata/{admin}/{app}/",
+        metadata_base_url=f"{base}/{tenant_keys.metadata_prefix(ref)}",
         target_base_url=f"{base}/",
         target_dir=str(dest),
         config=UpdaterConfig(prefix_targets_with_hash=False),

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from tufsync.names import PRIVATE_PREFIX
+from tufsync import tenant_keys
 from tufsync.storage import ObjectStore
 
 CHUNK = 1024 * 1024
@@ -36,7 +36,7 @@ class StagedFile:
 
 
 def staging_key() -> str:
-    return f"{PRIVATE_PREFIX}/staging/{uuid.uuid4().hex}"
+    return tenant_keys.staging_upload(uuid.uuid4().hex)
 
 
 async def stage_file(storage: ObjectStore, source: Readable, limit: int) -> StagedFile:

@@ -31,7 +31,14 @@ class StateStore(Protocol):
         """Delete ``key`` only while it holds ``expected``; True when deleted."""
 
     async def keys(self, prefix: str) -> list[str]:
-        """All live keys starting with ``prefix``."""
+        """All live keys and set names starting with ``prefix`` (sorted)."""
+
+    async def rename(self, old: str, new: str) -> bool:
+        """Move the entry or set ``old`` to ``new`` with its value and time-to-live.
+
+        Atomic; False (nothing changed) when ``old`` is missing or ``new`` exists.
+        Used by the state-store migration.
+        """
 
     async def add_to_set(self, name: str, member: str) -> None:
         """Add ``member`` to the set ``name``."""

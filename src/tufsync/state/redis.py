@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 _DELETE_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -73,6 +74,14 @@ class RedisStateStore:
         found = [k async for k in self._r.scan_iter(match=pattern, count=1000)]
         return sorted(found)
 
+    async def rename(self, old: str, new: str) -> bool:
+        try:
+            return bool(await self._r.renamenx(old, new))
+        except ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return False
+            raise
+
     async def add_to_set(self, name: str, member: str) -> None:
         await self._r.sadd(name, member)  # type: ignore[misc]
 
@@ -81,7 +90,7 @@ class RedisStateStore:
         return sorted(str(m) for m in members)
 
     async def acquire_lock(self, name: str, ttl: float) -> int | None:
-        token = int(await self._r.incr(f"FENCE_{name}"))
+        token = int(await self._r.incr(f"fence:{name}"))
         if await self._r.set(name, str(token), px=self._px(ttl), nx=True):
             return token
         return None

@@ -101,11 +101,34 @@ class SqliteStateStore:
     async def keys(self, prefix: str) -> list[str]:
         upper = prefix + "\U0010ffff"
         async with self._conn.execute(
-            f"SELECT key FROM state_entries WHERE key >= ? AND key < ? AND {_LIVE} ORDER BY key",
-            (prefix, upper, time.time()),
+            f"SELECT key FROM state_entries WHERE key >= ? AND key < ? AND {_LIVE} "
+            "UNION SELECT DISTINCT name FROM state_sets WHERE name >= ? AND name < ? ORDER BY 1",
+            (prefix, upper, time.time(), prefix, upper),
         ) as cur:
             rows = await cur.fetchall()
         return [str(r[0]) for r in rows]
+
+    async def rename(self, old: str, new: str) -> bool:
+        # Single statements again: drop an expired ``new``, then move ``old`` only
+        # while ``new`` is free (an entry first, else a set).
+        now = time.time()
+        await self._conn.execute(
+            f"DELETE FROM state_entries WHERE key = ? AND NOT {_LIVE}", (new, now)
+        )
+        free = (
+            f"NOT EXISTS (SELECT 1 FROM state_entries WHERE key = ? AND {_LIVE}) "
+            "AND NOT EXISTS (SELECT 1 FROM state_sets WHERE name = ?)"
+        )
+        cur = await self._conn.execute(
+            f"UPDATE state_entries SET key = ? WHERE key = ? AND {_LIVE} AND {free}",
+            (new, old, now, new, now, new),
+        )
+        if cur.rowcount:
+            return True
+        cur = await self._conn.execute(
+            f"UPDATE state_sets SET name = ? WHERE name = ? AND {free}", (new, old, new, now, new)
+        )
+        return cur.rowcount > 0
 
     async def add_to_set(self, name: str, member: str) -> None:
         await self._conn.execute(

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tuf.api.metadata import Metadata
 
+from tufsync import tenant_keys
 from tufsync.db import queries
-from tufsync.state import keys as state_keys
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
@@ -58,7 +58,7 @@ class BootstrapHandler:
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
         engine = services.tuf
         repo = engine.repo(record.admin, record.app)
-        marker_key = state_keys.bootstrap(record.admin, record.app)
+        marker_key = tenant_keys.bootstrap(record.ref)
         plan = validate_bootstrap(
             record.admin, record.app, record.params["payload"], engine.keys, engine.clock()
         )
@@ -70,9 +70,9 @@ class BootstrapHandler:
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         state = services.state
-        marker_key = state_keys.bootstrap(record.admin, record.app)
+        marker_key = tenant_keys.bootstrap(record.ref)
         if await state.delete_if_equals(marker_key, f"pre-{record.task_id}"):
-            await state.delete(state_keys.settings(record.admin, record.app))
+            await state.delete(tenant_keys.settings(record.ref))
 
 
 def _specs(raw: list[dict[str, Any]]) -> list[TargetSpec]:
@@ -123,7 +123,7 @@ class TargetsBatchHandler(MetadataHandler):
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
         state = services.state
         repo = services.tuf.repo(record.admin, record.app)
-        batch = state_keys.target_batch(record.admin, record.app)
+        batch = tenant_keys.target_batch(record.ref)
         await state.add_to_set(batch, record.task_id)
         async with hold_lock(state, repo.lock_name) as lock:
             current = await services.records.get(record.task_id)
@@ -189,7 +189,7 @@ class ForceUpdateHandler(MetadataHandler):
                 result = await change.commit()
         finally:
             if record.params.get("automatic"):
-                await services.state.delete(state_keys.refresh_queued(record.admin, record.app))
+                await services.state.delete(tenant_keys.refresh_queued(record.ref))
         return Outcome("Online metadata updated", {"roles": roles, "versions": result.versions})
 
 
@@ -274,15 +274,11 @@ class RecoveryHandler:
             async with hold_lock(services.state, repo.lock_name):
                 config = await recover(repo, record.task_id)
         finally:
-            await services.state.delete_if_equals(
-                state_keys.recovery(record.admin, record.app), record.task_id
-            )
+            await services.state.delete_if_equals(tenant_keys.recovery(record.ref), record.task_id)
         return Outcome("Bootstrap state recovered", {"bootstrap": config.bootstrap})
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        await services.state.delete_if_equals(
-            state_keys.recovery(record.admin, record.app), record.task_id
-        )
+        await services.state.delete_if_equals(tenant_keys.recovery(record.ref), record.task_id)
 
 
 HANDLERS: dict[str, Handler] = {

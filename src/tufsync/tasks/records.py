@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tufsync import tenant_keys
 from tufsync.state import StateStore
-from tufsync.state import keys as state_keys
 
+log = logging.getLogger(__name__)
 PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
 RECORD_TTL = 30 * 24 * 3600.0
 
@@ -46,6 +48,30 @@ class TaskRecord:
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
 
+    @property
+    def ref(self) -> tenant_keys.TenantRef:
+        """The repository the task works on."""
+        return tenant_keys.TenantRef(self.admin, self.app)
+
+    @classmethod
+    def from_json(cls, raw: str) -> TaskRecord:
+        """Parse a stored record; ValueError (or TypeError) when it is not one."""
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("a task record is a JSON object")
+        record = cls(**data)
+        if record.name not in TASK_NAMES or record.state not in (
+            PENDING,
+            STARTED,
+            SUCCESS,
+            FAILURE,
+        ):
+            raise ValueError(f"unknown task name or state: {record.name!r}, {record.state!r}")
+        if not isinstance(record.params, dict):
+            raise ValueError("task params must be a JSON object")
+        tenant_keys.TenantRef(record.admin, record.app)  # raises InvalidName
+        return record
+
     def public_view(self) -> dict[str, Any]:
         """The ``data`` of GET /tuf/v1/task."""
         result = self.result or {"task": self.name, "status": False, "last_update": self.updated_at}
@@ -67,26 +93,40 @@ class TaskRecords:
     async def save(self, record: TaskRecord) -> None:
         record.updated_at = now_iso()
         await self.state.set(
-            state_keys.task(record.task_id), json.dumps(asdict(record)), ttl=RECORD_TTL
+            tenant_keys.task(record.task_id), json.dumps(asdict(record)), ttl=RECORD_TTL
         )
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        raw = await self.state.get(state_keys.task(task_id))
-        return None if raw is None else TaskRecord(**json.loads(raw))
+        raw = await self.state.get(tenant_keys.task(task_id))
+        return None if raw is None else TaskRecord.from_json(raw)
 
     async def get_many(self, task_ids: list[str]) -> list[TaskRecord]:
         """The records that exist among ``task_ids`` (one round trip)."""
-        raw = await self.state.get_many([state_keys.task(t) for t in task_ids])
-        return [TaskRecord(**json.loads(v)) for v in raw.values()]
+        raw = await self.state.get_many([tenant_keys.task(t) for t in task_ids])
+        return [TaskRecord.from_json(v) for v in raw.values()]
 
     async def delete(self, task_id: str) -> None:
-        await self.state.delete(state_keys.task(task_id))
+        await self.state.delete(tenant_keys.task(task_id))
 
     async def unfinished(self) -> list[TaskRecord]:
-        """Every PENDING or STARTED record (used to resume after a restart)."""
-        keys = await self.state.keys(state_keys.TASK_PREFIX)
+        """Every PENDING or STARTED record (used to resume after a restart).
+
+        An entry that is not a readable task record is skipped and logged, so
+        no stored value can keep the service from starting.
+        """
+        keys = await self.state.keys(tenant_keys.TASK_PREFIX)
         raw = await self.state.get_many(keys)
-        records = [TaskRecord(**json.loads(v)) for v in raw.values()]
+        records: list[TaskRecord] = []
+        for key, value in sorted(raw.items()):
+            try:
+                task_id = tenant_keys.parse_task(key)
+                record = TaskRecord.from_json(value)
+                if record.task_id != task_id:
+                    raise ValueError(f"record names task {record.task_id!r}")
+            except (ValueError, TypeError) as exc:
+                log.warning("skipping unreadable task record %r: %s", key, exc)
+                continue
+            records.append(record)
         return [r for r in records if r.state in (PENDING, STARTED)]
 
     async def finish(

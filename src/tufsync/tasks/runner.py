@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from tufsync.state import keys as state_keys
+from tufsync import tenant_keys
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
 from tufsync.tasks.records import FAILURE, STARTED, SUCCESS
@@ -28,7 +28,9 @@ async def run_task(services: Services, task_id: str) -> None:
     """
     lease_ttl = services.settings.task_redelivery_seconds
     try:
-        async with hold_lock(services.state, state_keys.task_lease(task_id), ttl=lease_ttl, wait=0):
+        async with hold_lock(
+            services.state, tenant_keys.task_lease(task_id), ttl=lease_ttl, wait=0
+        ):
             await _run_leased(services, task_id)
     except LockTimeout:
         log.info("task %s is already running elsewhere; duplicate delivery dropped", task_id)

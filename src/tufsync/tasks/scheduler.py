@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tufsync.state import keys as state_keys
+from tufsync import tenant_keys
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.refresh import RefreshPolicy, RefreshSchedule
 
@@ -33,21 +33,37 @@ class PassReport:
     queued: int
 
 
+def _parse(key: str, raw: str) -> RefreshSchedule | None:
+    """The schedule stored under ``key``, or None (logged) when the entry is unreadable,
+    so one bad entry never stops the refresh of every other repository."""
+    try:
+        ref = tenant_keys.parse_schedule(key)
+        schedule = RefreshSchedule.from_json(raw)
+        if (schedule.admin, schedule.app) != (ref.admin, ref.app):
+            raise ValueError(f"entry names {schedule.admin}/{schedule.app}")
+        return schedule
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("refresh: skipping unreadable schedule %r: %s", key, exc)
+        return None
+
+
 async def refresh_pass(
     services: Services, now: datetime, policy: RefreshPolicy | None = None
 ) -> PassReport:
     policy = policy or RefreshPolicy()
     state = services.state
-    keys = await state.keys(state_keys.REPO_PREFIX)
+    keys = await state.keys(tenant_keys.SCHEDULE_PREFIX)
     entries = await state.get_many(keys)
     due = queued = 0
-    for raw in entries.values():
-        schedule = RefreshSchedule.from_json(raw)
+    for key, raw in sorted(entries.items()):
+        schedule = _parse(key, raw)
+        if schedule is None:
+            continue
         roles = schedule.due_roles(now, policy)
         if not roles:
             continue
         due += 1
-        marker = state_keys.refresh_queued(schedule.admin, schedule.app)
+        marker = tenant_keys.refresh_queued(tenant_keys.TenantRef(schedule.admin, schedule.app))
         if not await state.set_if_absent(marker, "queued", ttl=QUEUED_TTL):
             continue
         try:
@@ -69,7 +85,7 @@ async def run_scheduler(services: Services, interval: float) -> None:
     """Run passes every ``interval`` seconds until cancelled."""
     while True:
         try:
-            token = await services.state.acquire_lock(state_keys.SCHEDULER_LOCK, interval * 0.9)
+            token = await services.state.acquire_lock(tenant_keys.SCHEDULER_LOCK, interval * 0.9)
             if token is not None:
                 report = await refresh_pass(services, services.tuf.clock())
                 if report.queued:

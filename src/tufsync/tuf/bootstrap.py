@@ -26,8 +26,8 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from tufsync.names import TOP_LEVEL_ROLES, tenant_target_prefix
-from tufsync.state import keys as state_keys
+from tufsync import tenant_keys
+from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import BIN_PREFIX, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import TufInputError
@@ -168,6 +168,7 @@ def validate_bootstrap(
             )
         else:
             targets_keys = role_key_map(root, "targets")
+            prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
             delegations = Delegations(
                 keys=dict(targets_keys),
                 roles={
@@ -176,7 +177,7 @@ def validate_bootstrap(
                         keyids=list(targets_keys),
                         threshold=root.roles["targets"].threshold,
                         terminating=True,
-                        paths=[f"{tenant_target_prefix(admin, app)}*/*/*/*"],
+                        paths=[f"{prefix}*/*/*/*"],
                     )
                 },
             )
@@ -327,7 +328,7 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
         for key in written:
             await files.storage.delete(key)
         await files.storage.delete(repo.private_settings_key)
-        await repo.state.delete(state_keys.repo_index(repo.admin, repo.app))
+        await repo.state.delete(tenant_keys.schedule(repo.ref))
         files.forget_all()
         raise
     return {name: 1 for name, _ in role_files} | {"root": 1, "snapshot": 1, "timestamp": 1}

@@ -1,6 +1,6 @@
 """Metadata drafts awaiting offline signatures, and how far their signing got.
 
-A draft lives in the state store under ``<ROLE>_SIGNING_<admin>_<app>``. A
+A draft lives in the state store under ``tenant_keys.draft(ref, role)``. A
 root draft must meet two thresholds: the trusted root's (old keys) and its
 own (new keys); any other draft only its delegator's threshold.
 """
@@ -16,7 +16,7 @@ from securesystemslib.exceptions import UnverifiedSignatureError
 from securesystemslib.signer import Key, Signature
 from tuf.api.metadata import Metadata, Root, Targets
 
-from tufsync.state import keys as state_keys
+from tufsync import tenant_keys
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing import canonical_bytes, role_keys
@@ -49,11 +49,11 @@ class DraftStore:
         self.repo = repo
 
     def key(self, role: str) -> str:
-        return state_keys.signing(role, self.repo.admin, self.repo.app)
+        return tenant_keys.draft(self.repo.ref, role)
 
     @property
     def lock_name(self) -> str:
-        return f"LOCK_SIGNING_{self.repo.admin}/{self.repo.app}"
+        return tenant_keys.signing_lock(self.repo.ref)
 
     async def get(self, role: str) -> Draft | None:
         raw = await self.repo.state.get(self.key(role))

@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.serialization import (
 from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
 from securesystemslib.signer._utils import compute_default_keyid
 
-from tufsync.names import is_safe_key, tenant_target_prefix
+from tufsync import tenant_keys
+from tufsync.names import InvalidName, is_safe_key
 from tufsync.signer_uris import SignerUriPolicy
 from tufsync.tuf.errors import TufInputError
 
@@ -121,7 +122,7 @@ class TenantSigner:
 
     def __init__(self, signer: Signer, admin: str, app: str) -> None:
         self._signer = signer
-        self.prefix = tenant_target_prefix(admin, app)
+        self.prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
 
     @property
     def public_key(self) -> Key:
@@ -185,12 +186,16 @@ class OnlineKeyStore:
         return self.uri_policy.allows(admin, app, uri)
 
     def tenant_dir(self, admin: str, app: str) -> Path:
-        return self.root / admin / app
+        return tenant_keys.key_folder(self.root, tenant_keys.TenantRef(admin, app))
 
     def _read_key_file(self, admin: str, app: str, keyid: str) -> bytes | None:
         if not is_safe_key(f"{admin}/{app}/{keyid}") or "/" in keyid:
             return None
-        return read_without_links(self.root, [admin, app], [keyid, f"{keyid}.pem"])
+        try:
+            parts = tenant_keys.key_folder_parts(tenant_keys.TenantRef(admin, app))
+        except InvalidName:
+            return None
+        return read_without_links(self.root, parts, [keyid, f"{keyid}.pem"])
 
     def load_signer(self, admin: str, app: str, key: Key) -> TenantSigner | None:
         """The signer for ``key`` (bound to this tenant), or None if not available."""

@@ -14,7 +14,7 @@ from typing import Any
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
-from tufsync.names import metadata_prefix
+from tufsync import tenant_keys
 from tufsync.storage import ObjectStore
 
 _SERIALIZER = JSONSerializer(compact=True)
@@ -68,10 +68,12 @@ class MetadataCache:
 class MetadataFiles:
     """The metadata files of one (admin, app) repository."""
 
-    def __init__(self, storage: ObjectStore, cache: MetadataCache, admin: str, app: str) -> None:
+    def __init__(
+        self, storage: ObjectStore, cache: MetadataCache, ref: tenant_keys.TenantRef
+    ) -> None:
         self.storage = storage
         self.cache = cache
-        self.prefix = metadata_prefix(admin, app)
+        self.prefix = tenant_keys.metadata_prefix(ref)
 
     def key(self, filename: str) -> str:
         return self.prefix + filename

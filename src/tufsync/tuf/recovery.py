@@ -17,7 +17,7 @@ from enum import Enum
 
 from tuf.api.metadata import Metadata, Targets
 
-from tufsync.state import keys as state_keys
+from tufsync import tenant_keys
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.repository import Repository, Trusted
@@ -102,9 +102,9 @@ async def recover(repo: Repository, task_id: str) -> RepoConfig:
         config = await derive_config(repo, trusted, f"recovered-{task_id}")
     state = repo.state
     names = {
-        "settings": state_keys.settings(repo.admin, repo.app),
-        "schedule": state_keys.repo_index(repo.admin, repo.app),
-        "marker": state_keys.bootstrap(repo.admin, repo.app),
+        "settings": tenant_keys.settings(repo.ref),
+        "schedule": tenant_keys.schedule(repo.ref),
+        "marker": tenant_keys.bootstrap(repo.ref),
     }
     existing = await state.get_many(list(names.values()))
     written: list[str] = []

@@ -66,5 +66,18 @@ class RefreshSchedule:
 
     @classmethod
     def from_json(cls, raw: str) -> RefreshSchedule:
+        """Parse a stored schedule; ValueError when it is not one."""
         data = json.loads(raw)
-        return cls(data["admin"], data["app"], data["expires"], data.get("lifetimes", {}))
+        if not isinstance(data, dict):
+            raise ValueError("a schedule is a JSON object")
+        expires, lifetimes = data.get("expires"), data.get("lifetimes", {})
+        for table in (expires, lifetimes):
+            if not isinstance(table, dict) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
+            ):
+                raise ValueError("schedule expiries and lifetimes must map roles to numbers")
+        admin, app = data.get("admin"), data.get("app")
+        if not isinstance(admin, str) or not isinstance(app, str):
+            raise ValueError("a schedule names its admin and app")
+        assert isinstance(expires, dict) and isinstance(lifetimes, dict)
+        return cls(admin, app, expires, lifetimes)

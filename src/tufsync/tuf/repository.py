@@ -13,9 +13,8 @@ from datetime import datetime
 
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
-from tufsync.names import private_prefix
+from tufsync import tenant_keys
 from tufsync.state import StateStore
-from tufsync.state import keys as state_keys
 from tufsync.storage import ObjectStore
 from tufsync.tuf.clock import Clock, system_clock
 from tufsync.tuf.config import RepoConfig
@@ -53,9 +52,10 @@ class Trusted:
 class Repository:
     def __init__(self, engine: Engine, admin: str, app: str) -> None:
         self.engine = engine
+        self.ref = tenant_keys.TenantRef(admin, app)
         self.admin = admin
         self.app = app
-        self.files = MetadataFiles(engine.storage, engine.cache, admin, app)
+        self.files = MetadataFiles(engine.storage, engine.cache, self.ref)
 
     @property
     def state(self) -> StateStore:
@@ -63,11 +63,11 @@ class Repository:
 
     @property
     def lock_name(self) -> str:
-        return state_keys.repo_lock(self.admin, self.app)
+        return tenant_keys.repo_lock(self.ref)
 
     # -- bootstrap marker and settings -----------------------------------
     async def bootstrap_marker(self) -> str | None:
-        return await self.state.get(state_keys.bootstrap(self.admin, self.app))
+        return await self.state.get(tenant_keys.bootstrap(self.ref))
 
     async def is_bootstrapped(self) -> bool:
         marker = await self.bootstrap_marker()
@@ -76,7 +76,7 @@ class Repository:
         return await self.files.root_exists()
 
     async def config(self) -> RepoConfig | None:
-        raw = await self.state.get(state_keys.settings(self.admin, self.app))
+        raw = await self.state.get(tenant_keys.settings(self.ref))
         return None if raw is None else RepoConfig.from_dict(json.loads(raw))
 
     async def require_config(self) -> RepoConfig:
@@ -87,24 +87,24 @@ class Repository:
 
     @property
     def private_settings_key(self) -> str:
-        return private_prefix(self.admin, self.app) + "settings.json"
+        return tenant_keys.private_settings(self.ref)
 
     async def save_config(self, config: RepoConfig) -> None:
         """Store settings in the object store copy first, then in the state store."""
         raw = json.dumps(config.to_dict(), sort_keys=True)
         await self.engine.storage.put(self.private_settings_key, raw.encode())
-        await self.state.set(state_keys.settings(self.admin, self.app), raw)
+        await self.state.set(tenant_keys.settings(self.ref), raw)
 
     # -- expiry schedule ----------------------------------------------
     async def schedule(self) -> RefreshSchedule | None:
-        raw = await self.state.get(state_keys.repo_index(self.admin, self.app))
+        raw = await self.state.get(tenant_keys.schedule(self.ref))
         return None if raw is None else RefreshSchedule.from_json(raw)
 
     async def record_expiries(self, expiries: dict[str, datetime], config: RepoConfig) -> None:
         """Merge new expiries of online roles into the schedule (caller holds the lock)."""
         current = await self.schedule() or RefreshSchedule(self.admin, self.app, {}, {})
         updated = current.updated(expiries, config)
-        await self.state.set(state_keys.repo_index(self.admin, self.app), updated.to_json())
+        await self.state.set(tenant_keys.schedule(self.ref), updated.to_json())
 
     # -- trusted metadata ----------------------------------------------
     async def trusted(self) -> Trusted:

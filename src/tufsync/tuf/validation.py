@@ -13,7 +13,8 @@ from typing import Any
 from securesystemslib.exceptions import UnverifiedSignatureError
 from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
 
-from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
+from tufsync import tenant_keys
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore, key_problem, public_material, same_key_twice
@@ -136,7 +137,7 @@ def check_delegations(
     names: list[str] = []
     expirations: dict[str, int] = {}
     cleaned_roles = []
-    prefix = tenant_target_prefix(admin, app)
+    prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
     for index, raw_role in enumerate(raw_roles):
         role = require_object(raw_role, f"{where}.roles[{index}]")
         name = role.get("name")

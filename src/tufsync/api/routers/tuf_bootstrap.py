@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from tufsync import tenant_keys
 from tufsync.api.deps import (
     Admin,
     Tenant,
@@ -19,7 +20,6 @@ from tufsync.api.deps import (
 )
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.services import Services
-from tufsync.state import keys as state_keys
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.bootstrap import validate_bootstrap
 from tufsync.tuf.errors import TufInputError
@@ -88,7 +88,7 @@ async def bootstrap(
         raise bad_request(str(exc)) from None
 
     task_id = str(uuid.uuid4())
-    marker_key = state_keys.bootstrap(admin.username, app)
+    marker_key = tenant_keys.bootstrap(repo.ref)
     if not await services.state.set_if_absent(marker_key, f"pre-{task_id}"):
         current = await services.state.get(marker_key)
         raise conflict(
@@ -132,7 +132,7 @@ async def bootstrap_recovery(
 ) -> Any:
     body = await read_json_object(request)
     tenant = tenant_from_body(body, admin, services)
-    repo, app = tenant.repo, tenant.app
+    repo = tenant.repo
     timeout = body.get("timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
         raise bad_request("timeout must be a positive number of seconds, at most 3600")
@@ -140,7 +140,7 @@ async def bootstrap_recovery(
     if need in RECOVERY_CONFLICTS:
         raise ApiError(409, RECOVERY_CONFLICTS[need])
     task_id = str(uuid.uuid4())
-    recovery_key = state_keys.recovery(admin.username, app)
+    recovery_key = tenant_keys.recovery(repo.ref)
     if not await services.state.set_if_absent(recovery_key, task_id, ttl=float(timeout) + 60):
         raise ApiError(409, "Recovery already in progress for this admin and app")
     try:

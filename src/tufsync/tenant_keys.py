@@ -1,0 +1,236 @@
+"""Every tenant-scoped key the service uses, built in one place from typed components.
+
+Nothing else formats a key that contains tenant text. A key names one
+(admin, app[, role]) or one task, and is built so that:
+
+* it is **injective**: each component is escaped (every character outside
+  ``[A-Za-z0-9._-]`` becomes ``%XX``, ``%`` included) and components are joined
+  with ``:``, which an escaped component never contains; the kind of entry
+  sits at a fixed position. So two different triples never share a key,
+  whatever the naming rules allow (``john``/``doe_x`` and ``john_doe``/``x``
+  are ``app:john:doe_x:…`` and ``app:john_doe:x:…``).
+* tenant text never reaches a key space the service scans. The scanned
+  spaces are ``schedule:`` (refresh schedules) and ``task:`` (task records);
+  every other tenant key starts with ``app:``, so no role name, app name or
+  username can make an entry look like a schedule or a task record.
+
+State-store keys (``StateStore``)::
+
+    app:<admin>:<app>:bootstrap         bootstrap marker
+    app:<admin>:<app>:settings          repository settings (GET /tuf/v1/config)
+    app:<admin>:<app>:draft:<role>      a draft awaiting signatures
+    app:<admin>:<app>:recovery          recovery marker
+    app:<admin>:<app>:lock              the repository lock
+    app:<admin>:<app>:signing-lock      serialises signatures on drafts
+    app:<admin>:<app>:batch             set of publish/remove tasks waiting
+    app:<admin>:<app>:refresh-queued    automatic refresh queued
+    schedule:<admin>:<app>              refresh schedule (scanned)
+    task:<task id>                      task record (scanned)
+    lease:<task id>                     lease of the worker running a task
+    system:<name>                       service-wide entries (no tenant text)
+
+Object-store keys (API.md §4): metadata under ``tuf_metadata/<admin>/<app>/``,
+private copies under ``tuf_private/<admin>/<app>/``, artifacts under
+``<app>-<admin>/`` (``-`` never occurs in a username, so the split is unique),
+upload staging under ``tuf_staging/`` (no tenant path starts there). Online
+key folders are ``<key dir>/<admin>/<app>/``. Path components are checked
+against the naming rules when a :class:`TenantRef` is made, so they never
+contain ``/``, ``..`` or anything escaping would change.
+
+Usage: ``ref = TenantRef("alice", "app1")``; ``tenant_keys.settings(ref)``,
+``tenant_keys.draft(ref, "root")``, ``tenant_keys.task(task_id)``,
+``tenant_keys.parse_schedule(key)``. New kinds of keys belong here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from tufsync.names import (
+    APP_NAME_RE,
+    METADATA_PREFIX,
+    PRIVATE_PREFIX,
+    ROLE_NAME_RE,
+    USERNAME_RE,
+    InvalidName,
+)
+
+SEP = ":"
+SCHEDULE_PREFIX = "schedule:"
+TASK_PREFIX = "task:"
+APP_PREFIX = "app:"
+LEASE_PREFIX = "lease:"
+SYSTEM_PREFIX = "system:"
+SCANNED_PREFIXES = (SCHEDULE_PREFIX, TASK_PREFIX)
+"""Key spaces the service lists by prefix; only their own builders write there."""
+
+SCHEDULER_LOCK = "system:refresh-scheduler-lock"
+STATE_SCHEMA = "system:state-schema"
+STAGING_PREFIX = "tuf_staging/"
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def escape(component: str) -> str:
+    """``component`` with every byte outside ``[A-Za-z0-9._-]`` as ``%XX`` (so no ``:``)."""
+    out: list[str] = []
+    for char in component:
+        if char in _SAFE:
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8"))
+    return "".join(out)
+
+
+def unescape(component: str) -> str:
+    """Inverse of :func:`escape`; raise ValueError on text :func:`escape` never makes."""
+    text = unquote(component, errors="strict")
+    if escape(text) != component:
+        raise ValueError(f"not an escaped key component: {component!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """One repository: the admin who owns it and its app name (both checked)."""
+
+    admin: str
+    app: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.admin, str) or not USERNAME_RE.fullmatch(self.admin):
+            raise InvalidName(f"not a valid username: {self.admin!r}")
+        if not isinstance(self.app, str) or not APP_NAME_RE.fullmatch(self.app) or ".." in self.app:
+            raise InvalidName(f"not a valid app name: {self.app!r}")
+
+
+def _join(*parts: str) -> str:
+    return SEP.join(escape(p) for p in parts)
+
+
+def _app_key(ref: TenantRef, *kind: str) -> str:
+    return APP_PREFIX + _join(ref.admin, ref.app, *kind)
+
+
+# -- state store: one repository ------------------------------------------------
+def bootstrap(ref: TenantRef) -> str:
+    """Bootstrap marker: ``pre-<task>`` while running, ``<task>`` when completed."""
+    return _app_key(ref, "bootstrap")
+
+
+def settings(ref: TenantRef) -> str:
+    """Repository settings as shown by GET /tuf/v1/config (JSON)."""
+    return _app_key(ref, "settings")
+
+
+def draft(ref: TenantRef, role: str) -> str:
+    """A draft of ``role`` awaiting signatures (role names are case-sensitive)."""
+    if not isinstance(role, str) or not ROLE_NAME_RE.fullmatch(role):
+        raise InvalidName(f"not a valid role name: {role!r}")
+    return _app_key(ref, "draft", role)
+
+
+def recovery(ref: TenantRef) -> str:
+    """Set while a bootstrap recovery task of the repository runs."""
+    return _app_key(ref, "recovery")
+
+
+def repo_lock(ref: TenantRef) -> str:
+    """The lock that serialises every metadata change of one repository."""
+    return _app_key(ref, "lock")
+
+
+def signing_lock(ref: TenantRef) -> str:
+    """The lock that serialises signatures added to the repository's drafts."""
+    return _app_key(ref, "signing-lock")
+
+
+def target_batch(ref: TenantRef) -> str:
+    """Set of publish/remove task ids waiting to be merged into one metadata change."""
+    return _app_key(ref, "batch")
+
+
+def refresh_queued(ref: TenantRef) -> str:
+    """Set while an automatic refresh of the repository is queued or running."""
+    return _app_key(ref, "refresh-queued")
+
+
+# -- state store: scanned spaces -----------------------------------------------
+def schedule(ref: TenantRef) -> str:
+    """Per-repository expiry schedule of online roles (also the list of repositories)."""
+    return SCHEDULE_PREFIX + _join(ref.admin, ref.app)
+
+
+def parse_schedule(key: str) -> TenantRef:
+    """The repository of a schedule key; ValueError (or InvalidName) if it is not one."""
+    if not key.startswith(SCHEDULE_PREFIX):
+        raise ValueError(f"not a schedule key: {key!r}")
+    parts = key[len(SCHEDULE_PREFIX) :].split(SEP)
+    if len(parts) != 2:
+        raise ValueError(f"not a schedule key: {key!r}")
+    ref = TenantRef(unescape(parts[0]), unescape(parts[1]))
+    if schedule(ref) != key:
+        raise ValueError(f"not a schedule key: {key!r}")
+    return ref
+
+
+def task(task_id: str) -> str:
+    """A task record (JSON)."""
+    return TASK_PREFIX + escape(task_id)
+
+
+def parse_task(key: str) -> str:
+    """The task id of a task-record key; ValueError if it is not one."""
+    if not key.startswith(TASK_PREFIX) or SEP in key[len(TASK_PREFIX) :]:
+        raise ValueError(f"not a task key: {key!r}")
+    task_id = unescape(key[len(TASK_PREFIX) :])
+    if not task_id:
+        raise ValueError(f"not a task key: {key!r}")
+    return task_id
+
+
+def task_lease(task_id: str) -> str:
+    """Held by the worker running a task, so a redelivered message is not run twice."""
+    return LEASE_PREFIX + escape(task_id)
+
+
+# -- object store ----------------------------------------------------------------
+def metadata_prefix(ref: TenantRef) -> str:
+    """Public metadata of one repository (API.md §4)."""
+    return f"{METADATA_PREFIX}/{ref.admin}/{ref.app}/"
+
+
+def private_prefix(ref: TenantRef) -> str:
+    """Private (never served) copies of one repository."""
+    return f"{PRIVATE_PREFIX}/{ref.admin}/{ref.app}/"
+
+
+def private_settings(ref: TenantRef) -> str:
+    """The object-store copy of the settings, read by bootstrap recovery."""
+    return private_prefix(ref) + "settings.json"
+
+
+def artifact_prefix(ref: TenantRef) -> str:
+    """The prefix of every target path and artifact key of one repository."""
+    return f"{ref.app}-{ref.admin}/"
+
+
+def staging_upload(token: str) -> str:
+    """Where an upload is written before it is moved under its artifact key."""
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        raise ValueError("staging token must be 32 lowercase hex digits")
+    return STAGING_PREFIX + token
+
+
+# -- online key folders ----------------------------------------------------------
+def key_folder_parts(ref: TenantRef) -> list[str]:
+    """The folders, one per level, from the server's key dir to the repository's keys."""
+    return [ref.admin, ref.app]
+
+
+def key_folder(root: Path, ref: TenantRef) -> Path:
+    """The folder of the repository's online private keys under the server's key dir."""
+    return root.joinpath(*key_folder_parts(ref))
