@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from tests.support import Api, ServerProcess, ceremony, hold_state_key, run_server, unique_name
+from tufsync import tenant_keys
 from tufsync.keyholder.verify import verify_download
+from tufsync.tenant_keys import TenantRef
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,15 @@ def state_sql(server: ServerProcess, sql: str, *args: object) -> None:
     with conn:
         conn.execute(sql, args)
     conn.close()
+
+
+def forget_repository(server: ServerProcess, ref: TenantRef) -> None:
+    """Drop every state entry of one repository (as a state-store data loss would)."""
+    app_space = tenant_keys.bootstrap(ref).removesuffix("bootstrap")
+    state_sql(
+        server, "DELETE FROM state_entries WHERE substr(key, 1, ?) = ?", len(app_space), app_space
+    )
+    state_sql(server, "DELETE FROM state_entries WHERE key = ?", tenant_keys.schedule(ref))
 
 
 def recover(api: Api, app: str, **extra: object) -> httpx.Response:
@@ -56,11 +67,11 @@ def test_recovery_rebuilds_state(own_server: ServerProcess, tmp_path: Path) -> N
         "No persisted root metadata found. Bootstrap must be completed before recovery."
     )
 
-    state_sql(own_server, "DELETE FROM state_entries WHERE key NOT LIKE 'TASK_%'")
+    state_sql(own_server, "DELETE FROM state_entries WHERE key NOT LIKE 'task:%'")
     assert api.get("/tuf/v1/config", params={"appName": app}).status_code == 404
 
     # A timeout fails the task and leaves no partial state.
-    with hold_state_key(own_server, f"LOCK_TUF_{api.username}_{app}"):
+    with hold_state_key(own_server, tenant_keys.repo_lock(TenantRef(api.username, app))):
         quick = recover(api, app, timeout=1)
         assert quick.status_code == 202
         failed = api.wait_task(quick.json()["data"]["task_id"])
@@ -93,29 +104,31 @@ def test_recovery_without_private_copy_and_conflicts(own_server: ServerProcess) 
     api.bootstrap_ok(ceremony(own_server.key_dir, api.username, app).payload)
     recorded = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
     (own_server.public_dir / "tuf_private" / api.username / app / "settings.json").unlink()
-    prefix = f"%_{api.username}_{app}"
-    state_sql(own_server, "DELETE FROM state_entries WHERE key LIKE ?", prefix)
-    state_sql(own_server, "DELETE FROM state_entries WHERE key = ?", f"REPO_{api.username}/{app}")
+    forget_repository(own_server, TenantRef(api.username, app))
 
     state_sql(
         own_server,
         "INSERT INTO state_entries(key, value) VALUES (?, 'pre-x')",
-        f"BOOTSTRAP_{api.username}_{app}",
+        tenant_keys.bootstrap(TenantRef(api.username, app)),
     )
     busy = recover(api, app)
     assert busy.json() == {"error": "Bootstrap in progress for this admin and app"}
     state_sql(
-        own_server, "DELETE FROM state_entries WHERE key = ?", f"BOOTSTRAP_{api.username}_{app}"
+        own_server,
+        "DELETE FROM state_entries WHERE key = ?",
+        tenant_keys.bootstrap(TenantRef(api.username, app)),
     )
     state_sql(
         own_server,
         "INSERT INTO state_entries(key, value) VALUES (?, 'other')",
-        f"RECOVERY_{api.username}_{app}",
+        tenant_keys.recovery(TenantRef(api.username, app)),
     )
     running = recover(api, app)
     assert running.json() == {"error": "Recovery already in progress for this admin and app"}
     state_sql(
-        own_server, "DELETE FROM state_entries WHERE key = ?", f"RECOVERY_{api.username}_{app}"
+        own_server,
+        "DELETE FROM state_entries WHERE key = ?",
+        tenant_keys.recovery(TenantRef(api.username, app)),
     )
     assert recover(api, app, timeout=-1).status_code == 400
     assert api.post("/tuf/v1/bootstrap/recovery", json={}).status_code == 400
@@ -138,8 +151,7 @@ def test_recovery_of_a_hash_bin_repository(own_server: ServerProcess) -> None:
     api.bootstrap_ok(ceremony(own_server.key_dir, api.username, app, hash_bins=8).payload)
     recorded = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
     (own_server.public_dir / "tuf_private" / api.username / app / "settings.json").unlink()
-    state_sql(own_server, "DELETE FROM state_entries WHERE key LIKE ?", f"%_{api.username}_{app}")
-    state_sql(own_server, "DELETE FROM state_entries WHERE key = ?", f"REPO_{api.username}/{app}")
+    forget_repository(own_server, TenantRef(api.username, app))
     task = api.wait_task(recover(api, app).json()["data"]["task_id"])
     assert task["state"] == "SUCCESS", task
     derived = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]

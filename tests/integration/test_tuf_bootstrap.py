@@ -13,6 +13,8 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 
 from tests.support import Api, Ceremony, ceremony, hold_state_key, resign
+from tufsync import tenant_keys
+from tufsync.tenant_keys import TenantRef
 
 
 def metadata_files(api: Api, app: str) -> list[str]:
@@ -240,7 +242,7 @@ def test_failed_bootstrap_task_leaves_nothing(api: Api) -> None:
     cer = ceremony(api.server.key_dir, api.username, "timeout")
     payload = {**cer.payload, "timeout": 1}
     # Someone else holds the repository lock, so the task runs out of time.
-    lock = f"LOCK_TUF_{api.username}_timeout"
+    lock = tenant_keys.repo_lock(TenantRef(api.username, "timeout"))
     with hold_state_key(api.server, lock):
         response = api.post("/tuf/v1/bootstrap", json=payload)
         assert response.status_code == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import Any
 
 import typer
@@ -12,6 +15,7 @@ from rich.markup import escape
 from tufsync.settings import Settings
 
 console = Console(stderr=True)
+STARTUP_FAILED = 3
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -48,12 +52,23 @@ def register(app: typer.Typer) -> None:
         console.print(f"  state store:     {settings.resolved_state_url}")
         console.print(f"  signup key:      {settings.signup_key}")
         console.print(f"  API docs:        http://{settings.host}:{settings.port}/docs")
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+            )
         )
+        with contextlib.suppress(SystemExit):  # uvicorn's way of saying start-up failed
+            server.run()
+        if not server.started:
+            console.print("[red]error:[/red] tufsync did not start (the reason is logged above)")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Exit now: a part that failed half-way may have left a thread that would
+            # otherwise keep the process alive without listening.
+            os._exit(STARTUP_FAILED)
 
 
 def register_worker(app: typer.Typer) -> None:

@@ -39,10 +39,14 @@ class SqliteStateStore:
     async def open(cls, path: str) -> SqliteStateStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.executescript(_SCHEMA)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.executescript(_SCHEMA)
+        except BaseException:
+            await conn.close()  # its thread would keep the process alive
+            raise
         return cls(conn)
 
     @staticmethod
