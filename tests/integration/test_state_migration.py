@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from tufsync import tenant_keys
@@ -189,3 +190,32 @@ async def test_scale_out_start_refuses_until_db_upgrade(tmp_path: Path, redis_db
     settings = Settings(data_dir=tmp_path / "data", redis_url=redis_db)
     with pytest.raises(RuntimeError, match="run `tufsync db upgrade`"):
         await Services.start(settings, embedded_worker=False)
+
+
+def test_db_upgrade_command_migrates_redis(tmp_path: Path, redis_db: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    client = redis.Redis.from_url(redis_db, decode_responses=True)
+    client.set("SETTINGS_john_doe_x", SETTINGS)
+    client.set(f"TASK_{BOOT_TASK}", record(BOOT_TASK, JOHN, "SUCCESS"))
+    client.set("SETTINGS_ann_bob_c", "{}")
+    env = {
+        **os.environ,
+        "TUFSYNC_DATA_DIR": str(tmp_path / "data"),
+        "TUFSYNC_REDIS_URL": redis_db,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tufsync", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 entries renamed" in done.stderr
+    assert "SETTINGS_ann_bob_c was given to no repository" in done.stderr
+    assert client.get(tenant_keys.settings(JOHN)) == SETTINGS
+    assert client.get("SETTINGS_john_doe_x") is None
+    client.close()

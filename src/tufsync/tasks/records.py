@@ -60,13 +60,8 @@ class TaskRecord:
         if not isinstance(data, dict):
             raise ValueError("a task record is a JSON object")
         record = cls(**data)
-        if record.name not in TASK_NAMES or record.state not in (
-            PENDING,
-            STARTED,
-            SUCCESS,
-            FAILURE,
-        ):
-            raise ValueError(f"unknown task name or state: {record.name!r}, {record.state!r}")
+        if record.state not in (PENDING, STARTED, SUCCESS, FAILURE):
+            raise ValueError(f"unknown task state {record.state!r}")
         if not isinstance(record.params, dict):
             raise ValueError("task params must be a JSON object")
         tenant_keys.TenantRef(record.admin, record.app)  # raises InvalidName
@@ -76,6 +71,18 @@ class TaskRecord:
         """The ``data`` of GET /tuf/v1/task."""
         result = self.result or {"task": self.name, "status": False, "last_update": self.updated_at}
         return {"task_id": self.task_id, "state": self.state, "result": result}
+
+
+def _readable(task_id: str, raw: str) -> TaskRecord | None:
+    """The record of ``task_id`` stored as ``raw``, or None (logged) when unreadable."""
+    try:
+        record = TaskRecord.from_json(raw)
+        if record.task_id != task_id:
+            raise ValueError(f"record names task {record.task_id!r}")
+    except (ValueError, TypeError) as exc:
+        log.warning("skipping unreadable task record of %r: %s", task_id, exc)
+        return None
+    return record
 
 
 class TaskRecords:
@@ -98,12 +105,13 @@ class TaskRecords:
 
     async def get(self, task_id: str) -> TaskRecord | None:
         raw = await self.state.get(tenant_keys.task(task_id))
-        return None if raw is None else TaskRecord.from_json(raw)
+        return None if raw is None else _readable(task_id, raw)
 
     async def get_many(self, task_ids: list[str]) -> list[TaskRecord]:
         """The records that exist among ``task_ids`` (one round trip)."""
         raw = await self.state.get_many([tenant_keys.task(t) for t in task_ids])
-        return [TaskRecord.from_json(v) for v in raw.values()]
+        found = (_readable(tenant_keys.parse_task(k), v) for k, v in raw.items())
+        return [r for r in found if r is not None]
 
     async def delete(self, task_id: str) -> None:
         await self.state.delete(tenant_keys.task(task_id))
@@ -120,13 +128,12 @@ class TaskRecords:
         for key, value in sorted(raw.items()):
             try:
                 task_id = tenant_keys.parse_task(key)
-                record = TaskRecord.from_json(value)
-                if record.task_id != task_id:
-                    raise ValueError(f"record names task {record.task_id!r}")
-            except (ValueError, TypeError) as exc:
+            except ValueError as exc:
                 log.warning("skipping unreadable task record %r: %s", key, exc)
                 continue
-            records.append(record)
+            record = _readable(task_id, value)
+            if record is not None:
+                records.append(record)
         return [r for r in records if r.state in (PENDING, STARTED)]
 
     async def finish(
