@@ -129,6 +129,7 @@ def sig_for(signer: Signer, md: dict[str, Any]) -> dict[str, str]:
 class Victim:
     api: Api
     task_ids: list[str]
+    version_id: str
 
 
 def bootstrap_victim(deployment: Deployment, api: Api) -> Victim:
@@ -195,7 +196,7 @@ def bootstrap_victim(deployment: Deployment, api: Api) -> Victim:
     task_ids.append(api.wait_task(response.json()["data"]["task_id"])["task_id"])
     pending = api.get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]["metadata"]
     assert {"root", "targets", "task"} <= set(pending), sorted(pending)
-    return Victim(api, task_ids)
+    return Victim(api, task_ids, version_id)
 
 
 def victim_view(api: Api) -> dict[str, Any]:
@@ -306,6 +307,22 @@ def test_hostile_tenant_with_colliding_names(deployment: Deployment) -> None:
         assert on_colliding.status_code < 500, (name, on_colliding.text)
         assert normalized(on_colliding, ATTACKER_APP) == normalized(on_missing, MISSING_APP), name
         assert victim_view(victim.api) == before, f"{name} changed the victim's repository"
+    # A's artifacts are missing versions to B.
+    publish = attacker.post(
+        "/tuf/v1/artifacts/publish", json={"app_id": victim.version_id, "version": "1.0"}
+    )
+    delete = attacker.post(
+        "/tuf/v1/artifacts/delete",
+        json={
+            "id": victim.version_id,
+            "app_name": VICTIM_APP,
+            "version": "1.0",
+            "artifacts_to_delete": ["0"],
+        },
+    )
+    for response in (publish, delete):
+        assert response.status_code == 404, response.text
+    assert victim_view(victim.api) == before
     for task_id in victim.task_ids:  # A's tasks are missing tasks to B
         response = attacker.get("/tuf/v1/task", params={"task_id": task_id})
         assert response.status_code == 404, response.text
