@@ -23,6 +23,10 @@ from tufsync.tuf.repository import Engine
 log = logging.getLogger(__name__)
 
 
+class StartupRefused(RuntimeError):
+    """The service must not start as things are; the message says what to do."""
+
+
 async def _check_state_schema(settings: Settings, state: StateStore, storage: ObjectStore) -> None:
     """Key names of the state store at their newest schema, as database migrations are:
     the embedded mode upgrades its own SQLite store; scale-out refuses to start."""
@@ -37,7 +41,7 @@ async def _check_state_schema(settings: Settings, state: StateStore, storage: Ob
             len(report.unresolved),
         )
         return
-    raise RuntimeError(
+    raise StartupRefused(
         "the state store holds entries under old key names: run `tufsync db upgrade` first"
     )
 
@@ -73,7 +77,9 @@ class Services:
             if settings.resolved_database_url.startswith("sqlite"):
                 await db_engine.upgrade(db)
             elif await db_engine.pending_migrations(db):
-                raise RuntimeError("the database needs migrations: run `tufsync db upgrade` first")
+                raise StartupRefused(
+                    "the database needs migrations: run `tufsync db upgrade` first"
+                )
             state = await open_state_store(settings.resolved_state_url)
             storage = open_store(
                 settings.resolved_storage_url,

@@ -206,6 +206,15 @@ def test_db_upgrade_command_migrates_redis(tmp_path: Path, redis_db: str) -> Non
         "TUFSYNC_DATA_DIR": str(tmp_path / "data"),
         "TUFSYNC_REDIS_URL": redis_db,
     }
+    refused = subprocess.run(
+        [sys.executable, "-m", "tufsync", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 3
+    assert "run `tufsync db" in refused.stderr
     done = subprocess.run(
         [sys.executable, "-m", "tufsync", "db", "upgrade"],
         env=env,

@@ -77,7 +77,7 @@ def register_worker(app: typer.Typer) -> None:
         """Run tasks from the Redis queue (scale-out mode), plus the refresh scheduler."""
         import asyncio
 
-        from tufsync.services import Services
+        from tufsync.services import Services, StartupRefused
 
         settings = load_settings()
         if not settings.scale_out:
@@ -93,7 +93,11 @@ def register_worker(app: typer.Typer) -> None:
             finally:
                 await services.stop()
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except StartupRefused as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(STARTUP_FAILED) from None
 
     db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
