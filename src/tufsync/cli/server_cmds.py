@@ -112,7 +112,7 @@ def register_worker(app: typer.Typer) -> None:
         from tufsync.state import open_state_store
         from tufsync.storage import open_store
 
-        settings = Settings()
+        settings = load_settings()
 
         async def main() -> state_migrate.MigrationReport:
             engine = db_engine.make_engine(settings.resolved_database_url)
