@@ -15,6 +15,7 @@ from tufsync.api.routers import (
     public,
     registry,
     tuf_artifacts,
+    tuf_audit,
     tuf_bootstrap,
     tuf_config,
     tuf_metadata,
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tuf_config,
         tuf_online,
         tuf_signing,
+        tuf_audit,
     ):
         app.include_router(module.router)
     return app

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
 from tufsync.auth.cache import TTLCache
 from tufsync.auth.tokens import InvalidToken, read_token
-from tufsync.db import queries
+from tufsync.db import audit, queries
 from tufsync.names import InvalidName, check_app_name
 from tufsync.services import Services
 from tufsync.tasks.submit import submit_task
@@ -106,6 +106,18 @@ class Tenant:
     @property
     def app(self) -> str:
         return self.repo.app
+
+    async def audit(self, event: str, details: dict[str, Any], task_id: str | None = None) -> None:
+        """Record a change this request made to the repository's trust."""
+        await audit.record(
+            self.services.sessions,
+            self.admin.id,
+            self.app,
+            event,
+            actor=self.admin.username,
+            task_id=task_id,
+            details=details,
+        )
 
     async def submit(self, name: str, params: dict[str, Any], task_id: str | None = None) -> Any:
         """Accept a task of this repository (its PENDING record, then the queue)."""

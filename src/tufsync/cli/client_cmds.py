@@ -18,10 +18,26 @@ DEFAULT_URL = "http://127.0.0.1:9000"
 
 
 def config_path() -> Path:
+    """``$TUFSYNC_CLI_CONFIG``, else ``$XDG_CONFIG_HOME/tufsync/cli.json`` (the XDG base
+    directory rule: an unset, empty or relative value means ``~/.config``)."""
     env = os.environ.get("TUFSYNC_CLI_CONFIG")
     if env:
         return Path(env)
-    return Path.home() / ".config" / "tufsync" / "cli.json"
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "tufsync" / "cli.json"
+
+
+def local_signup_key() -> str | None:
+    """The signup key of a server whose data dir is on this machine (``secrets.json``)."""
+    from tufsync.settings import Settings
+
+    path = Settings().resolved_data_dir / "secrets.json"
+    try:
+        value = json.loads(path.read_text()).get("signup_key")
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def load_config() -> dict[str, str]:
@@ -108,6 +124,34 @@ def register(app: typer.Typer) -> None:
         token = check(response)["token"]
         save_config({"url": url.rstrip("/"), "token": token, "username": username})
         typer.echo(f"logged in to {url} as {username}")
+
+    @app.command()
+    def signup(
+        username: str = typer.Option(..., "--username", "-u"),
+        password: str = typer.Option(
+            ..., "--password", "-p", prompt=True, hide_input=True, confirmation_prompt=True
+        ),
+        signup_key: str = typer.Option(
+            None,
+            "--signup-key",
+            envvar="TUFSYNC_SIGNUP_KEY",
+            help="The server's signup key (default: read from the local data dir's secrets.json).",
+        ),
+        url: str = typer.Option(DEFAULT_URL, "--url", help="Server base URL."),
+    ) -> None:
+        """Create an admin account with the server's signup key."""
+        key = signup_key or local_signup_key()
+        if not key:
+            fail(
+                "no signup key: pass --signup-key (it is printed when `tufsync serve` first "
+                "starts, and kept in <data dir>/secrets.json)"
+            )
+        response = httpx.post(
+            f"{url.rstrip('/')}/signup",
+            json={"username": username, "password": password, "api_key": key},
+        )
+        check(response)
+        typer.echo(f"account {username} created on {url}; now run `tufsync login -u {username}`")
 
     @app.command()
     def bootstrap(

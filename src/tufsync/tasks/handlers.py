@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tuf.api.metadata import Metadata
 
 from tufsync import tenant_keys
-from tufsync.db import queries
+from tufsync.audit_events import task_event
+from tufsync.db import audit, queries
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
@@ -27,6 +28,8 @@ from tufsync.tuf.signing_flow import finalize
 from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_for_target
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from tufsync.services import Services
 
 
@@ -110,6 +113,17 @@ async def _apply(change: MetadataChange, item: _BatchItem) -> None:
         item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
 
 
+async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, int]) -> None:
+    """The audit event of one landed publish or removal, in the batch's transaction."""
+    assert item.outcome is not None
+    event = task_event(item.record, {"versions": versions})
+    if event is not None:
+        record = item.record
+        await audit.add(
+            session, record.admin, record.app, event[0], task_id=record.task_id, details=event[1]
+        )
+
+
 class TargetsBatchHandler(MetadataHandler):
     """``publish_artifacts`` and ``remove_artifacts``, merged while they wait.
 
@@ -145,6 +159,7 @@ class TargetsBatchHandler(MetadataHandler):
                     if item.outcome is not None:
                         await queries.mark_signed(session, item.signed)
                         await queries.mark_unsigned(session, item.unsigned)
+                        await _audit(session, item, versions)
             for item in items:
                 if item.outcome is not None and item.record.params.get("delete_files"):
                     for path in item.unsigned:

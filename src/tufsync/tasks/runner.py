@@ -7,9 +7,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
+from tufsync.audit_events import BATCHED_TASKS, task_event
+from tufsync.db import audit
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
-from tufsync.tasks.records import FAILURE, STARTED, SUCCESS
+from tufsync.tasks.records import FAILURE, STARTED, SUCCESS, TaskRecord
 from tufsync.tuf.errors import TufError
 
 if TYPE_CHECKING:
@@ -62,4 +64,21 @@ async def _run_leased(services: Services, task_id: str) -> None:
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
     else:
+        if record.name not in BATCHED_TASKS:
+            await record_audit(services, record, outcome)
         await records.finish(record, ok=True, message=outcome.message, details=outcome.details)
+
+
+async def record_audit(services: Services, record: TaskRecord, outcome: Outcome) -> None:
+    """Write the audit event of a successful task before its record says SUCCESS."""
+    event = task_event(record, outcome.details)
+    if event is not None:
+        kind, details = event
+        await audit.record(
+            services.sessions,
+            record.admin,
+            record.app,
+            kind,
+            task_id=record.task_id,
+            details=details,
+        )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
+from tufsync.audit_events import delegated_rotation_details, root_rotation_details
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.delegated_rotation import stage_delegated_rotation
@@ -104,6 +105,8 @@ async def rotate_root(
         if params["mode"] == "awaiting":
             await store.delete("root")
         raise
+    details = root_rotation_details(trusted.root.signed, new_root.signed, params["mode"])
+    await tenant.audit("root_rotation_posted", details, record.task_id)
     return _accepted(record.task_id, "Metadata Update Processed")
 
 
@@ -142,6 +145,10 @@ async def post_signature(
         raise ApiError(400, str(exc), f"No signing process for {role}.") from None
     except TufInputError as exc:
         raise ApiError(400, str(exc), "Signature Failed") from None
+    signed = {"role": role, "keyid": str(signature.get("keyid", ""))}
+    await tenant.audit(
+        "signature_added", {**signed, "complete": outcome.complete, "progress": outcome.message}
+    )
     if not outcome.complete:
         raise ApiError(
             400,
@@ -210,4 +217,6 @@ async def rotate_delegated(
         for role in created:  # nothing half-written when the task cannot be accepted
             await store.delete(role)
         raise
+    details = delegated_rotation_details(staged.drafts, staged.complete)
+    await tenant.audit("delegated_rotation_posted", details, record.task_id)
     return _accepted(record.task_id, "Metadata rotation staged for signing")
