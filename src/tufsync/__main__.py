@@ -1,5 +1,5 @@
-"""Allow ``python -m tufsync``."""
+"""Allow ``python -m tufsync`` (the same command, shell completion included)."""
 
 from tufsync.cli.main import app
 
-app()
+app(prog_name="tufsync")

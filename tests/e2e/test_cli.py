@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support import PASSWORD, SIGNUP_KEY, Cli, ServerProcess, unique_name
@@ -18,11 +17,10 @@ def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     cli = Cli(server, tmp_path)
     tufsync = cli.json
 
-    response = httpx.post(
-        f"{server.url}/signup",
-        json={"username": admin, "password": PASSWORD, "api_key": SIGNUP_KEY},
+    signup = cli.run(
+        "signup", "-u", admin, "-p", PASSWORD, "--signup-key", SIGNUP_KEY, "--url", server.url
     )
-    assert response.status_code == 200
+    assert f"account {admin} created" in signup.stdout
     login = cli.run("login", "-u", admin, "-p", PASSWORD, "--url", server.url)
     assert "logged in" in login.stdout
 
@@ -95,3 +93,9 @@ def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     )
     assert verified["verified"] == target
     assert verified["length"] == len(b"release bytes")
+
+    trail = tufsync("audit", "--app", "myapp")
+    assert [item["event"] for item in trail["items"]] == ["artifacts_published", "bootstrap"]
+    assert trail["items"][1]["details"]["root_threshold"] == 2
+    table = cli.run("audit", "--app", "myapp").stdout
+    assert "artifacts_published" in table and "bootstrap" in table and admin in table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import typer
 from rich.table import Table
@@ -37,11 +38,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(data, indent=2, sort_keys=True))
             return
         table = Table(title=f"audit trail of {app_name} ({data['total']} events, page {page})")
-        for column in ("time", "event", "actor", "task", "details"):
-            table.add_column(column, overflow="fold")
+        for column in ("time (UTC)", "event", "actor", "task"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("details", overflow="fold")
         for item in data["items"]:
+            moment = datetime.fromisoformat(item["time"]).astimezone(UTC)
             table.add_row(
-                item["time"],
+                moment.strftime("%Y-%m-%d %H:%M:%S"),
                 item["event"],
                 item["actor"],
                 (item["task_id"] or "")[:8],
