@@ -8,6 +8,12 @@ server runs is picked up. Key files are opened without following symbolic links
 below the key folder, so no link leads to another tenant's key. Every signer
 handed out is a :class:`TenantSigner`, which refuses to sign targets-type
 metadata listing paths outside the tenant's ``<app>-<admin>/``.
+
+A key that cannot be loaded says why: not in the folder, not a private key,
+another key than the one in root, a signer URI the operator does not bind to
+the tenant, an optional extra that is not installed (``tufsync[awskms]``,
+``[gcpkms]``, ``[azurekms]``, ``[vault]``, ``[hsm]``), a key type its signer
+cannot use, or (when probed) a key service that refuses to sign.
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
     load_pem_public_key,
+)
+from securesystemslib.exceptions import (
+    UnsupportedAlgorithmError,
+    UnsupportedLibraryError,
+    UnverifiedSignatureError,
 )
 from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
 from securesystemslib.signer._utils import compute_default_keyid
@@ -142,6 +153,47 @@ class TenantSigner:
 
 URI_FIELD = "x-tufsync-online-uri"
 MAX_KEY_FILE_BYTES = 64 * 1024
+# The optional extra of tufsync that installs each signer URI scheme's library.
+EXTRA_FOR_SCHEME = {
+    "awskms": "awskms",
+    "gcpkms": "gcpkms",
+    "azurekms": "azurekms",
+    "hv": "vault",
+    "hsm": "hsm",
+}
+# What a probe signs: fixed bytes that are not JSON, so never mistaken for metadata.
+PROBE = b"tufsync: can this key sign?"
+
+
+def sign_error_reason(exc: BaseException) -> str:
+    """Why a signer failed to sign, in words (permission denied named as such)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore's ClientError
+        error = response.get("Error") or {}
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))[:400]
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        denied = ("AccessDenied", "Unauthorized", "Forbidden")
+        if status == 403 or code == "403" or any(word in code for word in denied):
+            return f"permission denied by the key service ({code}: {message})"
+        return f"the key service refused to sign ({code}: {message})"
+    if isinstance(exc, PermissionError) or "permission" in str(exc).lower():
+        return f"permission denied: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def uri_load_reason(scheme: str, key: Key, exc: Exception) -> str:
+    """Why securesystemslib could not set up the signer of a URI."""
+    if isinstance(exc, UnsupportedLibraryError):
+        extra = EXTRA_FOR_SCHEME.get(scheme, scheme)
+        return (
+            f"signing through {scheme}: needs an optional extra that is not installed "
+            f"(pip install 'tufsync[{extra}]'): {exc}"
+        )
+    if isinstance(exc, KeyError | UnsupportedAlgorithmError):
+        return f"wrong key type: the {scheme} signer cannot sign with a {key.scheme} key"
+    if isinstance(exc, ValueError) and "Unsupported private key scheme" in str(exc):
+        return f"unknown signer URI scheme {scheme!r}"
+    return f"its {scheme} signer could not be set up: {sign_error_reason(exc)}"
 
 
 def read_without_links(root: Path, folders: Sequence[str], names: Sequence[str]) -> bytes | None:
@@ -197,35 +249,86 @@ class OnlineKeyStore:
             return None
         return read_without_links(self.root, parts, [keyid, f"{keyid}.pem"])
 
+    def try_load(self, admin: str, app: str, key: Key) -> TenantSigner | str:
+        """The signer for ``key`` (bound to this tenant), or why there is none."""
+        signer = self._load(admin, app, key)
+        return signer if isinstance(signer, str) else TenantSigner(signer, admin, app)
+
     def load_signer(self, admin: str, app: str, key: Key) -> TenantSigner | None:
         """The signer for ``key`` (bound to this tenant), or None if not available."""
-        signer = self._load(admin, app, key)
-        return None if signer is None else TenantSigner(signer, admin, app)
+        signer = self.try_load(admin, app, key)
+        return None if isinstance(signer, str) else signer
 
-    def _load(self, admin: str, app: str, key: Key) -> Signer | None:
+    def _load(self, admin: str, app: str, key: Key) -> Signer | str:
         if not isinstance(key, SSlibKey):
-            return None
-        uri = key.unrecognized_fields.get(URI_FIELD)
-        if uri is not None:
-            if not isinstance(uri, str) or not self.uri_allowed(admin, app, uri):
-                return None
-            try:
-                return Signer.from_priv_key_uri(uri, key)
-            except Exception:
-                return None
+            return f"the server cannot sign with a {type(key).__name__}"
+        if URI_FIELD in key.unrecognized_fields:
+            return self._uri_signer(admin, app, key.unrecognized_fields[URI_FIELD], key)
+        return self._file_signer(admin, app, key)
+
+    def _uri_signer(self, admin: str, app: str, uri: object, key: SSlibKey) -> Signer | str:
+        if not isinstance(uri, str):
+            return f"{URI_FIELD} must be a string"
+        scheme = uri.partition(":")[0]
+        if not self.uri_allowed(admin, app, uri):
+            return (
+                f"its signer URI ({scheme}:...) is not allowed for {admin}/{app} by the "
+                "operator (TUFSYNC_SIGNER_URI_PREFIXES)"
+            )
+        try:
+            return Signer.from_priv_key_uri(uri, key)
+        except Exception as exc:
+            return uri_load_reason(scheme, key, exc)
+
+    def _file_signer(self, admin: str, app: str, key: SSlibKey) -> Signer | str:
+        where = f"the online key folder {admin}/{app}/"
         data = self._read_key_file(admin, app, key.keyid)
         if data is None:
-            return None
+            return (
+                f"not in {where} (as <keyid> or <keyid>.pem, a regular file of at most "
+                f"{MAX_KEY_FILE_BYTES} bytes; links are not followed)"
+            )
         try:
             if len(data) == 32:
                 private = Ed25519PrivateKey.from_private_bytes(data)
             else:
                 private = load_pem_private_key(data, password=None)  # type: ignore[assignment]
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            return (
+                f"its file in {where} is not an unencrypted PKCS8 PEM private key "
+                "or a 32-byte ed25519 seed"
+            )
+        try:
+            public = SSlibKey.from_crypto(private.public_key())  # type: ignore[arg-type]
+            if public_material(public) != public_material(key):
+                return f"its file in {where} holds another key than {key.keyid}"
             return CryptoSigner(private, key)  # type: ignore[arg-type]
-        except Exception:
-            # Wrong format, or the private key does not belong to this public key.
-            return None
+        except (ValueError, TypeError, UnsupportedAlgorithmError):
+            return f"wrong key type: its file in {where} cannot sign as a {key.scheme} key"
+
+    def problems(
+        self, admin: str, app: str, keys: dict[str, Key], probe: bool = False
+    ) -> dict[str, str]:
+        """Why each unusable key among ``keys`` cannot be used (keyid -> reason).
+
+        With ``probe`` every loaded signer also signs :data:`PROBE`, which must
+        verify, so a key service refusing to sign (permission denied) or holding
+        another key is named before anything depends on it.
+        """
+        out: dict[str, str] = {}
+        for keyid, key in keys.items():
+            signer = self._load(admin, app, key)
+            if isinstance(signer, str):
+                out[keyid] = signer
+            elif probe:
+                try:
+                    key.verify_signature(signer.sign(PROBE), PROBE)
+                except UnverifiedSignatureError:
+                    out[keyid] = "its signer holds another key than the public key given"
+                except Exception as exc:
+                    out[keyid] = sign_error_reason(exc)
+        return out
 
     def unavailable(self, admin: str, app: str, keys: dict[str, Key]) -> list[str]:
         """Keyids among ``keys`` whose private key the server cannot load."""
-        return [kid for kid, key in keys.items() if self.load_signer(admin, app, key) is None]
+        return list(self.problems(admin, app, keys))

@@ -15,8 +15,8 @@ from tuf.api.metadata import Metadata, Root, Targets
 from tuf.api.serialization.json import CanonicalJSONSerializer
 
 from tufsync.tuf.canonical import canonical_json
-from tufsync.tuf.errors import OnlineKeyUnavailable, VerificationFailed
-from tufsync.tuf.keys import OnlineKeyStore, TenantSigner
+from tufsync.tuf.errors import OnlineKeyUnavailable, TufError, VerificationFailed
+from tufsync.tuf.keys import OnlineKeyStore, TenantSigner, sign_error_reason
 
 _CANONICAL = CanonicalJSONSerializer()
 
@@ -38,17 +38,17 @@ def online_signers(
 ) -> list[TenantSigner]:
     """Load the online signers of ``role``; raise unless they meet its threshold."""
     keys, threshold = role_keys(delegator, role)
-    signers = []
-    for key in keys.values():
-        signer = keystore.load_signer(admin, app, key)
-        if signer is not None:
+    signers: list[TenantSigner] = []
+    reasons: dict[str, str] = {}
+    for keyid, key in keys.items():
+        signer = keystore.try_load(admin, app, key)
+        if isinstance(signer, str):
+            reasons[keyid] = signer
+        else:
             signers.append(signer)
     if len(signers) < threshold:
-        missing = sorted(set(keys) - {s.public_key.keyid for s in signers})
-        raise OnlineKeyUnavailable(
-            f"the server cannot sign role {role!r}: online key(s) {missing} are not in the "
-            f"online key folder of {admin}/{app}"
-        )
+        why = "; ".join(f"key {kid}: {reason}" for kid, reason in sorted(reasons.items()))
+        raise OnlineKeyUnavailable(f"the server cannot sign role {role!r}: {why}")
     return signers
 
 
@@ -65,7 +65,15 @@ def sign_and_verify(
     payload = canonical_json(signed)
     md.signatures.clear()
     for signer in signers:
-        sig = signer.sign(payload)
+        try:
+            sig = signer.sign(payload)
+        except TufError:
+            raise  # the tenant signer's own refusal (paths outside the tenant) as it is
+        except Exception as exc:  # a key service or token failing: say which key and why
+            keyid = signer.public_key.keyid
+            raise OnlineKeyUnavailable(
+                f"the server cannot sign role {role!r} with key {keyid}: {sign_error_reason(exc)}"
+            ) from exc
         md.signatures[sig.keyid] = sig
     try:
         delegator.verify_delegate(role, payload, md.signatures)

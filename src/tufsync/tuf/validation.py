@@ -113,11 +113,13 @@ def check_signed_by(md: Metadata[Any], delegator: Root | Targets, role: str, whe
 def check_online(
     keystore: OnlineKeyStore, admin: str, app: str, keys: dict[str, Key], role: str
 ) -> None:
-    missing = keystore.unavailable(admin, app, keys)
-    if missing:
+    problems = keystore.problems(admin, app, keys, probe=True)
+    if problems:
+        reasons = "; ".join(f"{kid}: {why}" for kid, why in sorted(problems.items()))
         raise TufInputError(
-            f"online key(s) {missing} of role {role!r} are not available to the server: "
-            f"put each private key in the online key folder {admin}/{app}/<keyid>"
+            f"online key(s) {sorted(problems)} of role {role!r} are not available to the "
+            f"server ({reasons}); put each private key in the online key folder "
+            f"{admin}/{app}/<keyid> or behind an allowed signer URI"
         )
 
 
