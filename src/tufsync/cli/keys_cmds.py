@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from tufsync import tenant_keys
+from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, pin_source, signers_for
 from tufsync.cli.output import emit, fail
 from tufsync.keyholder.ceremony import (
     DEFAULT_EXPIRATIONS,
@@ -15,7 +16,8 @@ from tufsync.keyholder.ceremony import (
     build_payload,
     create_online_key,
 )
-from tufsync.keyholder.keyfiles import KEY_TYPES, load_public, load_signer, new_key_file
+from tufsync.keyholder.hardware import HardwareKeyError, explain, import_hsm
+from tufsync.keyholder.keyfiles import KEY_TYPES, load_public, new_key_file
 from tufsync.names import InvalidName, check_app_name, check_username
 from tufsync.settings import Settings
 from tufsync.tuf.bootstrap import recommended_bins
@@ -39,6 +41,33 @@ def keys_new(
     )
 
 
+@keys_app.command("import-hsm")
+def keys_import_hsm(
+    hsm_keyid: int = HSM_KEYID,
+    token_label: str = TOKEN_LABEL,
+    out: Path = typer.Option(
+        None, "--out", help="Folder for <keyid>.pub.json (for another holder's --root-pub)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the public key of a PKCS#11 token's key (YubiKey, HSM) for the ceremony."""
+    try:
+        key = import_hsm(hsm_keyid, token_label, pin_source())
+    except HardwareKeyError as exc:
+        fail(str(exc))
+    found: dict[str, object] = {
+        "keyid": key.public.keyid,
+        "signer_uri": key.uri,
+        "public_key": key.public.to_dict(),
+    }
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{key.public.keyid}.pub.json"
+        path.write_text(json.dumps(key.public.to_dict(), indent=2))
+        found["public_key_file"] = str(path)
+    emit(found, as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
@@ -46,9 +75,12 @@ def register(app: typer.Typer) -> None:
     def ceremony(
         app_name: str = typer.Option(..., "--app", help="App name of the repository."),
         admin: str = typer.Option(..., "--admin", help="The admin (username) that owns it."),
-        root_key: list[Path] = typer.Option(
-            ..., "--root-key", help="Root private key file; repeat for each holder present."
+        root_key: list[str] = typer.Option(
+            [], "--root-key", help=f"Root key of a holder present: {KEY_HELP} Repeatable."
         ),
+        hsm: bool = typer.Option(False, "--hsm", help=f"{HSM_HELP} It signs root too."),
+        hsm_keyid: int = HSM_KEYID,
+        token_label: str = TOKEN_LABEL,
         root_pub: list[Path] = typer.Option(
             [],
             "--root-pub",
@@ -81,7 +113,14 @@ def register(app: typer.Typer) -> None:
             check_username(admin)
         except InvalidName as exc:
             fail(str(exc))
-        signers = [load_signer(path) for path in root_key]
+        if not root_key and not hsm:
+            fail("give the root keys that sign now: --root-key (repeatable) and/or --hsm")
+        signers = signers_for(root_key, hsm, hsm_keyid, token_label)
+        for signer in signers:  # a token refusing its PIN stops us before any key is made
+            try:
+                signer.sign(b"tufsync ceremony: can this key sign?")
+            except Exception as exc:
+                fail(str(explain(exc)))
         folder = key_dir or Settings().resolved_online_key_dir
         online = create_online_key(folder, admin, app_name)
         spec = CeremonyInput(
@@ -102,6 +141,8 @@ def register(app: typer.Typer) -> None:
             payload = build_payload(spec, online)
         except ValueError as exc:
             fail(str(exc))
+        except Exception as exc:  # a token or key service failing to sign
+            fail(str(explain(exc)))
         out.write_text(json.dumps(payload, indent=2))
         emit(
             {

@@ -9,9 +9,11 @@ import typer
 
 from tufsync import tenant_keys
 from tufsync.cli.client_cmds import check, client, finish, load_config
+from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, signers_for
 from tufsync.cli.output import console, emit, fail
 from tufsync.keyholder.ceremony import create_online_key
-from tufsync.keyholder.keyfiles import load_public, load_signer
+from tufsync.keyholder.hardware import explain
+from tufsync.keyholder.keyfiles import load_public
 from tufsync.keyholder.rootedit import describe_changes, next_root_version, signature_over
 from tufsync.settings import Settings
 
@@ -64,12 +66,17 @@ def register(app: typer.Typer) -> None:
     def sign(
         app_name: str = typer.Option(..., "--app"),
         role: str = typer.Option("root", "--role"),
-        key: Path = typer.Option(..., "--key", help="Your private key file (PKCS8 PEM)."),
+        key: str = typer.Option(None, "--key", help=f"Your key: {KEY_HELP}"),
+        hsm: bool = typer.Option(False, "--hsm", help=HSM_HELP),
+        hsm_keyid: int = HSM_KEYID,
+        token_label: str = TOKEN_LABEL,
         yes: bool = typer.Option(False, "--yes", help="Sign without asking."),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Fetch the draft of a role, show what changes, sign it and post the signature."""
-        signer = load_signer(key)
+        if (key is None) == (not hsm):
+            fail("sign with exactly one key: --key FILE-OR-URI or --hsm")
+        signer = signers_for([key] if key else [], hsm, hsm_keyid, token_label)[0]
         with client() as http:
             body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
             metadata = (body.get("data") or {}).get("metadata", {})
@@ -82,10 +89,14 @@ def register(app: typer.Typer) -> None:
                     console.print(f"  {line}")
             if not yes and not as_json and not typer.confirm("Sign it?"):
                 raise typer.Exit(1)
+            try:
+                signature = signature_over(signer, draft)
+            except Exception as exc:  # a token or key service failing to sign
+                fail(str(explain(exc)))
             response = http.post(
                 "/tuf/v1/metadata/sign",
                 params={"appName": app_name},
-                json={"role": role, "signature": signature_over(signer, draft)},
+                json={"role": role, "signature": signature},
             )
             if response.status_code == 400 and "Progress:" in response.text:
                 emit(
@@ -107,8 +118,8 @@ def register(app: typer.Typer) -> None:
         ),
         key_dir: Path = typer.Option(None, "--online-key-dir"),
         expires_days: int = typer.Option(None, "--expires-days"),
-        sign_with: list[Path] = typer.Option(
-            [], "--sign-with", help="Root key file to sign with now."
+        sign_with: list[str] = typer.Option(
+            [], "--sign-with", help=f"Root key to sign with now: {KEY_HELP}"
         ),
         out: Path = typer.Option(None, "--out", help="Write the draft instead of posting it."),
         as_json: bool = typer.Option(False, "--json"),
@@ -131,8 +142,11 @@ def register(app: typer.Typer) -> None:
                 new_online_key=new_online,
                 expires_days=expires_days,
             )
-            for path in sign_with:
-                md.sign(load_signer(path), append=True)
+            for signer in signers_for(sign_with, False, 0, None):
+                try:
+                    md.sign(signer, append=True)
+                except Exception as exc:
+                    fail(str(explain(exc)))
             draft = md.to_dict()
             if out is not None:
                 out.write_text(json.dumps(draft, indent=2))
