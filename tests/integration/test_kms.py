@@ -18,7 +18,7 @@ from securesystemslib.signer import AWSSigner, CryptoSigner, SSlibKey
 
 from tests.integration.test_signer_uris import with_uri_key
 from tests.kms import kms_server as kms_server_at
-from tests.support import Api, ServerProcess, ceremony, run_server, unique_name
+from tests.support import Api, Cli, ServerProcess, ceremony, run_server, unique_name
 from tufsync.keyholder.verify import verify_download
 
 AWS_ENV = {
@@ -80,8 +80,17 @@ def test_online_keys_in_kms_publish_and_verify(
     api = owner
     uri, public = new_kms_key(kms_url, monkeypatch)
     app = "kmsapp"
-    cer = ceremony(kms_server.key_dir, admin, app)
-    payload = with_uri_key(cer.payload, cer.root_signers, public.to_dict(), public.keyid, uri)
+    # The key holders' ceremony reads the online key's public half from KMS itself.
+    cli = Cli(kms_server, tmp_path)
+    cli.env.update({**AWS_ENV, "AWS_ENDPOINT_URL_KMS": kms_url})
+    root_key = cli.json("keys", "new", "--out", "root-keys")["private_key_file"]
+    made = cli.json(
+        "ceremony", "--app", app, "--admin", admin, "--root-key", root_key,
+        "--online-key-uri", uri, "--online-key-dir", str(kms_server.key_dir),
+    )  # fmt: skip
+    assert made["online_keyid"] == public.keyid and made["online_key_file"] is None
+    assert not (kms_server.key_dir / admin / app).exists()
+    payload = json.loads((tmp_path / "bootstrap.json").read_text())
     api.bootstrap_ok(payload)
     version_id = api.upload_ok(app, "1.0", {"k.deb": b"signed in KMS"})
     api.publish_ok(version_id, "1.0")
@@ -91,7 +100,7 @@ def test_online_keys_in_kms_publish_and_verify(
         signatures = json.loads((meta / role).read_text())["signatures"]
         assert [s["keyid"] for s in signatures] == [public.keyid], role
     trusted = tmp_path / "root.json"
-    trusted.write_text(json.dumps(payload["metadata"]["root"]))  # type: ignore[index]
+    trusted.write_text(json.dumps(payload["metadata"]["root"]))
     target = f"{app}-{admin}/default/universal/any/{app}-1.0.deb"
     result = verify_download(kms_server.public_url, admin, app, trusted, target, tmp_path / "dl")
     assert result.path == target

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from securesystemslib.signer import Key
 
 from tufsync import tenant_keys
 from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, pin_source, signers_for
@@ -16,7 +17,12 @@ from tufsync.keyholder.ceremony import (
     build_payload,
     create_online_key,
 )
-from tufsync.keyholder.hardware import HardwareKeyError, explain, import_hsm
+from tufsync.keyholder.hardware import (
+    HardwareKeyError,
+    explain,
+    import_hsm,
+    online_key_from_uri,
+)
 from tufsync.keyholder.keyfiles import KEY_TYPES, load_public, new_key_file
 from tufsync.names import InvalidName, check_app_name, check_username
 from tufsync.settings import Settings
@@ -90,6 +96,12 @@ def register(app: typer.Typer) -> None:
         key_dir: Path = typer.Option(
             None, "--online-key-dir", help="The server's online key dir (default: its setting)."
         ),
+        online_uri: str = typer.Option(
+            None,
+            "--online-key-uri",
+            help="Keep the online key in a key service instead (awskms:<key id>, "
+            "gcpkms:<key version>); the server must allow the URI.",
+        ),
         out: Path = typer.Option(Path("bootstrap.json"), "--out", help="Payload file to write."),
         root_days: int = typer.Option(DEFAULT_EXPIRATIONS["root"], "--root-expiration"),
         targets_days: int = typer.Option(DEFAULT_EXPIRATIONS["targets"], "--targets-expiration"),
@@ -122,7 +134,14 @@ def register(app: typer.Typer) -> None:
             except Exception as exc:
                 fail(str(explain(exc)))
         folder = key_dir or Settings().resolved_online_key_dir
-        online = create_online_key(folder, admin, app_name)
+        online: Key
+        if online_uri:
+            try:
+                online = online_key_from_uri(online_uri)
+            except HardwareKeyError as exc:
+                fail(str(exc))
+        else:
+            online = create_online_key(folder, admin, app_name)
         spec = CeremonyInput(
             app=app_name,
             admin=admin,
@@ -151,10 +170,13 @@ def register(app: typer.Typer) -> None:
                 "root_threshold": threshold,
                 "online_keyid": online.keyid,
                 "hash_bins": spec.hash_bins,
-                "online_key_file": str(
+                "online_key_file": None
+                if online_uri
+                else str(
                     tenant_keys.key_folder(folder, tenant_keys.TenantRef(admin, app_name))
                     / f"{online.keyid}.pem"
                 ),
+                "online_key_uri": online_uri,
             },
             as_json,
         )

@@ -19,6 +19,7 @@ from securesystemslib.exceptions import UnsupportedLibraryError
 from securesystemslib.signer import HSMSigner, Signer, SSlibKey
 
 from tufsync.keyholder.keyfiles import load_signer
+from tufsync.tuf.keys import URI_FIELD
 
 PinSource = Callable[[str], str]
 HSM_DEFAULT_KEYID = HSMSigner.SCHEME_KEYID
@@ -110,3 +111,36 @@ def keyholder_signer(spec: str, pin: PinSource | None = None) -> Signer:
     if is_signer_uri(spec):
         return uri_signer(spec, pin)
     return load_signer(Path(spec))
+
+
+def online_key_from_uri(uri: str) -> SSlibKey:
+    """The public key of an online key in a key service, carrying its URI for the server.
+
+    The key service is asked for the key (``awskms:<key id>``, ``gcpkms:<key version>``);
+    the server signs through the same URI once the operator allows it.
+    """
+    scheme, _, rest = uri.partition(":")
+    try:
+        if scheme == "awskms":
+            from securesystemslib.signer import AWSSigner
+
+            _, public = AWSSigner.import_(rest)
+        elif scheme == "gcpkms":
+            from securesystemslib.signer import GCPSigner
+
+            _, public = GCPSigner.import_(rest)
+        else:
+            raise HardwareKeyError(
+                f"--online-key-uri takes awskms: or gcpkms: URIs, not {scheme!r}; for other "
+                f"key services put the public key in root with {URI_FIELD!r} yourself"
+            )
+    except HardwareKeyError:
+        raise
+    except UnsupportedLibraryError as exc:
+        raise HardwareKeyError(
+            f"reading a {scheme} key needs an optional extra: pip install 'tufsync[{scheme}]'"
+        ) from exc
+    except Exception as exc:
+        raise HardwareKeyError(f"the {scheme} key {rest!r} cannot be read: {exc}") from exc
+    public.unrecognized_fields[URI_FIELD] = uri
+    return public
