@@ -186,6 +186,11 @@ def test_delegated_rotation_and_recovery_are_recorded(audit_server: ServerProces
     done(api, rotate(api, app, {"role": "releases", "metadata": {"targets": targets}}))
     pending = api.get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]["metadata"]
     done(api, post_sig(api, app, "targets", sig_for(offline.targets_signer, pending["targets"])))
+    # A rotation that arrives fully signed is published at once.
+    newer = create_online_key(audit_server.key_dir, api.username, app)
+    signed = delegated_targets(api, app, newer.keyid, newer.to_dict())
+    signed["signatures"] = [sig_for(offline.targets_signer, signed)]
+    done(api, rotate(api, app, {"role": "releases", "metadata": {"targets": signed}}))
 
     # Recovery after the state store lost this repository's entries.
     conn = sqlite3.connect(audit_server.data_dir / "state.db")
@@ -201,14 +206,19 @@ def test_delegated_rotation_and_recovery_are_recorded(audit_server: ServerProces
     items = trail(api, app)["items"]
     assert [i["event"] for i in items] == [
         "recovery",
+        "delegated_published",
+        "delegated_rotation_posted",
         "signing_finalized",
         "signature_added",
         "delegated_rotation_posted",
         "bootstrap",
     ]
-    posted = items[3]["details"]
+    posted = items[5]["details"]
     assert posted["mode"] == "awaiting" and set(posted["roles"]) == {"targets", "releases"}
-    assert items[2]["details"]["keyid"] == offline.targets_signer.public_key.keyid
+    assert items[4]["details"]["keyid"] == offline.targets_signer.public_key.keyid
+    assert items[2]["details"]["mode"] == "publish"
+    assert set(items[1]["details"]["roles"]) == {"targets", "releases"}
+    assert items[1]["details"]["versions"]["targets"] == 3
     assert items[0]["task_id"] == response.json()["data"]["task_id"]
 
 
