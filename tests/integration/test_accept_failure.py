@@ -64,3 +64,8 @@ def test_rotation_leaves_no_draft_when_the_queue_fails(tmp_path: Path) -> None:
             "/tuf/v1/metadata", params={"appName": "app"}, json={"metadata": {"root": draft}}
         )
         assert retried.status_code == 200
+        # The audit trail keeps the accepted rotation only, not the refused one.
+        trail = client.get("/tuf/v1/audit", params={"appName": "app"}).json()["data"]["items"]
+        posted = [i for i in trail if i["event"] == "root_rotation_posted"]
+        assert [i["task_id"] for i in posted] == [retried.json()["data"]["task_id"]]
+        assert rejected[0] not in {i["task_id"] for i in trail}

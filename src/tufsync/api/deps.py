@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -118,6 +119,20 @@ class Tenant:
             task_id=task_id,
             details=details,
         )
+
+    async def submit_audited(
+        self, name: str, params: dict[str, Any], event: str, details: dict[str, Any]
+    ) -> Any:
+        """Accept a task whose acceptance is itself a trust change: the audit event is
+        written first (so it precedes whatever the task records) and withdrawn if the
+        task is not accepted."""
+        task_id = str(uuid.uuid4())
+        await self.audit(event, details, task_id)
+        try:
+            return await self.submit(name, params, task_id=task_id)
+        except BaseException:
+            await audit.withdraw(self.services.sessions, self.admin.id, event, task_id)
+            raise
 
     async def submit(self, name: str, params: dict[str, Any], task_id: str | None = None) -> Any:
         """Accept a task of this repository (its PENDING record, then the queue)."""

@@ -187,3 +187,20 @@ async def forget_app(session: AsyncSession, owner_id: int, app: str) -> None:
     await session.execute(
         delete(AuditEvent).where(AuditEvent.owner_id == owner_id, AuditEvent.app == app)
     )
+
+
+async def withdraw(
+    sessions: async_sessionmaker[AsyncSession], owner_id: int, event: str, task_id: str
+) -> None:
+    """Remove the event written for a task that was then not accepted."""
+    try:
+        async with sessions.begin() as session:
+            await session.execute(
+                delete(AuditEvent).where(
+                    AuditEvent.owner_id == owner_id,
+                    AuditEvent.event == event,
+                    AuditEvent.task_id == task_id,
+                )
+            )
+    except (SQLAlchemyError, OSError):
+        log.exception("audit event %s of task %s could not be withdrawn", event, task_id)

@@ -99,14 +99,15 @@ async def rotate_root(
                 409, "A root rotation is already awaiting signatures; sign or cancel it first"
             )
         params = {"mode": "awaiting", "version": version}
+    details = root_rotation_details(trusted.root.signed, new_root.signed, params["mode"])
     try:
-        record = await tenant.submit("metadata_update", params)
+        record = await tenant.submit_audited(
+            "metadata_update", params, "root_rotation_posted", details
+        )
     except BaseException:
         if params["mode"] == "awaiting":
             await store.delete("root")
         raise
-    details = root_rotation_details(trusted.root.signed, new_root.signed, params["mode"])
-    await tenant.audit("root_rotation_posted", details, record.task_id)
     return _accepted(record.task_id, "Metadata Update Processed")
 
 
@@ -211,12 +212,13 @@ async def rotate_delegated(
                 raise ApiError(409, f"Role {draft.role!r} is already in a signing process")
             created.append(draft.role)
         params = {"mode": "awaiting", "drafts": [{"role": d["role"]} for d in drafts]}
+    details = delegated_rotation_details(staged.drafts, staged.complete)
     try:
-        record = await tenant.submit("metadata_delegation", params)
+        record = await tenant.submit_audited(
+            "metadata_delegation", params, "delegated_rotation_posted", details
+        )
     except BaseException:
         for role in created:  # nothing half-written when the task cannot be accepted
             await store.delete(role)
         raise
-    details = delegated_rotation_details(staged.drafts, staged.complete)
-    await tenant.audit("delegated_rotation_posted", details, record.task_id)
     return _accepted(record.task_id, "Metadata rotation staged for signing")
