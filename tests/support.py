@@ -181,7 +181,7 @@ class Api:
         return task
 
     def version(self, app: str, version_id: str) -> dict[str, Any]:
-        found = self.get("/search", params={"app_name": app}).json()["apps"]
+        found = self.get("/search", params={"app_name": app, "limit": 1000}).json()["items"]
         return next(v for v in found if v["ID"] == version_id)
 
 

@@ -18,9 +18,10 @@ EXTENSION_RE = re.compile(r"^(\.[A-Za-z0-9]{1,16}){0,2}$")
 
 TOP_LEVEL_ROLES = ("root", "targets", "snapshot", "timestamp")
 TRUSTED_PREFIX = "trusted_"
-DEFAULT_CHANNEL = "default"
-DEFAULT_PLATFORM = "universal"
-DEFAULT_ARCH = "any"
+# faynoSync's updater names; only those whose storage layout is faynoSync's default
+# layout are offered (their update-check feeds are out of scope either way).
+DEFAULT_LAYOUT_UPDATERS = ("", "manual", "squirrel_darwin", "tauri")
+UNOFFERED_UPDATERS = ("electron-builder", "squirrel_windows", "velopack", "sparkle")
 METADATA_PREFIX = "tuf_metadata"
 PRIVATE_PREFIX = "tuf_private"
 _DOUBLE_EXTENSIONS = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst")
@@ -54,16 +55,31 @@ def check_version(value: str) -> str:
     return value
 
 
-def check_segment(value: str, field: str, default: str) -> str:
-    """Check a channel, platform or arch; an empty value means the default."""
+def check_segment(value: str, field: str) -> str:
+    """Check a channel, platform or arch; an empty value means "not given" and stays empty."""
     if value == "":
-        return default
+        return ""
     if not SEGMENT_RE.fullmatch(value) or ".." in value:
         raise InvalidName(
             f"{field} must start with a letter or digit and contain only letters, digits, "
             "'.', '_' or '-' (at most 32 characters)"
         )
     return value
+
+
+def check_updater(value: str) -> str:
+    """Check an upload's ``updater``: only faynoSync's default storage layout is offered."""
+    if value in DEFAULT_LAYOUT_UPDATERS:
+        return value
+    if value in UNOFFERED_UPDATERS:
+        raise InvalidName(
+            f"updater {value!r} is not offered by tufsync: its storage layout and update feeds "
+            "are faynoSync-specific; upload without 'updater' (or with 'manual') to use the "
+            "default layout"
+        )
+    raise InvalidName(
+        f"updater {value[:40]!r} is unknown; use 'manual' or leave it out (the default layout)"
+    )
 
 
 def check_role_name(value: str) -> str:
@@ -97,11 +113,30 @@ def file_extension(filename: str) -> str:
 def target_path(
     admin: str, app: str, version: str, channel: str, platform: str, arch: str, ext: str
 ) -> str:
-    """Storage key and TUF target path of an artifact (they are identical)."""
+    """Storage key and TUF target path of an artifact (they are identical).
+
+    faynoSync's default layout (``BuildS3Key``, default case):
+    ``<app>-<admin>/[<channel>/][<platform>/][<arch>/]<app>-<version><ext>``, where an
+    empty channel, platform or arch segment is left out.
+    """
     from tufsync import tenant_keys
 
     prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
-    return f"{prefix}{channel}/{platform}/{arch}/{app}-{version}{ext}"
+    segments = "".join(f"{s}/" for s in (channel, platform, arch) if s)
+    return f"{prefix}{segments}{app}-{version}{ext}"
+
+
+# The deepest target path has this many folders under the tenant prefix.
+TARGET_MAX_SEGMENTS = 3
+
+
+def target_patterns(admin: str, app: str) -> list[str]:
+    """TUF path patterns covering every depth of the default layout (one per depth,
+    because TUF's ``*`` never matches ``/``)."""
+    from tufsync import tenant_keys
+
+    prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
+    return [prefix + "/".join(["*"] * (depth + 1)) for depth in range(TARGET_MAX_SEGMENTS + 1)]
 
 
 def is_safe_key(key: str) -> bool:
@@ -114,8 +149,7 @@ def is_safe_key(key: str) -> bool:
 
 _ARTIFACT_KEY_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}-[A-Za-z0-9_]{3,32}/"
-    r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[A-Za-z0-9][A-Za-z0-9._-]{0,31}/"
-    r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}/[^/]+$"
+    r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,31}/){0,3}[^/]+$"
 )
 
 

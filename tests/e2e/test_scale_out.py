@@ -155,7 +155,7 @@ def test_concurrent_publishes_across_processes(cluster: Cluster, tmp_path: Path)
         api[0].username,
         "alpha",
         tmp_path / "alpha.json",
-        f"alpha-{api[0].username}/default/universal/any/alpha-9.0.bin",
+        f"alpha-{api[0].username}/alpha-9.0.bin",
         tmp_path / "after",
     )
 
@@ -184,7 +184,7 @@ def test_worker_crash_loses_no_task(cluster: Cluster, tmp_path: Path) -> None:
                     api[0].username,
                     "crash",
                     trusted,
-                    f"crash-{api[0].username}/default/universal/any/crash-2.0.bin",
+                    f"crash-{api[0].username}/crash-2.0.bin",
                     tmp_path / f"w{n}",
                     tmp_path / f"m{n}",
                 )

@@ -32,7 +32,7 @@ def test_concurrent_publishes_are_batched(api: Api, tmp_path: Path) -> None:
     # Each request has its own result naming its own artifact.
     for (_, version), result in zip(uploads, results, strict=True):
         assert list(result["result"]["details"]["artifacts"]) == [
-            f"{app}-{api.username}/default/universal/any/{app}-{version}.bin"
+            f"{app}-{api.username}/{app}-{version}.bin"
         ]
     delegated = api.get(
         "/tuf/v1/metadata/delegated", params={"appName": app, "roleName": "default"}
@@ -43,7 +43,7 @@ def test_concurrent_publishes_are_batched(api: Api, tmp_path: Path) -> None:
     trusted = tmp_path / "root.json"
     trusted.write_bytes(cer.root_bytes)
     for i in (0, 99, 199):
-        path = f"{app}-{api.username}/default/universal/any/{app}-3.{i}.bin"
+        path = f"{app}-{api.username}/{app}-3.{i}.bin"
         verify_download(api.server.public_url, api.username, app, trusted, path, tmp_path / str(i))
 
 

@@ -94,7 +94,7 @@ def test_recovery_rebuilds_state(own_server: ServerProcess, tmp_path: Path) -> N
     trusted = tmp_path / "root.json"
     trusted.write_bytes(cer.root_bytes)
     for version in ("1.0", "2.0"):
-        path = f"{app}-{api.username}/default/universal/any/{app}-{version}.deb"
+        path = f"{app}-{api.username}/{app}-{version}.deb"
         verify_download(own_server.public_url, api.username, app, trusted, path, tmp_path / version)
 
 

@@ -48,12 +48,12 @@ def test_upload_hashes_and_paths(api: Api) -> None:
     deb, tgz = version["Artifacts"]
     assert deb["Index"] == "0" and tgz["Index"] == "1"
     assert deb["TufPath"] == f"tool-{api.username}/stable/linux/x64/tool-2.0.1.deb"
-    assert tgz["Package"] == ".tar.gz"
+    assert tgz["package"] == ".tar.gz"
     assert deb["Length"] == len(content)
     assert deb["Hashes"]["sha256"] == hashlib.sha256(content).hexdigest()
     assert deb["Hashes"]["sha512"] == hashlib.sha512(content).hexdigest()
     assert deb["TufSigned"] is False
-    assert deb["Link"] == f"{api.server.public_url}/{deb['TufPath']}"
+    assert deb["link"] == f"{api.server.public_url}/{deb['TufPath']}"
     assert version["Changelog"][0]["Changes"] == "fixes"
     served = api.http.get(f"/public/{deb['TufPath']}")
     assert served.status_code == 200 and served.content == content
@@ -67,8 +67,8 @@ def test_upload_same_version_adds_artifacts_and_defaults(api: Api) -> None:
     assert first == second
     artifacts = api.version("adder", first)["Artifacts"]
     assert [a["TufPath"].split("/", 1)[1] for a in artifacts] == [
-        "default/universal/any/adder-1.0.zip",
-        "default/windows/any/adder-1.0.exe",
+        "adder-1.0.zip",
+        "windows/adder-1.0.exe",
     ]
     # Same bytes again: accepted, nothing duplicated.
     assert api.upload_ok("adder", "1.0", {"a.zip": b"one"}) == first
@@ -122,21 +122,21 @@ def test_upload_too_large_leaves_nothing(api: Api) -> None:
     assert response.status_code == 413
     assert "limit" in response.json()["error"]
     assert public_keys(api) == before
-    assert api.get("/search", params={"app_name": "big"}).json()["apps"] == []
+    assert api.get("/search", params={"app_name": "big"}).json()["items"] == []
 
 
 def test_search_filters(api: Api) -> None:
     api.upload_ok("s", "1.0", {"a.deb": b"1"}, platform="linux", publish=True)
     api.upload_ok("s", "2.0", {"a.dmg": b"2"}, platform="darwin", channel="beta")
-    every = api.get("/search", params={"app_name": "s"}).json()["apps"]
+    every = api.get("/search", params={"app_name": "s"}).json()["items"]
     assert {v["Version"] for v in every} == {"1.0", "2.0"}
-    by_platform = api.get("/search", params={"app_name": "s", "platform": "darwin"}).json()["apps"]
+    by_platform = api.get("/search", params={"app_name": "s", "platform": "darwin"}).json()["items"]
     assert [v["Version"] for v in by_platform] == ["2.0"]
-    by_channel = api.get("/search", params={"channel": "beta"}).json()["apps"]
+    by_channel = api.get("/search", params={"channel": "beta"}).json()["items"]
     assert [v["Version"] for v in by_channel] == ["2.0"]
-    published = api.get("/search", params={"app_name": "s", "published": "true"}).json()["apps"]
+    published = api.get("/search", params={"app_name": "s", "published": "true"}).json()["items"]
     assert [v["Version"] for v in published] == ["1.0"]
-    assert len(api.get("/search", params={"app_name": "s", "limit": "1"}).json()["apps"]) == 1
+    assert len(api.get("/search", params={"app_name": "s", "limit": "1"}).json()["items"]) == 1
     for params in ({"limit": "zero"}, {"limit": "0"}, {"published": "perhaps"}, {"arch": "a/b"}):
         assert api.get("/search", params=params).status_code == 400
 
@@ -161,8 +161,8 @@ def test_delete_artifacts_and_versions(api: Api) -> None:
     assert api.http.delete("/apps/delete").status_code == 400
     assert api.http.delete("/apps/delete", params={"id": "nope"}).status_code == 404
     gone = api.http.delete("/apps/delete", params={"id": version_id})
-    assert gone.json() == {"deleteSpecificAppResult": True}
-    assert api.get("/search", params={"app_name": "del"}).json()["apps"] == []
+    assert gone.json() == {"deleteSpecificAppResult.DeletedCount": 1}
+    assert api.get("/search", params={"app_name": "del"}).json()["items"] == []
     assert api.http.get(f"/public/{paths[1]}").status_code == 404
 
 
@@ -186,7 +186,7 @@ def test_public_route_serves_only_public_keys(api: Api) -> None:
 def test_foreign_versions_are_invisible(make_api: Callable[[], Api]) -> None:
     owner, other = make_api(), make_api()
     version_id = owner.upload_ok("private", "1.0", {"p.deb": b"secret"})
-    assert other.get("/search", params={"app_name": "private"}).json()["apps"] == []
+    assert other.get("/search", params={"app_name": "private"}).json()["items"] == []
     assert other.get("/app/list").json()["apps"] == []
     body = {"id": version_id, "app_name": "private", "version": "1.0", "artifacts_to_delete": ["0"]}
     assert other.post("/artifact/delete", json=body).status_code == 404

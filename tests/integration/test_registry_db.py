@@ -76,35 +76,50 @@ async def test_registry_queries(sessions: async_sessionmaker[AsyncSession]) -> N
         found = await queries.get_version(session, alice.id, v1.id)
         assert found is not None and found.artifacts[0].tuf_path.endswith("a.deb")
         assert await queries.get_version(session, bob.id, v1.id) is None
-        darwin = await queries.search_versions(
+        darwin, total = await queries.search_versions(
             session,
             alice.id,
-            app_name="tool",
-            channel=None,
-            platform="darwin",
-            arch=None,
-            published=None,
+            app_names=None,
+            filters=queries.VersionFilters(app_name="tool", platform="darwin"),
+            page=1,
             limit=10,
         )
-        assert [v.version for v in darwin] == ["1.0"]
-        published = await queries.search_versions(
+        assert [v.version for v in darwin] == ["1.0"] and total == 1
+        published, total = await queries.search_versions(
             session,
             alice.id,
-            app_name=None,
-            channel=None,
-            platform=None,
-            arch=None,
-            published=True,
+            app_names=None,
+            filters=queries.VersionFilters(published=True),
+            page=1,
             limit=10,
         )
-        assert [v.version for v in published] == ["2.0"]
+        assert [v.version for v in published] == ["2.0"] and total == 1
+        scoped, total = await queries.search_versions(
+            session,
+            alice.id,
+            app_names=frozenset({"other"}),
+            filters=queries.VersionFilters(),
+            page=1,
+            limit=10,
+        )
+        assert scoped == [] and total == 0
+        paged, total = await queries.search_versions(
+            session,
+            alice.id,
+            app_names=None,
+            filters=queries.VersionFilters(),
+            page=2,
+            limit=1,
+        )
+        assert len(paged) == 1 and total == 2
     async with sessions.begin() as session:
-        await queries.mark_signed(session, {f"tool-{suffix}/a.deb": ("a" * 64, True)})
+        await queries.mark_signed(session, {f"tool-{suffix}/a.deb": ("a" * 64, True)}, "t-1")
         await queries.mark_signed(session, {f"tool-{suffix}/b.dmg": ("wrong", True)})
     async with sessions() as session:
         a = await queries.get_artifact_by_path(session, f"tool-{suffix}/a.deb")
         b = await queries.get_artifact_by_path(session, f"tool-{suffix}/b.dmg")
         assert a is not None and a.tuf_signed and b is not None and not b.tuf_signed
+        assert a.tuf_task_id == "t-1" and b.tuf_task_id is None
 
 
 async def test_constraints(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -52,7 +52,7 @@ def test_signer_uri_keys(tmp_path: Path, tmp_path_factory: pytest.TempPathFactor
         root = json.dumps(payload["metadata"]["root"]).encode()  # type: ignore[index]
         trusted = tmp_path / "root.json"
         trusted.write_bytes(root)
-        path = f"kms-{owner.username}/default/universal/any/kms-1.0.bin"
+        path = f"kms-{owner.username}/kms-1.0.bin"
         verify_download(server.public_url, owner.username, "kms", trusted, path, tmp_path / "d")
 
         def refused(api: Api, app: str, key_uri: str) -> None:

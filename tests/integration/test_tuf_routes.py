@@ -145,7 +145,7 @@ def test_registry_delete_of_signed_artifact_removes_it_from_tuf(api: Api) -> Non
     bootstrapped(api, "regdel")
     api.publish_ok(version_id, "1.0")
     body = {"id": version_id, "app_name": "regdel", "version": "1.0", "artifacts_to_delete": ["1"]}
-    signed_path = f"regdel-{api.username}/default/universal/any/regdel-1.0.rpm"
+    signed_path = f"regdel-{api.username}/regdel-1.0.rpm"
     assert api.http.get(f"/public/{signed_path}").status_code == 200
     response = api.post("/artifact/delete", json=body)
     assert response.status_code == 200
@@ -155,9 +155,7 @@ def test_registry_delete_of_signed_artifact_removes_it_from_tuf(api: Api) -> Non
     delegated = api.get(
         "/tuf/v1/metadata/delegated", params={"appName": "regdel", "roleName": "default"}
     ).json()["data"]["trusted_delegated"]
-    assert list(delegated["signed"]["targets"]) == [
-        f"regdel-{api.username}/default/universal/any/regdel-1.0.deb"
-    ]
+    assert list(delegated["signed"]["targets"]) == [f"regdel-{api.username}/regdel-1.0.deb"]
 
 
 def test_tenants_are_isolated(make_api: Callable[[], Api]) -> None:

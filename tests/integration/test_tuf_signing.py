@@ -58,7 +58,7 @@ def setup_repo(api: Api, app: str, **kw: int) -> tuple[Ceremony, str, str]:
     version_id = api.upload_ok(app, "1.0", {"a.deb": b"artifact one"})
     api.bootstrap_ok(cer.payload)
     api.publish_ok(version_id, "1.0")
-    return cer, version_id, f"{app}-{api.username}/default/universal/any/{app}-1.0.deb"
+    return cer, version_id, f"{app}-{api.username}/{app}-1.0.deb"
 
 
 def test_root_rotation_two_of_three_to_new_pair(api: Api, tmp_path: Path) -> None:
@@ -237,7 +237,7 @@ def test_rotating_online_keys_keeps_clients_verifying(api: Api, tmp_path: Path) 
         api.username,
         app,
         trusted_file,
-        f"{app}-{api.username}/default/universal/any/{app}-2.0.deb",
+        f"{app}-{api.username}/{app}-2.0.deb",
         tmp_path / "d2",
         tmp_path / "fresh",
     )
@@ -378,7 +378,7 @@ def test_delegated_key_rotation(api: Api, tmp_path: Path) -> None:
     trusted_file = tmp_path / "root.json"
     trusted_file.write_bytes(offline.root_bytes)
     for version in ("1.0", "2.0"):
-        path = f"{app}-{api.username}/default/universal/any/{app}-{version}.deb"
+        path = f"{app}-{api.username}/{app}-{version}.deb"
         verify_download(
             api.server.public_url, api.username, app, trusted_file, path, tmp_path / version
         )

@@ -25,9 +25,9 @@ def test_bad_app_names(name: str) -> None:
 def test_good_names() -> None:
     assert check_app_name("my-app.v2_x") == "my-app.v2_x"
     assert check_version("1.0.0+build.5") == "1.0.0+build.5"
-    assert check_segment("", "channel", "default") == "default"
+    assert check_segment("", "channel") == ""
     with pytest.raises(InvalidName):
-        check_segment("a/b", "channel", "default")
+        check_segment("a/b", "channel")
 
 
 def test_extensions() -> None:

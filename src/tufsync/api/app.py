@@ -11,9 +11,11 @@ from tufsync import __version__
 from tufsync.api.errors import install_error_handlers
 from tufsync.api.routers import (
     accounts,
+    catalogs,
     ops,
     public,
     registry,
+    tokens,
     tuf_artifacts,
     tuf_audit,
     tuf_bootstrap,
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops,
         accounts,
         registry,
+        catalogs,
+        tokens,
         public,
         tuf_bootstrap,
         tuf_tasks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import uuid
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
+from tufsync.auth import api_tokens
 from tufsync.auth.cache import TTLCache
+from tufsync.auth.scope import set_scope
 from tufsync.auth.tokens import InvalidToken, read_token
 from tufsync.db import audit, queries
+from tufsync.db.models import utcnow
 from tufsync.names import InvalidName, check_app_name
 from tufsync.services import Services
 from tufsync.tasks.submit import submit_task
@@ -32,31 +36,80 @@ def get_services(request: Request) -> Services:
 class Admin:
     id: int
     username: str
+    # The app names an API token covers; None when the caller used the admin's login.
+    token_apps: frozenset[str] | None = None
+
+    @property
+    def is_api_token(self) -> bool:
+        return self.token_apps is not None
 
 
-# Accounts are never deleted or renamed, so a short cache of existing admins is safe.
+# Login tokens name the account (id + token generation), so a cached entry can never
+# serve a re-created account; a deleted account's token lives on here for at most 30 s.
 _known_admins: TTLCache[Admin] = TTLCache(ttl=30.0)
 
 
-async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "Unauthorized")
+    return token.strip()
+
+
+def _route_key(request: Request) -> tuple[str, str]:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None) or request.url.path
+    return request.method.upper(), str(path)
+
+
+async def _admin_from_api_token(request: Request, services: Services, token: str) -> Admin:
+    """The admin behind an ``fns_`` token, scoped to its apps (403 off the token routes)."""
+    async with services.sessions.begin() as session:
+        found = await queries.get_api_token(session, api_tokens.hash_token(token))
+        if found is None:
+            raise ApiError(401, "invalid or expired token")
+        row, user = found
+        if row.expires_at is not None and queries.as_utc(row.expires_at) <= utcnow():
+            raise ApiError(401, "token expired")
+        if _route_key(request) not in api_tokens.TOKEN_ROUTES:
+            raise ApiError(403, api_tokens.LOGIN_REQUIRED)
+        names = await queries.app_names_by_id(session, user.id, list(row.allowed_apps or []))
+        row.last_used_at = utcnow()
+    return Admin(user.id, user.username, frozenset(names))
+
+
+async def _admin_from_login(services: Services, token: str) -> Admin:
     assert services.settings.jwt_secret is not None
     try:
-        username = read_token(services.settings.jwt_secret, token.strip())
+        claims = read_token(services.settings.jwt_secret, token)
     except InvalidToken:
         raise ApiError(401, "Unauthorized") from None
-    cached = _known_admins.get(username)
+    cache_key = f"{claims.user_id}:{claims.generation}:{claims.username}"
+    cached = _known_admins.get(cache_key)
     if cached is not None:
         return cached
     async with services.sessions() as session:
-        user = await queries.get_user(session, username)
-    if user is None:
+        user = await queries.get_user_by_id(session, claims.user_id)
+    if (
+        user is None
+        or user.username != claims.username
+        or not hmac.compare_digest(user.token_generation.encode(), claims.generation.encode())
+    ):
         raise ApiError(401, "Unauthorized")
     admin = Admin(user.id, user.username)
-    _known_admins.put(username, admin)
+    _known_admins.put(cache_key, admin)
+    return admin
+
+
+async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
+    """The caller: a login JWT, or an API token on the routes tokens may use."""
+    token = _bearer(request)
+    if api_tokens.is_api_token(token):
+        admin = await _admin_from_api_token(request, services, token)
+    else:
+        admin = await _admin_from_login(services, token)
+    set_scope(admin.token_apps)
     return admin
 
 

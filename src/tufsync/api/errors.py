@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tufsync.auth.scope import OutOfScope
 from tufsync.names import InvalidName
 from tufsync.registry.service import RegistryError
 from tufsync.storage import StorageUnavailable
@@ -75,6 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def _registry(_: Request, exc: RegistryError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(OutOfScope)
+    async def _out_of_scope(_: Request, exc: OutOfScope) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=403)
 
     @app.exception_handler(InvalidName)
     async def _invalid_name(_: Request, exc: InvalidName) -> JSONResponse:

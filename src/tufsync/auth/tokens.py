@@ -1,8 +1,14 @@
-"""JWT issue and check: HS256, claims ``sub``, ``username``, ``iat``, ``exp``."""
+"""Login JWTs: HS256, claims ``sub``, ``username``, ``iat``, ``exp``, bound to the account.
+
+A token also carries the account's id (``uid``) and its random token generation
+(``gen``); every request checks both against the account, so an account deleted
+and re-created under the same name never inherits the old account's tokens.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import jwt
 
@@ -11,21 +17,44 @@ class InvalidToken(Exception):
     """Missing, malformed, expired or forged token."""
 
 
-def issue_token(secret: str, username: str, lifetime_hours: int) -> str:
+@dataclass(frozen=True)
+class LoginClaims:
+    username: str
+    user_id: int
+    generation: str
+
+
+def issue_token(
+    secret: str, username: str, user_id: int, generation: str, lifetime_hours: int
+) -> str:
     now = int(time.time())
-    claims = {"sub": username, "username": username, "iat": now, "exp": now + lifetime_hours * 3600}
+    claims = {
+        "sub": username,
+        "username": username,
+        "uid": user_id,
+        "gen": generation,
+        "iat": now,
+        "exp": now + lifetime_hours * 3600,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def read_token(secret: str, token: str) -> str:
-    """Return the username of a valid token or raise InvalidToken."""
+def read_token(secret: str, token: str) -> LoginClaims:
+    """Return the claims of a valid token or raise InvalidToken."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "iat"]}
+            token,
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["sub", "exp", "iat", "uid", "gen"]},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
     username = claims.get("username") or claims.get("sub")
+    user_id = claims.get("uid")
+    generation = claims.get("gen")
     if not isinstance(username, str):
         raise InvalidToken("token has no username")
-    return username
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(generation, str):
+        raise InvalidToken("token is not bound to an account")
+    return LoginClaims(username, user_id, generation)

@@ -54,12 +54,15 @@ def save_config(data: dict[str, str]) -> None:
 
 
 def client() -> httpx.Client:
+    """A client with the token of ``TUFSYNC_TOKEN`` (e.g. an ``fns_`` API token in CI)
+    or else of ``tufsync login``; ``TUFSYNC_URL`` overrides the saved server URL."""
     cfg = load_config()
-    if "token" not in cfg:
-        fail("not logged in: run `tufsync login` first")
+    token = os.environ.get("TUFSYNC_TOKEN") or cfg.get("token")
+    if not token:
+        fail("not logged in: run `tufsync login` first, or set TUFSYNC_TOKEN")
     return httpx.Client(
-        base_url=cfg.get("url", DEFAULT_URL),
-        headers={"Authorization": f"Bearer {cfg['token']}"},
+        base_url=os.environ.get("TUFSYNC_URL") or cfg.get("url", DEFAULT_URL),
+        headers={"Authorization": f"Bearer {token}"},
         timeout=300,
     )
 
@@ -201,18 +204,16 @@ def register(app: typer.Typer) -> None:
     def publish(
         app_name: str = typer.Option(..., "--app"),
         version: str = typer.Option(..., "--version"),
-        channel: str = typer.Option("default", "--channel"),
+        channel: str = typer.Option("", "--channel", help="Empty: the version without channel."),
         wait: bool = typer.Option(True, "--wait/--no-wait"),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Sign every unsigned artifact of a version into TUF."""
         with client() as http:
-            found = check(
-                http.get(
-                    "/search", params={"app_name": app_name, "channel": channel, "limit": 1000}
-                )
-            )
-            matches = [v for v in found["apps"] if v["Version"] == version]
+            found = check(http.get("/search", params={"app_name": app_name, "limit": 1000}))
+            matches = [
+                v for v in found["items"] if v["Version"] == version and v["Channel"] == channel
+            ]
             if not matches:
                 fail(f"no version {version!r} of {app_name!r} in channel {channel!r}")
             body = check(

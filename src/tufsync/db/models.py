@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -23,6 +24,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_token_generation() -> str:
+    return secrets.token_hex(16)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -33,6 +38,11 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    # A random value per account, carried by its login tokens: an account deleted and
+    # re-created under the same name gets a new one, so old tokens stop working.
+    token_generation: Mapped[str] = mapped_column(
+        String(64), nullable=False, default=new_token_generation
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -50,6 +60,11 @@ class App(Base):
     )
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     description: Mapped[str] = mapped_column(String(1024), default="")
+    logo: Mapped[str] = mapped_column(String(1024), default="")
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    tuf: Mapped[bool] = mapped_column(Boolean, default=False)
+    reports: Mapped[bool] = mapped_column(Boolean, default=False)
+    cdn_edge: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -67,6 +82,7 @@ class Version(Base):
     channel: Mapped[str] = mapped_column(String(32), nullable=False)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     critical: Mapped[bool] = mapped_column(Boolean, default=False)
+    intermediate: Mapped[bool] = mapped_column(Boolean, default=False)
     changelog: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -94,6 +110,7 @@ class Artifact(Base):
     sha512: Mapped[str] = mapped_column(String(128), nullable=False)
     tuf_path: Mapped[str] = mapped_column(String(512), unique=True, nullable=False)
     tuf_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tuf_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     version_row: Mapped[Version] = relationship(back_populates="artifacts")
 
@@ -118,3 +135,39 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow
     )
+
+
+class CatalogItem(Base):
+    """One entry of an admin's channel, platform or arch catalogue (``kind``)."""
+
+    __tablename__ = "catalog_items"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "kind", "name", name="uq_catalog_owner_kind_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    name: Mapped[str] = mapped_column(String(32), nullable=False)
+    updaters: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A long-lived API token; only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    token_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    allowed_apps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tufsync.auth.scope import require_app
 from tufsync.db import queries
-from tufsync.db.models import App, Artifact, Version
+from tufsync.db.models import App, Artifact, CatalogItem, Version
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.tasks.submit import submit_task
@@ -47,6 +48,11 @@ class UploadMeta:
     publish: bool
     critical: bool
     changelog: str
+    intermediate: bool = False
+
+
+def changelog_entry(version: str, changes: str) -> dict[str, str]:
+    return {"Version": version, "Changes": changes, "Date": datetime.now(UTC).date().isoformat()}
 
 
 async def upload_artifacts(
@@ -123,14 +129,16 @@ async def upload_artifacts(
                 to_move.append((file.staging_key, path))
             version.published = version.published or meta.publish
             version.critical = meta.critical or version.critical
+            version.intermediate = meta.intermediate or version.intermediate
+            await add_catalog_values(
+                session,
+                owner_id,
+                {"channel": meta.channel, "platform": meta.platform, "arch": meta.arch},
+            )
             if meta.changelog:
                 version.changelog = [
                     *(version.changelog or []),
-                    {
-                        "Version": meta.version,
-                        "Changes": meta.changelog,
-                        "Date": datetime.now(UTC).date().isoformat(),
-                    },
+                    changelog_entry(meta.version, meta.changelog),
                 ]
             queries.touch(version)
             queries.touch(app)
@@ -150,6 +158,19 @@ async def upload_artifacts(
     for file in staged.values():
         await storage.delete(file.staging_key)
     return version_id
+
+
+async def add_catalog_values(session: AsyncSession, owner_id: int, values: dict[str, str]) -> None:
+    """Add each non-empty channel/platform/arch value an upload names to its catalogue."""
+    for kind, name in values.items():
+        if name and await queries.get_catalog_item(session, owner_id, kind, name=name) is None:
+            async with session.begin_nested():
+                session.add(
+                    CatalogItem(
+                        id=queries.new_id(), owner_id=owner_id, kind=kind, name=name, updaters=[]
+                    )
+                )
+                await session.flush()
 
 
 async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[str]) -> None:
@@ -172,6 +193,7 @@ async def owned_version(
     version = await queries.get_version(session, owner_id, version_id)
     if version is None:
         raise RegistryError(404, "App version not found")
+    require_app(version.app.name)
     if expect_app is not None and version.app.name != expect_app:
         raise RegistryError(400, f"Version {version_id} does not belong to app {expect_app!r}")
     if expect_version is not None and version.version != expect_version:
@@ -230,6 +252,38 @@ async def delete_artifacts(
             admin,
             app_name,
             {"paths": signed_paths, "version_id": version_id, "delete_files": True},
+        )
+        task_id = record.task_id
+    for path in paths:
+        if path not in signed_paths:
+            await services.storage.delete(path)
+    return task_id
+
+
+async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
+    """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
+    (by a task, whose id is returned), as ``/artifact/delete`` does."""
+    async with services.sessions.begin() as session:
+        app = await queries.get_app_by_id(session, owner_id, app_id)
+        if app is None:
+            raise RegistryError(404, "App not found")
+        require_app(app.name)
+        versions = await queries.versions_of_app(session, app.id)
+        artifacts = [a for v in versions for a in v.artifacts]
+        signed_paths = [a.tuf_path for a in artifacts if a.tuf_signed]
+        paths = [a.tuf_path for a in artifacts]
+        app_name = app.name
+        for version in versions:
+            await session.delete(version)
+        await session.delete(app)
+    task_id = None
+    if signed_paths:
+        record = await submit_task(
+            services,
+            "remove_artifacts",
+            admin,
+            app_name,
+            {"paths": signed_paths, "version_id": "", "delete_files": True},
         )
         task_id = record.task_id
     for path in paths:

@@ -157,7 +157,7 @@ class TargetsBatchHandler(MetadataHandler):
             async with services.sessions.begin() as session:
                 for item in items:
                     if item.outcome is not None:
-                        await queries.mark_signed(session, item.signed)
+                        await queries.mark_signed(session, item.signed, item.record.task_id)
                         await queries.mark_unsigned(session, item.unsigned)
                         await _audit(session, item, versions)
             for item in items:

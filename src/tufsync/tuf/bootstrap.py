@@ -27,7 +27,7 @@ from tuf.api.metadata import (
 )
 
 from tufsync import tenant_keys
-from tufsync.names import TOP_LEVEL_ROLES
+from tufsync.names import TOP_LEVEL_ROLES, target_patterns
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import BIN_PREFIX, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import TufInputError
@@ -168,7 +168,6 @@ def validate_bootstrap(
             )
         else:
             targets_keys = role_key_map(root, "targets")
-            prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
             delegations = Delegations(
                 keys=dict(targets_keys),
                 roles={
@@ -177,7 +176,7 @@ def validate_bootstrap(
                         keyids=list(targets_keys),
                         threshold=root.roles["targets"].threshold,
                         terminating=True,
-                        paths=[f"{prefix}*/*/*/*"],
+                        paths=target_patterns(admin, app),
                     )
                 },
             )

@@ -21,7 +21,7 @@ from tufsync.api.errors import ApiError, bad_request
 from tufsync.auth.passwords import hash_password, verify_password
 from tufsync.auth.tokens import issue_token
 from tufsync.db import queries
-from tufsync.db.models import User
+from tufsync.db.models import User, new_token_generation
 from tufsync.names import USERNAME_RE
 from tufsync.services import Services
 
@@ -58,7 +58,13 @@ async def signup(request: Request, services: Services = Depends(get_services)) -
         async with services.sessions.begin() as session:
             if await queries.username_taken(session, body.username):
                 raise ApiError(409, f"Username {body.username!r} is already taken{NOCASE}")
-            session.add(User(username=body.username, password_hash=hash_password(body.password)))
+            session.add(
+                User(
+                    username=body.username,
+                    password_hash=hash_password(body.password),
+                    token_generation=new_token_generation(),
+                )
+            )
     except IntegrityError:
         raise ApiError(409, f"Username {body.username!r} is already taken{NOCASE}") from None
     return {"result": "Successfully created admin user."}
@@ -76,9 +82,16 @@ async def login(request: Request, services: Services = Depends(get_services)) ->
         raise ApiError(401, "Invalid username or password")
     settings = services.settings
     assert settings.jwt_secret is not None
-    return {"token": issue_token(settings.jwt_secret, user.username, settings.token_lifetime_hours)}
+    token = issue_token(
+        settings.jwt_secret,
+        user.username,
+        user.id,
+        user.token_generation,
+        settings.token_lifetime_hours,
+    )
+    return {"token": token}
 
 
 @router.get("/whoami")
 async def whoami(admin: Admin = Depends(current_admin)) -> dict[str, Any]:
-    return {"username": admin.username, "is_admin": True}
+    return {"id": str(admin.id), "username": admin.username, "is_admin": True}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from tufsync.api.deps import Admin, current_admin, get_services
 from tufsync.api.errors import bad_request, not_found
+from tufsync.auth.scope import require_app
 from tufsync.services import Services
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: tasks"])
@@ -29,4 +30,5 @@ async def get_task(
     record = await services.records.get(canonical)
     if record is None or record.admin != admin.username:
         raise not_found("Task not found")
+    require_app(record.app)
     return {"data": record.public_view(), "message": "Task state."}
