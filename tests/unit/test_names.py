@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from itertools import product
+
 import pytest
+from tuf.api.metadata import DelegatedRole
 
 from tufsync.names import (
     InvalidName,
     check_app_name,
     check_segment,
+    check_updater,
     check_version,
     file_extension,
     is_public_key,
     is_safe_key,
     target_path,
+    target_patterns,
 )
 
 
@@ -52,3 +57,27 @@ def test_target_path_and_public_keys() -> None:
     ):
         assert not is_public_key(key), key
     assert not is_safe_key("a//b")
+
+
+def test_target_path_leaves_out_empty_segments() -> None:
+    for channel, platform, arch in product(("", "beta"), ("", "linux"), ("", "x64")):
+        folders = "".join(f"{s}/" for s in (channel, platform, arch) if s)
+        path = target_path("bob", "app", "1.0", channel, platform, arch, ".deb")
+        assert path == f"app-bob/{folders}app-1.0.deb"
+        assert is_public_key(path)
+
+
+def test_default_delegation_covers_every_depth() -> None:
+    role = DelegatedRole("default", [], 1, True, paths=target_patterns("bob", "app"))
+    for folders in ("", "a/", "a/b/", "a/b/c/"):
+        assert role.is_delegated_path(f"app-bob/{folders}app-1.0.deb"), folders
+    assert not role.is_delegated_path("app-bob/a/b/c/d/app-1.0.deb")
+    assert not role.is_delegated_path("app-bobby/app-1.0.deb")
+    assert not role.is_delegated_path("other-bob/app-1.0.deb")
+
+
+def test_unoffered_updaters() -> None:
+    assert check_updater("") == "" and check_updater("manual") == "manual"
+    for updater in ("electron-builder", "squirrel_windows", "velopack", "sparkle", "x"):
+        with pytest.raises(InvalidName):
+            check_updater(updater)

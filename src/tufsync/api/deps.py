@@ -13,7 +13,6 @@ from pydantic import BaseModel, ValidationError
 
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
 from tufsync.auth import api_tokens
-from tufsync.auth.cache import TTLCache
 from tufsync.auth.scope import set_scope
 from tufsync.auth.tokens import InvalidToken, read_token
 from tufsync.db import audit, queries
@@ -42,11 +41,6 @@ class Admin:
     @property
     def is_api_token(self) -> bool:
         return self.token_apps is not None
-
-
-# Login tokens name the account (id + token generation), so a cached entry can never
-# serve a re-created account; a deleted account's token lives on here for at most 30 s.
-_known_admins: TTLCache[Admin] = TTLCache(ttl=30.0)
 
 
 def _bearer(request: Request) -> str:
@@ -85,10 +79,8 @@ async def _admin_from_login(services: Services, token: str) -> Admin:
         claims = read_token(services.settings.jwt_secret, token)
     except InvalidToken:
         raise ApiError(401, "Unauthorized") from None
-    cache_key = f"{claims.user_id}:{claims.generation}:{claims.username}"
-    cached = _known_admins.get(cache_key)
-    if cached is not None:
-        return cached
+    # Checked on every request (one primary-key read): a deleted account's tokens stop
+    # at once, and a re-created one has another id and token generation.
     async with services.sessions() as session:
         user = await queries.get_user_by_id(session, claims.user_id)
     if (
@@ -97,9 +89,7 @@ async def _admin_from_login(services: Services, token: str) -> Admin:
         or not hmac.compare_digest(user.token_generation.encode(), claims.generation.encode())
     ):
         raise ApiError(401, "Unauthorized")
-    admin = Admin(user.id, user.username)
-    _known_admins.put(cache_key, admin)
-    return admin
+    return Admin(user.id, user.username)
 
 
 async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
