@@ -24,6 +24,7 @@ from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from tufsync.keyholder.ceremony import CeremonyInput, build_payload, create_online_key
+from tufsync.names import target_patterns
 
 SIGNUP_KEY = "test-signup-key"
 PASSWORD = "correct-horse-battery"
@@ -313,7 +314,7 @@ def offline_targets(api: Api, app: str, paths: list[str] | None = None) -> Offli
                         [cer.online_keyid],
                         1,
                         True,
-                        paths or [f"{app}-{api.username}/*/*/*/*"],
+                        paths or target_patterns(api.username, app),
                     )
                 },
             ),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PASSWORD, SIGNUP_KEY, Cli, ServerProcess, unique_name
+from tests.support import PASSWORD, SIGNUP_KEY, Api, Cli, ServerProcess, ceremony, unique_name
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
 
     root = json.loads((tmp_path / "bootstrap.json").read_text())["metadata"]["root"]
     (tmp_path / "root.json").write_text(json.dumps(root))
-    target = f"myapp-{admin}/default/linux/x64/myapp-1.0.deb"
+    target = f"myapp-{admin}/linux/x64/myapp-1.0.deb"
     verified = tufsync(
         "verify",
         target,
@@ -99,3 +99,26 @@ def test_cli_walkthrough(server: ServerProcess, tmp_path: Path) -> None:
     assert trail["items"][1]["details"]["root_threshold"] == 2
     table = cli.run("audit", "--app", "myapp").stdout
     assert "artifacts_published" in table and "bootstrap" in table and admin in table
+
+
+def test_cli_with_api_token(server: ServerProcess, tmp_path: Path) -> None:
+    """A pipeline: no `tufsync login`, an API token in TUFSYNC_TOKEN uploads and publishes."""
+    owner = Api(server, unique_name("pipe"))
+    owner.upload_ok("pipe", "0.1", {"seed.deb": b"seed"})
+    owner.bootstrap_ok(ceremony(server.key_dir, owner.username, "pipe").payload)
+    app_id = next(a["ID"] for a in owner.get("/app/list").json()["apps"] if a["AppName"] == "pipe")
+    created = owner.post("/token/create", json={"name": "ci", "allowed_apps": [app_id]})
+    assert created.status_code == 201, created.text
+    cli = Cli(server, tmp_path)
+    cli.env["TUFSYNC_TOKEN"] = created.json()["token"]
+    cli.env["TUFSYNC_URL"] = server.url
+    (tmp_path / "pipe.deb").write_bytes(b"built by ci")
+    uploaded = cli.json("upload", "--app", "pipe", "--version", "1.0", "pipe.deb")
+    assert uploaded["version_id"]
+    assert cli.json("publish", "--app", "pipe", "--version", "1.0")["state"] == "SUCCESS"
+    signed = owner.version("pipe", uploaded["version_id"])["Artifacts"][0]
+    assert (
+        signed["TufSigned"] is True and signed["TufPath"] == f"pipe-{owner.username}/pipe-1.0.deb"
+    )
+    refused = cli.run("upload", "--app", "other", "--version", "1.0", "pipe.deb", check=False)
+    assert refused.returncode != 0 and "403" in refused.stderr + refused.stdout

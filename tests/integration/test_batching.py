@@ -49,7 +49,7 @@ def test_concurrent_publishes_are_batched(api: Api, tmp_path: Path) -> None:
 
 def test_one_bad_artifact_fails_only_its_task(api: Api) -> None:
     app = "partial"
-    offline = offline_targets(api, app, paths=[f"{app}-{api.username}/stable/*/*/*"])
+    offline = offline_targets(api, app, paths=[f"{app}-{api.username}/stable/*"])
     api.bootstrap_ok(offline.payload)
     good = [
         api.upload_ok(app, f"1.{i}", {"g.bin": f"good {i}".encode()}, channel="stable")

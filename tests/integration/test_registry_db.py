@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.scaleout import _admin as pg_admin
 from tufsync.db import engine as db_engine
 from tufsync.db import queries
 from tufsync.db.models import App, Artifact, User, Version
@@ -135,3 +139,53 @@ async def test_constraints(sessions: async_sessionmaker[AsyncSession]) -> None:
     with pytest.raises(IntegrityError):
         async with sessions.begin() as session:
             session.add(User(username=f"carol{suffix}", password_hash="h"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_migration_0002_keeps_existing_rows(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Data written under 0001 upgrades: flags default to false, every account gets its
+    own token generation (so login tokens issued before are refused: they carry none)."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    else:  # a database of its own: the session's pg_url is already at head
+        name = f"tufsync_mig_{uuid.uuid4().hex[:10]}"
+        pg_admin(f'CREATE DATABASE "{name}"')
+        request.addfinalizer(lambda: pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    engine = db_engine.make_engine(url)
+
+    def to_0001(connection: Connection) -> None:
+        command.upgrade(db_engine._alembic_config(connection), "0001")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(to_0001)
+        for name in ("old_one", "old_two"):
+            await conn.execute(
+                text("INSERT INTO users (username, password_hash) VALUES (:u, 'h')"), {"u": name}
+            )
+        user_id = (
+            await conn.execute(text("SELECT id FROM users WHERE username='old_one'"))
+        ).scalar()
+        await conn.execute(
+            text("INSERT INTO apps (id, owner_id, name, description) VALUES ('a1', :o, 'app', '')"),
+            {"o": user_id},
+        )
+    await db_engine.upgrade(engine)
+    assert not await db_engine.pending_migrations(engine)
+    sessions = db_engine.make_sessionmaker(engine)
+    async with sessions() as session:
+        users = [await queries.get_user(session, n) for n in ("old_one", "old_two")]
+        generations = {u.token_generation for u in users if u is not None}
+        assert len(generations) == 2 and all(len(g) == 32 for g in generations)
+        app = await queries.get_app(session, int(user_id or 0), "app")
+        assert app is not None
+        assert (app.tuf, app.private, app.reports, app.cdn_edge, app.logo) == (
+            False,
+            False,
+            False,
+            False,
+            "",
+        )
+    await engine.dispose()

@@ -155,7 +155,7 @@ def _delegations(api: Api, app: str, cer: Ceremony, **role: Any) -> dict[str, An
         "terminating": True,
         "keyids": [keyid],
         "threshold": 1,
-        "paths": [f"{app}-{api.username}/stable/*/*/*"],
+        "paths": [f"{app}-{api.username}/stable/*"],
     }
     base.update(role)
     return {"keys": {keyid: key}, "roles": [base]}

@@ -57,8 +57,8 @@ def test_publish_response_and_metadata_reads(api: Api) -> None:
     assert response.json()["message"] == "Artifact(s) publishing started"
     assert data["app_id"] == version_id and data["version"] == "3.1"
     assert sorted(data["artifacts"]) == [
-        f"meta-{api.username}/default/linux/any/meta-3.1.deb",
-        f"meta-{api.username}/default/linux/any/meta-3.1.rpm",
+        f"meta-{api.username}/linux/meta-3.1.deb",
+        f"meta-{api.username}/linux/meta-3.1.rpm",
     ]
     assert uuid.UUID(data["task_id"]) and data["last_update"]
     assert api.wait_task(data["task_id"])["state"] == "SUCCESS"

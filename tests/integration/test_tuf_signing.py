@@ -499,7 +499,7 @@ def test_concurrent_signatures_are_all_kept(api: Api) -> None:
 
 def test_delegated_rotation_can_add_a_role(api: Api, tmp_path: Path) -> None:
     app = "deleg-add"
-    offline = offline_targets(api, app, paths=[f"{app}-{api.username}/stable/*/*/*"])
+    offline = offline_targets(api, app, paths=[f"{app}-{api.username}/stable/*"])
     api.bootstrap_ok(offline.payload)
     new_key = create_online_key(api.server.key_dir, api.username, app)
     current = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"]
@@ -513,7 +513,7 @@ def test_delegated_rotation_can_add_a_role(api: Api, tmp_path: Path) -> None:
             "keyids": [new_key.keyid],
             "threshold": 1,
             "terminating": True,
-            "paths": [f"{app}-{api.username}/beta/*/*/*"],
+            "paths": [f"{app}-{api.username}/beta/*"],
         }
     )
     draft = {"signed": signed, "signatures": []}
@@ -530,5 +530,5 @@ def test_delegated_rotation_can_add_a_role(api: Api, tmp_path: Path) -> None:
     api.publish_ok(version_id, "1.0")
     trusted = tmp_path / "root.json"
     trusted.write_bytes(offline.root_bytes)
-    path = f"{app}-{api.username}/beta/universal/any/{app}-1.0.bin"
+    path = f"{app}-{api.username}/beta/{app}-1.0.bin"
     verify_download(api.server.public_url, api.username, app, trusted, path, tmp_path / "d")

@@ -40,7 +40,8 @@ async def test_validate_produces_default_delegation(engine: Engine) -> None:
     cer = ceremony(engine.keys.root, ADMIN, APP, root_keys=3, threshold=2)
     plan = validate_bootstrap(ADMIN, APP, cer.payload, engine.keys, engine.clock())
     role = plan.delegations.roles["default"]  # type: ignore[index]
-    assert role.paths == [f"{APP}-{ADMIN}/*/*/*/*"]
+    prefix = f"{APP}-{ADMIN}/"
+    assert role.paths == [prefix + "*", prefix + "*/*", prefix + "*/*/*", prefix + "*/*/*/*"]
     assert role.keyids == [cer.online_keyid]
     config = plan.config("t").to_dict()
     assert config["root_threshold"] == 2 and config["root_num_keys"] == 3
