@@ -295,3 +295,12 @@ def test_whoami_has_id(api: Api) -> None:
     assert set(body) == {"id", "username", "is_admin"}
     assert body["username"] == api.username and body["is_admin"] is True
     assert isinstance(body["id"], str) and body["id"]
+
+
+def test_search_and_delete_refuse_non_ascii_digits(api: Api) -> None:
+    for value in ("²", "\u0661", "9" * 40):
+        assert api.get("/search", params={"limit": value}).status_code == 400, value
+        assert api.get("/search", params={"page": value}).status_code == 400, value
+    version_id = api.upload_ok("digits", "1.0", {"a.deb": b"a"})
+    body = {"id": version_id, "app_name": "digits", "version": "1.0", "artifacts_to_delete": ["²"]}
+    assert api.post("/artifact/delete", json=body).status_code == 400

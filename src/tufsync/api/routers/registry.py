@@ -108,10 +108,15 @@ class DeleteArtifactsBody(BaseModel):
         return value
 
 
+def _is_number(value: str) -> bool:
+    """ASCII digits only ("²".isdigit() is true, but int("²") fails)."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
+
+
 def parse_indices(values: list[str]) -> list[int]:
     out = []
     for value in values:
-        if not str(value).isdigit():
+        if not _is_number(str(value)):
             raise bad_request(f"artifacts_to_delete holds {value!r}, which is not an index")
         out.append(int(value))
     if not out:
@@ -265,7 +270,7 @@ def _optional_bool(value: str | None, name: str) -> bool | None:
 def _positive(value: str | None, name: str, default: int, maximum: int) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not _is_number(value) or not 1 <= int(value) <= maximum:
         raise bad_request(f"{name} must be a whole number from 1 to {maximum}")
     return int(value)
 
