@@ -55,7 +55,12 @@ def test_upload_bootstrap_publish_and_verify_with_ngclient(api: Api, tmp_path: P
             assert result.length == artifact["Length"]
             assert result.sha256 == artifact["Hashes"]["sha256"]
     assert len(expected_paths) == 3
-    assert all(p.startswith(f"{app}-{api.username}/default/") for p in expected_paths)
+    # faynoSync's default layout: no channel given, so no channel folder.
+    assert sorted(p.rsplit("/", 1)[0] for p in expected_paths) == [
+        f"{app}-{api.username}/darwin/arm64",
+        f"{app}-{api.username}/linux/x64",
+        f"{app}-{api.username}/linux/x64",
+    ]
 
     delegated = api.get(
         "/tuf/v1/metadata/delegated", params={"appName": app, "roleName": "default"}
@@ -86,7 +91,7 @@ def test_upload_bootstrap_publish_and_verify_with_ngclient(api: Api, tmp_path: P
             api.username,
             app,
             trusted_root,
-            f"{app}-{api.username}/default/linux/x64/{app}-9.9.9.deb",
+            f"{app}-{api.username}/linux/x64/{app}-9.9.9.deb",
             tmp_path / "nothing",
             metadata_dir=client_dir,
         )
