@@ -30,7 +30,8 @@ def test_signup_login_whoami(http: httpx.Client) -> None:
     assert claims["sub"] == claims["username"] == name
     assert claims["exp"] - claims["iat"] == 24 * 3600
     me = http.get("/whoami", headers={"Authorization": f"Bearer {token}"})
-    assert me.json() == {"username": name, "is_admin": True}
+    assert me.json() == {"id": str(claims["uid"]), "username": name, "is_admin": True}
+    assert isinstance(claims["gen"], str) and len(claims["gen"]) == 32
 
 
 @pytest.mark.parametrize(
@@ -96,6 +97,12 @@ def test_tokens_are_checked(http: httpx.Client, server: ServerProcess) -> None:
     expired = jwt.encode(
         {"sub": name, "username": name, "iat": now - 100, "exp": now - 10}, real_secret
     )
+    # Validly signed, but bound to the name only (the format before account binding), or
+    # to another token generation of the account: both refused.
+    unbound = jwt.encode({"sub": name, "username": name, "iat": now, "exp": now + 60}, real_secret)
+    login = http.post("/login", json={"username": name, "password": PASSWORD}).json()["token"]
+    claims = jwt.decode(login, options={"verify_signature": False})
+    other_generation = jwt.encode({**claims, "gen": "0" * 32}, real_secret)
     for header in (
         None,
         "Bearer",
@@ -103,6 +110,8 @@ def test_tokens_are_checked(http: httpx.Client, server: ServerProcess) -> None:
         "Bearer not.a.jwt",
         f"Bearer {forged}",
         f"Bearer {expired}",
+        f"Bearer {unbound}",
+        f"Bearer {other_generation}",
     ):
         headers = {"Authorization": header} if header else {}
         response = http.get("/whoami", headers=headers)
