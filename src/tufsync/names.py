@@ -14,7 +14,7 @@ APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-EXTENSION_RE = re.compile(r"^(\.[A-Za-z0-9]{1,16}){0,2}$")
+EXTENSION_RE = re.compile(r"^\.[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 TOP_LEVEL_ROLES = ("root", "targets", "snapshot", "timestamp")
 TRUSTED_PREFIX = "trusted_"
@@ -24,7 +24,6 @@ DEFAULT_LAYOUT_UPDATERS = ("", "manual", "squirrel_darwin", "tauri")
 UNOFFERED_UPDATERS = ("electron-builder", "squirrel_windows", "velopack", "sparkle")
 METADATA_PREFIX = "tuf_metadata"
 PRIVATE_PREFIX = "tuf_private"
-_DOUBLE_EXTENSIONS = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst")
 
 
 class InvalidName(ValueError):
@@ -100,14 +99,14 @@ def check_role_name(value: str) -> str:
 
 
 def file_extension(filename: str) -> str:
-    """Return the package extension of an uploaded file name (``.deb``, ``.tar.gz``, ``""``)."""
-    name = PurePosixPath(filename.replace("\\", "/")).name.lower()
-    for double in _DOUBLE_EXTENSIONS:
-        if name.endswith(double) and len(name) > len(double):
-            return double
-    suffix = PurePosixPath(name).suffix
-    ext = suffix if EXTENSION_RE.fullmatch(suffix) else ""
-    return ext
+    """The package extension of an uploaded file name, as faynoSync's ``UploadToS3`` takes
+    it: from the last dot on, case kept (``.deb``, ``.AppImage``, ``.gz`` for
+    ``x.tar.gz``). A suffix with other characters than letters, digits, ``_`` and ``-``
+    gives ``""`` (no extension), so no file name can shape a storage key."""
+    name = PurePosixPath(filename.replace("\\", "/")).name
+    dot = name.rfind(".")
+    suffix = name[dot:] if dot >= 0 else ""
+    return suffix if EXTENSION_RE.fullmatch(suffix) else ""
 
 
 def target_path(

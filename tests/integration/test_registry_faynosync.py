@@ -304,3 +304,33 @@ def test_search_and_delete_refuse_non_ascii_digits(api: Api) -> None:
     version_id = api.upload_ok("digits", "1.0", {"a.deb": b"a"})
     body = {"id": version_id, "app_name": "digits", "version": "1.0", "artifacts_to_delete": ["²"]}
     assert api.post("/artifact/delete", json=body).status_code == 400
+
+
+def test_upload_as_the_dashboard_sends_it(api: Api) -> None:
+    """useUploadQuery.ts: file parts first, then the `data` field (with `signature`)."""
+    data = {
+        "app_name": "dash",
+        "version": "1.0",
+        "channel": "",
+        "publish": False,
+        "critical": False,
+        "intermediate": True,
+        "platform": "linux",
+        "arch": "",
+        "signature": "ignored",
+    }
+    response = api.http.post(
+        "/upload",
+        files=[
+            ("file", ("dash.AppImage", b"one")),
+            ("file", ("dash.deb", b"two")),
+            ("data", (None, json.dumps(data))),
+        ],
+    )
+    assert response.status_code == 200, response.text
+    version = api.version("dash", response.json()["uploadResult.Uploaded"])
+    assert version["Intermediate"] is True
+    assert [a["TufPath"] for a in version["Artifacts"]] == [
+        f"dash-{api.username}/linux/dash-1.0.AppImage",
+        f"dash-{api.username}/linux/dash-1.0.deb",
+    ]

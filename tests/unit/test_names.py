@@ -36,11 +36,16 @@ def test_good_names() -> None:
 
 
 def test_extensions() -> None:
-    assert file_extension("app.tar.gz") == ".tar.gz"
-    assert file_extension("App.DEB") == ".deb"
+    # As faynoSync's UploadToS3: from the last dot, case kept.
+    assert file_extension("app.tar.gz") == ".gz"
+    assert file_extension("App.DEB") == ".DEB"
+    assert file_extension("x.AppImage") == ".AppImage"
     assert file_extension("noext") == ""
     assert file_extension("../../evil.sh") == ".sh"
-    assert file_extension("x.a-b") == ""
+    assert file_extension("..\\evil.sh") == ".sh"
+    assert file_extension("x.a-b") == ".a-b"
+    for hostile in ("x.", "x.a b", "x.-a", "x.a%2f", "x." + "a" * 33, "dir.d/file"):
+        assert file_extension(hostile) == "", hostile
 
 
 def test_target_path_and_public_keys() -> None:
