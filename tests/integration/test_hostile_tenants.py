@@ -147,7 +147,7 @@ def bootstrap_victim(deployment: Deployment, api: Api) -> Victim:
         root.sign(signer, append=True)
     online_key = root.signed.keys[cer.online_keyid]
     roles = {
-        name: DelegatedRole(name, [cer.online_keyid], 1, False, [f"{app}-{admin}/{name}/*/*/*"])
+        name: DelegatedRole(name, [cer.online_keyid], 1, False, [f"{app}-{admin}/{name}/*"])
         for name in HOSTILE_ROLES
     }
     targets = Metadata(
