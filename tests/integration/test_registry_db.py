@@ -142,7 +142,7 @@ async def test_constraints(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_migration_0003_keeps_existing_rows(
+async def test_migration_0004_keeps_existing_rows(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Data written under 0001 upgrades: flags default to false, every account gets its
