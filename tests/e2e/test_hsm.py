@@ -50,7 +50,7 @@ def test_root_signed_on_a_token(server: ServerProcess, tmp_path: Path) -> None:
     assert cli.json("publish", "--app", app, "--version", "1.0")["state"] == "SUCCESS"
     root = json.loads((tmp_path / "bootstrap.json").read_text())["metadata"]["root"]
     (tmp_path / "root.json").write_text(json.dumps(root))
-    target = f"{app}-{api.username}/default/universal/any/{app}-1.0.deb"
+    target = f"{app}-{api.username}/{app}-1.0.deb"
     verified = cli.json(
         "verify", target, "--root", "root.json", "--admin", api.username, "--app", app,
         "--public-url", server.public_url,

@@ -101,7 +101,7 @@ def test_online_keys_in_kms_publish_and_verify(
         assert [s["keyid"] for s in signatures] == [public.keyid], role
     trusted = tmp_path / "root.json"
     trusted.write_text(json.dumps(payload["metadata"]["root"]))
-    target = f"{app}-{admin}/default/universal/any/{app}-1.0.deb"
+    target = f"{app}-{admin}/{app}-1.0.deb"
     result = verify_download(kms_server.public_url, admin, app, trusted, target, tmp_path / "dl")
     assert result.path == target
 
