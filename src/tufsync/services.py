@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tufsync.auth.passwords import PasswordPool
+from tufsync.auth.ratelimit import AttemptLimiter
 from tufsync.db import engine as db_engine
 from tufsync.settings import Settings
 from tufsync.state import StateStore, open_state_store
@@ -57,6 +59,10 @@ class Services:
     records: TaskRecords
     queue: TaskQueue
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    passwords: PasswordPool = field(default_factory=PasswordPool)
+    attempts: AttemptLimiter = field(
+        default_factory=lambda: AttemptLimiter("async+memory://", "30/minute", "10/minute")
+    )
 
     @classmethod
     async def start(
@@ -107,6 +113,10 @@ class Services:
             tuf=tuf_engine,
             records=TaskRecords(state),
             queue=TaskQueue(settings),
+            passwords=PasswordPool(
+                settings.password_hash_workers, settings.password_hash_max_waiting
+            ),
+            attempts=login_limiter(settings),
         )
         try:
             await services.queue.start(services, embedded_worker=embedded_worker)
@@ -128,5 +138,14 @@ class Services:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.queue.stop()
+        self.passwords.close()
         await self.state.close()
         await self.db.dispose()
+
+
+def login_limiter(settings: Settings) -> AttemptLimiter:
+    """Login/signup attempt windows: in memory (embedded) or in Redis (scale-out)."""
+    client, username = settings.login_limit_per_client, settings.login_limit_per_username
+    if settings.redis_url:
+        return AttemptLimiter.for_redis(settings.redis_url, client, username)
+    return AttemptLimiter("async+memory://", client, username)

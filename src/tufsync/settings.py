@@ -51,6 +51,23 @@ class Settings(BaseSettings):
     signer_uri_prefixes: dict[str, list[str]] = Field(default_factory=dict)
     task_redelivery_seconds: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
+    # Failed login/signup attempts allowed per client address and per username
+    # (``limits`` notation, e.g. "10/minute"); argon2 threads and waiting checks.
+    login_limit_per_client: str = "30/minute"
+    login_limit_per_username: str = "10/minute"
+    password_hash_workers: int = Field(default=2, ge=1, le=64)
+    password_hash_max_waiting: int = Field(default=32, ge=0)
+
+    @field_validator("login_limit_per_client", "login_limit_per_username")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '10/minute'") from exc
+        return value
 
     @field_validator("signer_uri_prefixes")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +11,9 @@ from typing import Any, TypeVar
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 
+from tufsync.api.bodylimit import MAX_JSON_BODY, BodyTooLarge
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
+from tufsync.api.jsonsafe import JsonProblem, parse_json_async, small_int
 from tufsync.auth import api_tokens
 from tufsync.auth.scope import set_scope
 from tufsync.auth.tokens import InvalidToken, read_token
@@ -24,7 +25,6 @@ from tufsync.tasks.submit import submit_task
 from tufsync.tuf.repository import Repository
 
 M = TypeVar("M", bound=BaseModel)
-MAX_JSON_BODY = 16 * 1024 * 1024
 LAST_USED_STEP = timedelta(minutes=1)
 
 
@@ -109,19 +109,23 @@ async def current_admin(request: Request, services: Services = Depends(get_servi
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
-    """The body parsed as a JSON object, whatever its Content-Type."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_JSON_BODY:
-        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
+    """The body parsed as a JSON object, whatever its Content-Type.
+
+    The body is read as a stream bounded by :class:`BodyLimitMiddleware` (413 past
+    the limit); the checks here only repeat it for apps built without the middleware.
+    """
+    length = small_int(request.headers.get("content-length"))
+    if length is not None and length > MAX_JSON_BODY:
+        raise BodyTooLarge(MAX_JSON_BODY)
     raw = await request.body()
     if len(raw) > MAX_JSON_BODY:
-        raise ApiError(413, f"Request body is larger than {MAX_JSON_BODY} bytes")
+        raise BodyTooLarge(MAX_JSON_BODY)
     if not raw.strip():
         raise bad_request("Invalid request: the body is empty; send a JSON object.")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("Invalid request: the body is not valid JSON.") from None
+        data = await parse_json_async(raw)
+    except JsonProblem as exc:
+        raise bad_request(f"Invalid request: the body {exc}.") from None
     if not isinstance(data, dict):
         raise bad_request("Invalid request: the body must be a JSON object.")
     return data

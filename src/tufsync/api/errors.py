@@ -30,12 +30,14 @@ class ApiError(Exception):
         error: str,
         message: str | None = None,
         data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.message = message
         self.data = data
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.error}
@@ -71,7 +73,7 @@ def describe_validation_errors(errors: Any) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RegistryError)
     async def _registry(_: Request, exc: RegistryError) -> JSONResponse:

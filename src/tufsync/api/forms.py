@@ -5,7 +5,6 @@ Also bounds the request body: past the upload limit the read stops with 413.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +13,7 @@ from starlette.types import Message
 
 from tufsync.api.deps import read_json_object
 from tufsync.api.errors import ApiError, bad_request
+from tufsync.api.jsonsafe import JsonProblem, parse_json_async, small_int
 
 MAX_FILES = 64
 
@@ -24,8 +24,8 @@ def too_large(limit: int) -> ApiError:
 
 def limit_body(request: Request, limit: int) -> Request:
     """A copy of ``request`` whose body read fails with 413 past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = small_int(request.headers.get("content-length"))
+    if declared is not None and declared > limit:
         raise too_large(limit)
     received = 0
     receive = request.receive
@@ -64,9 +64,9 @@ async def read_fields(
             files.append(value)
         elif name == "data":
             try:
-                data = json.loads(value)
-            except json.JSONDecodeError:
-                raise bad_request("Invalid request: the 'data' field is not valid JSON.") from None
+                data = await parse_json_async(value.encode("utf-8", "surrogatepass"))
+            except JsonProblem as exc:
+                raise bad_request(f"Invalid request: the 'data' field {exc}.") from None
             if not isinstance(data, dict):
                 raise bad_request("Invalid request: the 'data' field must be a JSON object.")
             fields.update(data)

@@ -46,6 +46,7 @@ from tufsync.tuf.validation import (
     parse_metadata,
     require_object,
     role_key_map,
+    task_timeout,
 )
 
 DEFAULT_ROLE = "default"
@@ -108,6 +109,7 @@ def validate_bootstrap(
     now: datetime,
 ) -> BootstrapPlan:
     """Check a bootstrap payload completely; raise TufInputError with a precise message."""
+    timeout = task_timeout(payload.get("timeout"), DEFAULT_TIMEOUT)
     settings = require_object(payload.get("settings"), "settings")
     roles_settings = require_object(settings.get("roles"), "settings.roles")
     expirations = {
@@ -213,10 +215,6 @@ def validate_bootstrap(
     for name, keys in delegated_keys.items():
         check_online(keystore, admin, app, keys, name)
 
-    timeout = payload.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise TufInputError("timeout must be a positive number of seconds")
-
     delegated_expirations = {
         name: delegated_exp.get(name, expirations["targets"]) for name in delegations.roles or {}
     }
@@ -228,7 +226,7 @@ def validate_bootstrap(
         delegations=delegations,
         expirations=expirations,
         delegated_expirations=delegated_expirations,
-        timeout=float(timeout),
+        timeout=timeout,
         hash_bins=hash_bins,
     )
 

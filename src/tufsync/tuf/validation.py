@@ -33,6 +33,27 @@ def expiration_days(value: Any, where: str) -> int:
     return value
 
 
+MIN_TIMEOUT = 1
+MAX_TIMEOUT = 3600
+
+
+def task_timeout(value: Any, default: float) -> float:
+    """A caller's task ``timeout``: a finite number of seconds from 1 to 3600 (API.md §5.1)."""
+    if value is None:
+        return default
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not MIN_TIMEOUT <= value <= MAX_TIMEOUT  # NaN fails every comparison
+    ):
+        shown = repr(value) if isinstance(value, int | float) else type(value).__name__
+        raise TufInputError(
+            f"timeout must be a finite number of seconds from {MIN_TIMEOUT} to {MAX_TIMEOUT}, "
+            f"not {shown[:40]}"
+        )
+    return float(value)
+
+
 def require_object(value: Any, where: str, *, required: bool = True) -> dict[str, Any]:
     if value is None and not required:
         return {}

@@ -6,7 +6,7 @@ import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from tufsync.api.deps import (
@@ -18,7 +18,7 @@ from tufsync.api.deps import (
     validate_model,
 )
 from tufsync.api.errors import ApiError, bad_request
-from tufsync.auth.passwords import hash_password, verify_password
+from tufsync.auth.guard import check_attempts, check_password_length, client_address, pooled
 from tufsync.auth.tokens import issue_token
 from tufsync.db import queries
 from tufsync.db.models import User, new_token_generation
@@ -32,7 +32,7 @@ NOCASE = " (usernames are compared regardless of case)"
 
 class SignupBody(BaseModel):
     username: str
-    password: str = Field(max_length=1024)
+    password: str
     api_key: str
 
 
@@ -51,9 +51,15 @@ async def signup(request: Request, services: Services = Depends(get_services)) -
         raise bad_request("username must be 3 to 32 characters of letters, digits and underscore")
     if len(body.password) < 8:
         raise bad_request("password must be at least 8 characters long")
+    check_password_length(body.password)
+    await check_attempts(services, request, "signup", body.username)
     assert services.settings.signup_key is not None
-    if not hmac.compare_digest(body.api_key.encode(), services.settings.signup_key.encode()):
+    if not hmac.compare_digest(
+        body.api_key.encode("utf-8", "surrogatepass"), services.settings.signup_key.encode()
+    ):
+        await services.attempts.failed("signup", client_address(request), body.username)
         raise ApiError(401, "Unauthorized", "The api_key is not this server's signup key.")
+    password_hash = await pooled(services.passwords.hash(body.password))
     try:
         async with services.sessions.begin() as session:
             if await queries.username_taken(session, body.username):
@@ -61,7 +67,7 @@ async def signup(request: Request, services: Services = Depends(get_services)) -
             session.add(
                 User(
                     username=body.username,
-                    password_hash=hash_password(body.password),
+                    password_hash=password_hash,
                     token_generation=new_token_generation(),
                 )
             )
@@ -76,9 +82,15 @@ async def signup(request: Request, services: Services = Depends(get_services)) -
 )
 async def login(request: Request, services: Services = Depends(get_services)) -> dict[str, str]:
     body = validate_model(LoginBody, await read_json_object(request))
+    check_password_length(body.password)
+    await check_attempts(services, request, "login", body.username)
     async with services.sessions() as session:
         user = await queries.get_user(session, body.username)
-    if not verify_password(user.password_hash if user else None, body.password) or user is None:
+    valid = await pooled(
+        services.passwords.verify(user.password_hash if user else None, body.password)
+    )
+    if not valid or user is None:
+        await services.attempts.failed("login", client_address(request), body.username)
         raise ApiError(401, "Invalid username or password")
     settings = services.settings
     assert settings.jwt_secret is not None

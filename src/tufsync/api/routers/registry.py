@@ -6,7 +6,6 @@ Shapes follow faynoSync's server (``server/handler/…``); API tokens may use
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from tufsync.api.deps import Admin, current_admin, get_services, validate_model
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.forms import limit_body, read_fields
+from tufsync.api.jsonsafe import JsonProblem, parse_json
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import App
@@ -102,8 +102,8 @@ class DeleteArtifactsBody(BaseModel):
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return json.loads(value)
-            except json.JSONDecodeError:
+                return parse_json(value)
+            except JsonProblem:
                 return [value]
         return value
 

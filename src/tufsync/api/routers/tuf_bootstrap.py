@@ -24,6 +24,9 @@ from tufsync.tasks.records import now_iso
 from tufsync.tuf.bootstrap import validate_bootstrap
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.recovery import RecoveryNeed, recovery_need
+from tufsync.tuf.validation import task_timeout
+
+RECOVERY_TIMEOUT = 300.0
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: bootstrap"])
 
@@ -64,6 +67,13 @@ async def bootstrap(
     payload = await read_json_object(request)
     tenant = tenant_from_body(payload, admin, services)
     repo, app = tenant.repo, tenant.app
+    # Shape and types first: a malformed payload is a 400 even for a bootstrapped app.
+    try:
+        plan = validate_bootstrap(
+            admin.username, app, payload, services.tuf.keys, services.tuf.clock()
+        )
+    except TufInputError as exc:
+        raise bad_request(str(exc)) from None
     marker = await repo.bootstrap_marker()
 
     def conflict(status: str, task_id: str) -> ApiError:
@@ -82,10 +92,6 @@ async def bootstrap(
         raise conflict("completed", _marker_task(marker))
     if marker and marker.startswith("pre-"):
         raise conflict("in_progress", _marker_task(marker))
-    try:
-        validate_bootstrap(admin.username, app, payload, services.tuf.keys, services.tuf.clock())
-    except TufInputError as exc:
-        raise bad_request(str(exc)) from None
 
     task_id = str(uuid.uuid4())
     marker_key = tenant_keys.bootstrap(repo.ref)
@@ -95,11 +101,10 @@ async def bootstrap(
             "in_progress" if current and current.startswith("pre-") else "completed",
             _marker_task(current),
         )
-    timeout = payload.get("timeout", 300)
     try:
         record = await tenant.submit(
             "bootstrap",
-            {"payload": payload, "timeout": timeout},
+            {"payload": payload, "timeout": plan.timeout},
             task_id=task_id,
         )
     except BaseException:
@@ -133,9 +138,10 @@ async def bootstrap_recovery(
     body = await read_json_object(request)
     tenant = tenant_from_body(body, admin, services)
     repo = tenant.repo
-    timeout = body.get("timeout", 300)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
-        raise bad_request("timeout must be a positive number of seconds, at most 3600")
+    try:
+        timeout = task_timeout(body.get("timeout"), RECOVERY_TIMEOUT)
+    except TufInputError as exc:
+        raise bad_request(str(exc)) from None
     need = await recovery_need(repo)
     if need in RECOVERY_CONFLICTS:
         raise ApiError(409, RECOVERY_CONFLICTS[need])
