@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tufsync.auth.passwords import PasswordPool
 from tufsync.auth.ratelimit import AttemptLimiter
+from tufsync.datadir import secure_data_dir
 from tufsync.db import engine as db_engine
+from tufsync.registry.uploads import sweep_staging
 from tufsync.settings import Settings
 from tufsync.state import StateStore, open_state_store
 from tufsync.state import migrate as state_migrate
@@ -77,6 +79,7 @@ class Services:
         if embedded_worker is None:
             embedded_worker = not settings.scale_out
         settings = settings.with_generated_secrets()
+        secure_data_dir(settings)
         db = db_engine.make_engine(settings.resolved_database_url)
         state: StateStore | None = None
         try:
@@ -119,6 +122,7 @@ class Services:
             attempts=login_limiter(settings),
         )
         try:
+            await services.sweep_staging()
             await services.queue.start(services, embedded_worker=embedded_worker)
         except BaseException:
             await services.stop()
@@ -126,6 +130,17 @@ class Services:
         if embedded_worker:
             services.start_scheduler()
         return services
+
+    async def sweep_staging(self) -> None:
+        """Remove what crashed uploads left in staging. Embedded with a local store:
+        everything, before the first request (no upload can be running yet).
+        Otherwise in the background (a remote store may be slow or down), only what
+        is older than any upload (other processes may be uploading now)."""
+        if not self.settings.scale_out and self.storage.is_local:
+            await _sweep(self.storage, 0.0)
+        else:
+            age = self.settings.staging_max_age_seconds
+            self.background.append(asyncio.create_task(_sweep(self.storage, age)))
 
     def start_scheduler(self) -> None:
         from tufsync.tasks.scheduler import run_scheduler
@@ -141,6 +156,16 @@ class Services:
         self.passwords.close()
         await self.state.close()
         await self.db.dispose()
+
+
+async def _sweep(storage: ObjectStore, age: float) -> None:
+    try:
+        removed = await sweep_staging(storage, age)
+    except Exception as exc:
+        log.warning("could not sweep upload staging leftovers: %s", exc)
+        return
+    if removed:
+        log.info("removed %d leftover staging object(s) of interrupted uploads", removed)
 
 
 def login_limiter(settings: Settings) -> AttemptLimiter:

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     login_limit_per_username: str = "10/minute"
     password_hash_workers: int = Field(default=2, ge=1, le=64)
     password_hash_max_waiting: int = Field(default=32, ge=0)
+    # Scale-out: staging objects older than this are leftovers of crashed uploads (no
+    # upload's copy into the store takes this long) and are swept at start-up.
+    staging_max_age_seconds: float = Field(default=6 * 3600, gt=0)
 
     @field_validator("login_limit_per_client", "login_limit_per_username")
     @classmethod
@@ -125,7 +128,7 @@ class Settings(BaseSettings):
         ``<data dir>/secrets.json``; later starts read them back.
         """
         data_dir = self.resolved_data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = data_dir / "secrets.json"
         stored: dict[str, str] = {}
         if path.exists():

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -31,6 +33,13 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _has_stored_signup_key(path: Path) -> bool:
+    try:
+        return "signup_key" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
@@ -43,14 +52,24 @@ def register(app: typer.Typer) -> None:
         from tufsync.api.app import create_app
 
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-        settings = load_settings(**overrides).with_generated_secrets()
+        configured = load_settings(**overrides)
+        secrets_file = configured.resolved_data_dir / "secrets.json"
+        key_was_stored = _has_stored_signup_key(secrets_file)
+        settings = configured.with_generated_secrets()
         console.print(f"[bold]tufsync[/bold] listening on http://{settings.host}:{settings.port}")
         console.print(f"  data dir:        {settings.resolved_data_dir}")
         console.print(f"  online key dir:  {settings.resolved_online_key_dir}")
         console.print(f"  public files:    {settings.resolved_public_url}/")
         console.print(f"  database:        {settings.resolved_database_url}")
         console.print(f"  state store:     {settings.resolved_state_url}")
-        console.print(f"  signup key:      {settings.signup_key}")
+        if configured.signup_key:
+            console.print("  signup key:      set by TUFSYNC_SIGNUP_KEY")
+        elif key_was_stored:
+            console.print(f"  signup key:      in {secrets_file}")
+        else:  # generated just now: shown this once
+            console.print(
+                f"  signup key:      {settings.signup_key} (shown once; kept in {secrets_file})"
+            )
         console.print(f"  API docs:        http://{settings.host}:{settings.port}/docs")
         server = uvicorn.Server(
             uvicorn.Config(

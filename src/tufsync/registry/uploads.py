@@ -39,6 +39,12 @@ def staging_key() -> str:
     return tenant_keys.staging_upload(uuid.uuid4().hex)
 
 
+async def sweep_staging(storage: ObjectStore, older_than_seconds: float) -> int:
+    """Delete staging objects (and partial writes) older than ``older_than_seconds``:
+    what uploads left behind when their process died (issue 10 item 8)."""
+    return await storage.delete_older_than(tenant_keys.STAGING_PREFIX, older_than_seconds)
+
+
 async def stage_file(storage: ObjectStore, source: Readable, limit: int) -> StagedFile:
     """Copy ``source`` to a staging key, computing length, sha256 and sha512 on the way."""
     sha256 = hashlib.sha256()

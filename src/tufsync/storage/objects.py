@@ -6,6 +6,8 @@ no caller can reach outside the store's root or prefix.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +43,10 @@ def _is_not_found(exc: BaseException) -> bool:
 class ObjectStore:
     """Async put/get/head/delete/list on one bucket or directory."""
 
-    def __init__(self, store: Any, description: str) -> None:
+    def __init__(self, store: Any, description: str, local_root: Path | None = None) -> None:
         self._store = store
         self.description = description
+        self._local_root = local_root
 
     async def put(self, key: str, data: bytes) -> None:
         try:
@@ -124,6 +127,34 @@ class ObjectStore:
             raise StorageUnavailable(f"object store list failed: {exc}") from exc
         return out
 
+    @property
+    def is_local(self) -> bool:
+        """True for a local directory (no network, no other writers in embedded mode)."""
+        return self._local_root is not None
+
+    async def delete_older_than(self, prefix: str, age_seconds: float) -> int:
+        """Delete what lies under ``prefix`` unchanged for more than ``age_seconds``;
+        return how many. In a local directory this includes the partial files
+        (``name#N``) an interrupted write leaves, which listing never shows."""
+        _check(prefix.rstrip("/"))
+        cutoff = time.time() - age_seconds
+        if self._local_root is not None:
+            return await asyncio.to_thread(_delete_old_files, self._local_root / prefix, cutoff)
+        removed = 0
+        try:
+            async for batch in obstore.list(self._store, prefix=prefix):
+                for meta in batch:
+                    if meta["last_modified"].timestamp() < cutoff:
+                        await self.delete(meta["path"])
+                        removed += 1
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if _is_not_found(exc):
+                return removed
+            raise StorageUnavailable(f"object store list failed: {exc}") from exc
+        return removed
+
     async def ping(self) -> None:
         """Raise StorageUnavailable when the store does not answer."""
         try:
@@ -132,6 +163,20 @@ class ObjectStore:
             if _is_not_found(exc):
                 return
             raise StorageUnavailable(f"object store unreachable: {exc}") from exc
+
+
+def _delete_old_files(folder: Path, cutoff: float) -> int:
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def open_store(
@@ -147,7 +192,7 @@ def open_store(
     if parsed.scheme == "file":
         root = Path(parsed.path)
         root.mkdir(parents=True, exist_ok=True)
-        return ObjectStore(LocalStore(root, mkdir=True), f"local directory {root}")
+        return ObjectStore(LocalStore(root, mkdir=True), f"local directory {root}", root)
     if parsed.scheme == "s3":
         config: dict[str, Any] = {"region": s3_region}
         if s3_endpoint:
