@@ -1,0 +1,45 @@
+"""The login/signup attempt windows in both storages (issue 10 item 5, DESIGN "limits").
+
+Embedded mode keeps them in memory; scale-out in Redis, where every API process
+sees the same counts (two limiters on one real Redis database stand for two
+processes).
+"""
+
+from __future__ import annotations
+
+import redis
+
+from tufsync.auth.ratelimit import KEY_PREFIX, AttemptLimiter
+from tufsync.services import login_limiter
+from tufsync.settings import Settings
+
+
+async def test_memory_windows_per_address_and_username() -> None:
+    limiter = AttemptLimiter("async+memory://", "3/minute", "2/minute")
+    assert await limiter.refusal("login", "10.0.0.1", "alice") is None
+    await limiter.failed("login", "10.0.0.1", "alice")
+    await limiter.failed("login", "10.0.0.2", "Alice")  # usernames ignore case
+    refusal = await limiter.refusal("login", "10.0.0.3", "ALICE")
+    assert refusal is not None and refusal.scope == "username"
+    assert 1 <= refusal.retry_after <= 61
+    assert await limiter.refusal("signup", "10.0.0.3", "alice") is None  # its own windows
+    await limiter.failed("login", "10.0.0.1", "bob")
+    await limiter.failed("login", "10.0.0.1", "carol")
+    refusal = await limiter.refusal("login", "10.0.0.1", "dave")
+    assert refusal is not None and refusal.scope == "address"
+    assert "Too many failed login attempts for this address" in refusal.sentence("login")
+
+
+async def test_redis_windows_are_shared_by_processes(redis_db: str) -> None:
+    settings = Settings(
+        redis_url=redis_db, login_limit_per_client="50/minute", login_limit_per_username="3/minute"
+    )
+    first, second = login_limiter(settings), login_limiter(settings)
+    for limiter in (first, second, first):
+        assert await limiter.refusal("login", "192.0.2.7", "mallory") is None
+        await limiter.failed("login", "192.0.2.7", "mallory")
+    refusal = await second.refusal("login", "198.51.100.1", "mallory")
+    assert refusal is not None and refusal.scope == "username"
+    keys = [k.decode() for k in redis.Redis.from_url(redis_db).keys("*")]
+    assert keys and all(k.startswith(KEY_PREFIX) for k in keys), keys
+    assert not any("mallory" in k or "192.0.2.7" in k for k in keys), keys  # hashed
