@@ -10,10 +10,11 @@ held, so clients only ever see a consistent repository.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuf.api.metadata import Metadata, MetaFile, Root, Targets
+from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timestamp
 
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.clock import expiry_after
@@ -118,11 +119,16 @@ class MetadataChange:
             signers += [s for s in old if s.public_key.keyid not in known]
         return signers
 
-    async def commit(self) -> CommitResult:
-        """Sign and publish: opened roles, then snapshot (if anything below it changed
-        or ``force_snapshot``), then timestamp. Also records the new expiries."""
-        result = CommitResult()
-        files = self.repo.files
+    def _sign(
+        self, snapshot: Metadata[Snapshot] | None, result: CommitResult
+    ) -> tuple[
+        list[tuple[str, Metadata[Any], bytes]],
+        tuple[str, Metadata[Any], bytes] | None,
+        Metadata[Timestamp],
+        bytes,
+    ]:
+        """Bump, sign and serialise every changed role, the snapshot (when given) and
+        the timestamp. Pure CPU work, run in a worker thread by :meth:`commit`."""
         role_files: list[tuple[str, Metadata[Any], bytes]] = []
         # Delegated roles before targets: their signers are looked up in targets'
         # delegations, which a key change in targets would only affect later.
@@ -139,10 +145,7 @@ class MetadataChange:
             result.versions[role] = md.signed.version
 
         snapshot_file: tuple[str, Metadata[Any], bytes] | None = None
-        if role_files or self.force_snapshot:
-            snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
-            if snapshot is None:
-                raise TufInputError("snapshot metadata is missing from the store")
+        if snapshot is not None:
             for role, md in {**self.opened, **self.presigned}.items():
                 snapshot.signed.meta[f"{role}.json"] = MetaFile(version=md.signed.version)
             self._bump(snapshot, "snapshot")
@@ -160,6 +163,24 @@ class MetadataChange:
             timestamp, "timestamp", self._signers("timestamp"), self.delegator_of("timestamp")
         )
         result.versions["timestamp"] = timestamp.signed.version
+        return role_files, snapshot_file, timestamp, timestamp_data
+
+    async def commit(self) -> CommitResult:
+        """Sign and publish: opened roles, then snapshot (if anything below it changed
+        or ``force_snapshot``), then timestamp. Also records the new expiries.
+
+        The signing runs in a worker thread (DESIGN invariant 8): a change touching
+        thousands of hash bins, or a snapshot listing them, never stalls the API."""
+        result = CommitResult()
+        files = self.repo.files
+        old_snapshot: Metadata[Snapshot] | None = None
+        if self.opened or self.presigned or self.force_snapshot:
+            old_snapshot = await files.snapshot(self.trusted.snapshot.signed.version, take=True)
+            if old_snapshot is None:
+                raise TufInputError("snapshot metadata is missing from the store")
+        role_files, snapshot_file, timestamp, timestamp_data = await asyncio.to_thread(
+            self._sign, old_snapshot, result
+        )
 
         ordered = role_files + ([snapshot_file] if snapshot_file else [])
         written: list[str] = []
