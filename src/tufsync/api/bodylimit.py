@@ -52,25 +52,34 @@ class BodyLimitMiddleware:
             await _send_413(send, BodyTooLarge(limit))
             return
         received = 0
-        started = False
+        exceeded = started = replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise BodyTooLarge(limit)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            # Past the limit, whatever the app answers (a framework may turn the
+            # exception into its own 400) becomes the 413.
+            nonlocal started, replaced
+            if replaced:
+                return
             if message["type"] == "http.response.start":
+                if exceeded and not started:
+                    replaced = started = True
+                    await _send_413(send, BodyTooLarge(limit))
+                    return
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge as exc:
             if started:
                 raise
