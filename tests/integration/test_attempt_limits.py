@@ -7,8 +7,11 @@ processes).
 
 from __future__ import annotations
 
+import asyncio
+
 import redis
 
+from tufsync.auth.passwords import HashingBusy, PasswordPool
 from tufsync.auth.ratelimit import KEY_PREFIX, AttemptLimiter
 from tufsync.services import login_limiter
 from tufsync.settings import Settings
@@ -43,3 +46,15 @@ async def test_redis_windows_are_shared_by_processes(redis_db: str) -> None:
     keys = [k.decode() for k in redis.Redis.from_url(redis_db).keys("*")]
     assert keys and all(k.startswith(KEY_PREFIX) for k in keys), keys
     assert not any("mallory" in k or "192.0.2.7" in k for k in keys), keys  # hashed
+
+
+async def test_password_pool_is_bounded() -> None:
+    pool = PasswordPool(workers=1, max_waiting=1)
+    stored = await pool.hash("correct horse")
+    results = await asyncio.gather(
+        *(pool.verify(stored, "wrong password") for _ in range(3)), return_exceptions=True
+    )
+    assert sum(isinstance(r, HashingBusy) for r in results) == 1, results
+    assert results.count(False) == 2, results
+    assert await pool.verify(stored, "correct horse") is True  # room again once they finish
+    pool.close()
