@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 
@@ -156,6 +157,15 @@ class Services:
         self.passwords.close()
         await self.state.close()
         await self.db.dispose()
+
+
+def settle_heap() -> None:
+    """Move everything alive after start-up (modules, settings, pools) out of the
+    garbage collector's reach. A full collection otherwise walks those hundreds of
+    thousands of objects and, under load, stalls the event loop for up to a
+    second while a big task allocates (measured during a 16,384-bin bootstrap)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _sweep(storage: ObjectStore, age: float) -> None:

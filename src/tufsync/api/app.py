@@ -26,7 +26,7 @@ from tufsync.api.routers import (
     tuf_signing,
     tuf_tasks,
 )
-from tufsync.services import Services
+from tufsync.services import Services, settle_heap
 from tufsync.settings import Settings
 
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings)
         app.state.services = services
+        settle_heap()
         try:
             yield
         finally:

@@ -96,7 +96,7 @@ def register_worker(app: typer.Typer) -> None:
         """Run tasks from the Redis queue (scale-out mode), plus the refresh scheduler."""
         import asyncio
 
-        from tufsync.services import Services, StartupRefused
+        from tufsync.services import Services, StartupRefused, settle_heap
 
         settings = load_settings()
         if not settings.scale_out:
@@ -105,6 +105,7 @@ def register_worker(app: typer.Typer) -> None:
 
         async def main() -> None:
             services = await Services.start(settings, embedded_worker=False)
+            settle_heap()
             services.start_scheduler()
             console.print("tufsync worker started")
             try:
