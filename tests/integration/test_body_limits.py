@@ -8,6 +8,7 @@ a client sends a 256 MiB chunked body, unauthenticated, to /login.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 from pathlib import Path
@@ -52,11 +53,15 @@ def send_chunked(server: ServerProcess, path: str, mib: int, headers: str = "") 
             except (BrokenPipeError, ConnectionResetError):
                 break
             sent += 1
-        else:
-            sock.sendall(b'1\r\n"\r\n1\r\n}\r\n0\r\n\r\n')  # the whole body went out
+        else:  # the whole body went out (or the server closed as it answered)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(b'1\r\n"\r\n1\r\n}\r\n0\r\n\r\n')
         sock.settimeout(30)
         while b"\r\n" not in answer:
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                break  # what arrived before the reset is in ``answer``
             if not data:
                 break
             answer += data
