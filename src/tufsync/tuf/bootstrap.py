@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from securesystemslib.signer import Signer
 from tuf.api.metadata import (
     DelegatedRole,
     Delegations,
@@ -34,7 +33,7 @@ from tufsync.names import TOP_LEVEL_ROLES, target_patterns
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import BIN_PREFIX, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import TufInputError
-from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.keys import OnlineKeyStore, TenantSigner
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing import online_signers, sign_and_verify
@@ -289,7 +288,7 @@ def sign_version_one(
     so the garbage collector never walks thousands of metadata objects.
     """
     root = plan.root.signed
-    signers: dict[tuple[str, ...], list[Signer]] = {}
+    signers: dict[tuple[str, ...], list[TenantSigner]] = {}
 
     def sign_online(md: Metadata[Any], role: str, delegator: Root | Targets) -> bytes:
         if cancelled.is_set():
