@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.scaleout import S3Endpoint
-from tufsync.registry.uploads import STAGING_PREFIX, sweep_staging
+from tufsync.registry.uploads import sweep_staging
 from tufsync.storage import open_store
+from tufsync.tenant_keys import STAGING_PREFIX
 
 
 async def test_sweep_removes_only_old_staging_objects(s3: S3Endpoint) -> None:
