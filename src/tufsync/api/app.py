@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from tufsync import __version__
 from tufsync.api.errors import install_error_handlers
+from tufsync.api.observe import RequestObserver
 from tufsync.api.routers import (
     accounts,
     catalogs,
+    metrics,
     ops,
     public,
     registry,
@@ -20,11 +22,13 @@ from tufsync.api.routers import (
     tuf_audit,
     tuf_bootstrap,
     tuf_config,
+    tuf_expiry,
     tuf_metadata,
     tuf_online,
     tuf_signing,
     tuf_tasks,
 )
+from tufsync.observability.metrics import process_exiting
 from tufsync.services import Services
 from tufsync.settings import Settings
 
@@ -40,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.stop()
+            process_exiting()
 
     app = FastAPI(
         title="tufsync",
@@ -48,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestObserver)
     for module in (
         ops,
         accounts,
@@ -63,6 +69,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tuf_online,
         tuf_signing,
         tuf_audit,
+        tuf_expiry,
+        metrics,
     ):
         app.include_router(module.router)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``tufsync serve --workers N`` gives uvicorn: settings from the
+    environment, logging configured in each process."""
+    from tufsync.observability.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

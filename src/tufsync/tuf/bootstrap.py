@@ -322,6 +322,7 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
         await repo.save_config(config)
         expiries = {name: md.signed.expires for name, md in role_files}
         expiries |= {"snapshot": snapshot.signed.expires, "timestamp": timestamp.signed.expires}
+        expiries["root"] = root.expires
         await repo.record_expiries(expiries, config)
     except BaseException:
         for key in written:
