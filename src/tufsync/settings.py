@@ -7,10 +7,12 @@ persisted in ``<data dir>/secrets.json`` so restarts keep tokens valid.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +45,19 @@ class Settings(BaseSettings):
     token_lifetime_hours: int = Field(default=24, ge=1)
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     log_level: str = "info"
+    # Log lines as plain text (default) or one JSON object per line.
+    log_format: Literal["text", "json"] = "text"
+    # Who may read /metrics besides loopback: networks (CIDR) and/or a bearer token.
+    # TUFSYNC_METRICS_ALLOW: comma-separated, e.g. "10.0.0.0/8,192.168.1.7".
+    metrics_allow: str = ""
+    metrics_token: str | None = None
+    # `tufsync worker` serves /health, /ready and /metrics on this port (unset: not at
+    # all; each worker on one host needs a port of its own, e.g. 9101, 9102).
+    worker_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_host: str = "127.0.0.1"
+    # Offline roles (root, offline targets, offline delegated roles) expiring within
+    # this many days are listed by GET /tuf/v1/expiry, counted and logged daily.
+    expiry_warning_days: int = Field(default=30, ge=1, le=3650)
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
     # Signer URIs (KMS, Vault, HSM, file2:) an operator allows, per admin ("*": every
     # admin), with {admin} and {app} standing for the tenant, e.g.
@@ -77,6 +92,30 @@ class Settings(BaseSettings):
     def _signer_uris_bound_to_one_tenant(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
         check_setting(value)
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError("log_level must be one of critical, error, warning, info, debug")
+        return value.lower()
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for network in value.split(","):
+            if network.strip():
+                ipaddress.ip_network(network.strip(), strict=False)  # ValueError names it
+        return value
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Networks allowed to read /metrics besides loopback."""
+        return [
+            ipaddress.ip_network(n.strip(), strict=False)
+            for n in self.metrics_allow.split(",")
+            if n.strip()
+        ]
 
     @property
     def scale_out(self) -> bool:

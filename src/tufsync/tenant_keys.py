@@ -24,6 +24,8 @@ State-store keys (``StateStore``)::
     app:<admin>:<app>:signing-lock      serialises signatures on drafts
     app:<admin>:<app>:batch             set of publish/remove tasks waiting
     app:<admin>:<app>:refresh-queued    automatic refresh queued
+    app:<admin>:<app>:expiry-warned:<role>  an expiring offline role was logged today
+    app:<admin>:<app>:recent-tasks      the latest task ids (for ``tufsync status``)
     schedule:<admin>:<app>              refresh schedule (scanned)
     task:<task id>                      task record (scanned)
     lease:<task id>                     lease of the worker running a task
@@ -158,10 +160,28 @@ def refresh_queued(ref: TenantRef) -> str:
     return _app_key(ref, "refresh-queued")
 
 
+def expiry_warned(ref: TenantRef, role: str) -> str:
+    """Set (with a one-day time-to-live) once an expiring offline role was logged."""
+    return _app_key(ref, "expiry-warned", role)
+
+
+def recent_tasks(ref: TenantRef) -> str:
+    """JSON list of the repository's latest task ids (newest first), for ``status``."""
+    return _app_key(ref, "recent-tasks")
+
+
 # -- state store: scanned spaces -----------------------------------------------
 def schedule(ref: TenantRef) -> str:
     """Per-repository expiry schedule of online roles (also the list of repositories)."""
     return SCHEDULE_PREFIX + _join(ref.admin, ref.app)
+
+
+def admin_schedule_prefix(admin: str) -> str:
+    """The prefix of one admin's schedules, and of no other admin's (escaped names
+    never contain the separator)."""
+    if not isinstance(admin, str) or not USERNAME_RE.fullmatch(admin):
+        raise InvalidName(f"not a valid username: {admin!r}")
+    return SCHEDULE_PREFIX + escape(admin) + SEP
 
 
 def parse_schedule(key: str) -> TenantRef:

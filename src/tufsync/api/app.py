@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from tufsync import __version__
 from tufsync.api.bodylimit import BodyLimitMiddleware
 from tufsync.api.errors import install_error_handlers
+from tufsync.api.observe import RequestObserver
 from tufsync.api.routers import (
     accounts,
     catalogs,
+    metrics,
     ops,
     public,
     registry,
@@ -21,11 +23,13 @@ from tufsync.api.routers import (
     tuf_audit,
     tuf_bootstrap,
     tuf_config,
+    tuf_expiry,
     tuf_metadata,
     tuf_online,
     tuf_signing,
     tuf_tasks,
 )
+from tufsync.observability.metrics import process_exiting
 from tufsync.services import Services, settle_heap
 from tufsync.settings import Settings
 
@@ -42,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.stop()
+            process_exiting()
 
     app = FastAPI(
         title="tufsync",
@@ -51,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
+    app.add_middleware(RequestObserver)
     for module in (
         ops,
         accounts,
@@ -66,6 +72,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tuf_online,
         tuf_signing,
         tuf_audit,
+        tuf_expiry,
+        metrics,
     ):
         app.include_router(module.router)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``tufsync serve --workers N`` gives uvicorn: settings from the
+    environment, logging configured in each process."""
+    from tufsync.observability.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -105,6 +105,7 @@ async def current_admin(request: Request, services: Services = Depends(get_servi
     else:
         admin = await _admin_from_login(services, token)
     set_scope(admin.token_apps)
+    request.state.admin = admin.username  # for the request log line (never the token)
     return admin
 
 

@@ -45,17 +45,27 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
         port: int = typer.Option(None, help="Port to listen on (default 9000)."),
+        workers: int = typer.Option(
+            1, min=1, help="API processes on this port (scale-out mode only)."
+        ),
     ) -> None:
         """Start the API (and, in embedded mode, the task worker)."""
         import uvicorn
 
-        from tufsync.api.app import create_app
+        from tufsync.observability.logs import configure_logging
 
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
         configured = load_settings(**overrides)
         secrets_file = configured.resolved_data_dir / "secrets.json"
         key_was_stored = _has_stored_signup_key(secrets_file)
         settings = configured.with_generated_secrets()
+        if workers > 1 and not settings.scale_out:
+            console.print(
+                "[red]error:[/red] --workers needs scale-out mode (TUFSYNC_REDIS_URL): "
+                "embedded mode runs its tasks inside the one API process"
+            )
+            raise typer.Exit(2)
+        configure_logging(settings.log_level, settings.log_format)
         console.print(f"[bold]tufsync[/bold] listening on http://{settings.host}:{settings.port}")
         console.print(f"  data dir:        {settings.resolved_data_dir}")
         console.print(f"  online key dir:  {settings.resolved_online_key_dir}")
@@ -71,12 +81,33 @@ def register(app: typer.Typer) -> None:
                 f"  signup key:      {settings.signup_key} (shown once; kept in {secrets_file})"
             )
         console.print(f"  API docs:        http://{settings.host}:{settings.port}/docs")
+        console.print(f"  metrics:         http://{settings.host}:{settings.port}/metrics")
+        if workers > 1:
+            _share_metrics(settings)
+            os.environ["TUFSYNC_HOST"] = settings.host
+            os.environ["TUFSYNC_PORT"] = str(settings.port)
+            uvicorn.run(
+                "tufsync.api.app:create_app_from_env",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                # A minute to start each process: uvicorn's default of 5 s kills processes
+                # that import slowly on a busy machine, over and over (since uvicorn 0.37).
+                timeout_worker_healthcheck=60,
+            )
+            return
+        from tufsync.api.app import create_app
+
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(settings),
                 host=settings.host,
                 port=settings.port,
-                log_level=settings.log_level,
+                log_config=None,
+                access_log=False,
             )
         )
         with contextlib.suppress(SystemExit):  # uvicorn's way of saying start-up failed
@@ -90,12 +121,25 @@ def register(app: typer.Typer) -> None:
             os._exit(STARTUP_FAILED)
 
 
+def _share_metrics(settings: Settings) -> None:
+    """Several API processes: one emptied PROMETHEUS_MULTIPROC_DIR for all of them."""
+    from tufsync.observability.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    path = Path(os.environ.get(MULTIPROC_ENV) or settings.resolved_data_dir / "prometheus")
+    prepare_multiprocess_dir(path)
+    os.environ[MULTIPROC_ENV] = str(path)
+    console.print(f"  metrics dir:     {path} (shared by {MULTIPROC_ENV})")
+
+
 def register_worker(app: typer.Typer) -> None:
     @app.command()
     def worker() -> None:
         """Run tasks from the Redis queue (scale-out mode), plus the refresh scheduler."""
         import asyncio
 
+        from tufsync.api.worker_app import serve_worker_http
+        from tufsync.observability.logs import configure_logging
+        from tufsync.observability.metrics import process_exiting
         from tufsync.services import Services, StartupRefused, settle_heap
 
         settings = load_settings()
@@ -103,15 +147,32 @@ def register_worker(app: typer.Typer) -> None:
             console.print("[red]error:[/red] set TUFSYNC_REDIS_URL: workers take tasks from Redis")
             raise typer.Exit(2)
 
+        configure_logging(settings.log_level, settings.log_format)
+
         async def main() -> None:
             services = await Services.start(settings, embedded_worker=False)
             settle_heap()
             services.start_scheduler()
+            receiver = asyncio.create_task(services.queue.run_worker())
+            http: asyncio.Task[None] | None = None
+            if settings.worker_port:
+                http = asyncio.create_task(
+                    serve_worker_http(
+                        services, receiver, settings.worker_host, settings.worker_port
+                    )
+                )
+                console.print(
+                    f"  health and metrics: http://{settings.worker_host}:{settings.worker_port}"
+                )
             console.print("tufsync worker started")
             try:
-                await services.queue.run_worker()
+                await receiver
             finally:
+                if http is not None:
+                    http.cancel()
+                    await asyncio.gather(http, return_exceptions=True)
                 await services.stop()
+                process_exiting()
 
         try:
             asyncio.run(main())

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from tufsync import tenant_keys
 from tufsync.cli.client_cmds import check, client, finish, load_config
 from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, signers_for
 from tufsync.cli.output import console, emit, fail
@@ -160,38 +159,3 @@ def register(app: typer.Typer) -> None:
                 )
             )
             finish(http, body, True, as_json)
-
-
-def register_status(app: typer.Typer) -> None:
-    @app.command()
-    def status(
-        app_name: str = typer.Option(..., "--app"),
-        as_json: bool = typer.Option(False, "--json"),
-    ) -> None:
-        """Version and expiry of every role, settings, and drafts awaiting signatures."""
-        admin = load_config().get("username", "")
-        with client() as http:
-            root = check(http.get("/tuf/v1/metadata/root", params={"appName": app_name}))
-            targets = check(http.get("/tuf/v1/metadata/targets", params={"appName": app_name}))
-            config = check(http.get("/tuf/v1/config", params={"appName": app_name}))["data"]
-            drafts = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
-            ref = tenant_keys.TenantRef(admin, app_name)
-            meta = "/public/" + tenant_keys.metadata_prefix(ref).rstrip("/")
-            timestamp = check(http.get(f"{meta}/timestamp.json"))
-            snap_version = timestamp["signed"]["meta"]["snapshot.json"]["version"]
-            snapshot = check(http.get(f"{meta}/{snap_version}.snapshot.json"))
-        roles = {
-            name: {"version": md["signed"]["version"], "expires": md["signed"]["expires"]}
-            for name, md in (
-                ("root", root["data"]["trusted_root"]),
-                ("targets", targets["data"]["trusted_targets"]),
-                ("snapshot", snapshot),
-                ("timestamp", timestamp),
-            )
-        }
-        pending = [
-            role
-            for role in ((drafts.get("data") or {}).get("metadata") or {})
-            if not role.startswith("trusted_")
-        ]
-        emit({"roles": roles, "settings": config, "pending_drafts": pending}, as_json)

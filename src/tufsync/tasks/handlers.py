@@ -15,6 +15,7 @@ from tuf.api.metadata import Metadata
 from tufsync import tenant_keys
 from tufsync.audit_events import task_event
 from tufsync.db import audit, queries
+from tufsync.observability.metrics import observe_batch
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
@@ -147,6 +148,7 @@ class TargetsBatchHandler(MetadataHandler):
             others = await services.records.get_many(claimed)
             items = [_BatchItem(r) for r in sorted([record, *others], key=lambda r: r.created_at)]
             items = [i for i in items if i.record.state not in (SUCCESS, FAILURE)]
+            observe_batch(len(items))
             change = await MetadataChange.begin(repo, lock)
             for item in items:
                 try:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TASK_NAME = "tufsync.run_task"
+QUEUE_NAME = "tufsync:tasks"
+GROUP_NAME = "tufsync-workers"
 
 
 async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
@@ -63,8 +65,8 @@ def make_broker(settings: Settings) -> AsyncBroker:
     if settings.redis_url:
         broker: AsyncBroker = _resilient_stream_broker()(
             settings.redis_url,
-            queue_name="tufsync:tasks",
-            consumer_group_name="tufsync-workers",
+            queue_name=QUEUE_NAME,
+            consumer_group_name=GROUP_NAME,
             consumer_id="0",
             idle_timeout=int(settings.task_redelivery_seconds * 1000),
             unacknowledged_lock_timeout=settings.task_redelivery_seconds,
@@ -109,6 +111,26 @@ class TaskQueue:
 
     async def submit(self, task_id: str) -> None:
         await self._task.kiq(task_id)
+
+    async def depth(self) -> int:
+        """Tasks handed to the queue and not yet finished: running ones in embedded
+        mode; in scale-out, messages of the stream not yet delivered or not yet
+        acknowledged by a worker."""
+        if isinstance(self.broker, InMemoryBroker):
+            return len(self.broker._running_tasks)
+        from redis.asyncio import Redis
+        from redis.exceptions import ResponseError
+
+        async with Redis(connection_pool=self.broker.connection_pool) as conn:  # type: ignore[attr-defined]
+            try:
+                groups = await conn.xinfo_groups(QUEUE_NAME)
+            except ResponseError:  # no stream yet: nothing was ever queued
+                return 0
+            for group in groups:
+                name = group.get("name")
+                if name in (GROUP_NAME, GROUP_NAME.encode()):
+                    return int(group.get("pending") or 0) + int(group.get("lag") or 0)
+            return int(await conn.xlen(QUEUE_NAME))
 
     async def wait_idle(self) -> None:
         if isinstance(self.broker, InMemoryBroker):

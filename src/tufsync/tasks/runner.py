@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
 from tufsync.audit_events import BATCHED_TASKS, task_event
 from tufsync.db import audit
+from tufsync.observability.logs import log_task
+from tufsync.observability.metrics import observe_task
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
 from tufsync.tasks.records import FAILURE, STARTED, SUCCESS, TaskRecord
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600.0
+# How the failure sentences written below begin (the task log line tells them apart).
+TIMEOUT_PREFIX = "task timed out"
+INTERNAL_PREFIX = "internal error:"
 
 
 async def run_task(services: Services, task_id: str) -> None:
@@ -33,9 +39,40 @@ async def run_task(services: Services, task_id: str) -> None:
         async with hold_lock(
             services.state, tenant_keys.task_lease(task_id), ttl=lease_ttl, wait=0
         ):
-            await _run_leased(services, task_id)
+            await _observed(services, task_id)
     except LockTimeout:
         log.info("task %s is already running elsewhere; duplicate delivery dropped", task_id)
+
+
+async def _observed(services: Services, task_id: str) -> None:
+    """Run the task, then write its log line and count it (once per task: a task
+    another task's batch finished counts when its own delivery finds it done)."""
+    before = await services.records.get(task_id)
+    if before is None or before.state in (SUCCESS, FAILURE):
+        return
+    started = time.perf_counter()
+    try:
+        await _run_leased(services, task_id)
+    finally:
+        seconds = time.perf_counter() - started
+        after = await services.records.get(task_id)
+        outcome, error = outcome_of(after)
+        observe_task(before.name, outcome, seconds)
+        log_task(before.name, before.admin, before.app, task_id, outcome, seconds, error)
+
+
+def outcome_of(record: TaskRecord | None) -> tuple[str, str | None]:
+    """``success``, ``failure``, ``timeout``, ``error`` (internal) or ``unfinished``."""
+    if record is None or record.state not in (SUCCESS, FAILURE):
+        return "unfinished", None
+    if record.state == SUCCESS:
+        return "success", None
+    error = str((record.result or {}).get("error") or "")
+    if error.startswith(TIMEOUT_PREFIX):
+        return "timeout", error
+    if error.startswith(INTERNAL_PREFIX):
+        return "error", error
+    return "failure", error
 
 
 async def _run_leased(services: Services, task_id: str) -> None:

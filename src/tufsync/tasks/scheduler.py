@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
+from tufsync.tasks.expiry_watch import warn_expiring
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.refresh import RefreshPolicy, RefreshSchedule
 
@@ -82,7 +84,10 @@ async def refresh_pass(
 
 
 async def run_scheduler(services: Services, interval: float) -> None:
-    """Run passes every ``interval`` seconds until cancelled."""
+    """Run passes every ``interval`` seconds until cancelled; look for expiring
+    offline roles every ``20 * interval`` (at most every 10 minutes)."""
+    warn_every = min(20 * interval, 600.0)
+    next_warning = 0.0
     while True:
         try:
             token = await services.state.acquire_lock(tenant_keys.SCHEDULER_LOCK, interval * 0.9)
@@ -92,6 +97,9 @@ async def run_scheduler(services: Services, interval: float) -> None:
                     log.info(
                         "refresh: %d of %d repositories queued", report.queued, report.repositories
                     )
+                if time.monotonic() >= next_warning:
+                    next_warning = time.monotonic() + warn_every
+                    await warn_expiring(services, services.tuf.clock())
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -360,7 +360,7 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
             await files.storage.put(files.key(name), data)
             written.append(files.key(name))
         await repo.save_config(config)
-        await repo.record_expiries(signed.expiries, config)
+        await repo.record_expiries({**signed.expiries, "root": plan.root.signed.expires}, config)
     except BaseException:
         for key in written:
             await files.storage.delete(key)

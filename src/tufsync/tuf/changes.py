@@ -212,5 +212,25 @@ class MetadataChange:
         expiries["timestamp"] = timestamp.signed.expires
         if snapshot_file:
             expiries["snapshot"] = snapshot_file[1].signed.expires
-        await self.repo.record_expiries(expiries, self.config)
+        # Root and targets as trusted now (also fills schedules written before offline
+        # roles were watched, at the next refresh).
+        expiries["root"] = (self.next_root or self.trusted.root).signed.expires
+        expiries.setdefault("targets", self.trusted.targets.signed.expires)
+        await self.repo.record_expiries(expiries, self.config, self._offline_roles())
         return result
+
+    def _offline_roles(self) -> frozenset[str]:
+        """Delegated roles signed elsewhere whose threshold the server's online keys
+        cannot meet: they are not refreshed, only watched for expiry."""
+        repo = self.repo
+        offline = set()
+        for role in self.presigned:
+            if role == "targets":
+                continue
+            try:
+                online_signers(
+                    repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
+                )
+            except OnlineKeyUnavailable:
+                offline.add(role)
+        return frozenset(offline)

@@ -117,6 +117,7 @@ async def recover(repo: Repository, task_id: str) -> RepoConfig:
             written.append(names["settings"])
         if names["schedule"] not in existing:
             expiries = {"timestamp": trusted.timestamp.signed.expires}
+            expiries["root"] = trusted.root.signed.expires
             expiries["snapshot"] = trusted.snapshot.signed.expires
             expiries["targets"] = trusted.targets.signed.expires
             for name in delegated_role_names(trusted.targets.signed.delegations):

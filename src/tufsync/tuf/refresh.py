@@ -4,7 +4,9 @@ Each repository keeps a small schedule in the state store: the expiry and
 lifetime of every online role (timestamp, snapshot, targets when online,
 delegated roles). A role is due when less than ``fraction`` of its lifetime
 remains, and always at least ``min_margin`` before it expires. Root is signed
-offline and never refreshed here.
+offline and never refreshed here: the schedule keeps the expiry of root, of
+targets when it is signed offline, and of delegated roles the server cannot
+sign (``offline``), so warnings before they lapse need no metadata reads.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RefreshSchedule:
     app: str
     expires: dict[str, float]
     lifetimes: dict[str, float] = field(default_factory=dict)
+    offline: dict[str, float] = field(default_factory=dict)
 
     def due_roles(self, now: datetime, policy: RefreshPolicy) -> list[str]:
         stamp = now.timestamp()
@@ -45,14 +48,36 @@ class RefreshSchedule:
             if policy.is_due(expires, self.lifetimes.get(role, DAY), stamp)
         )
 
-    def updated(self, expiries: dict[str, datetime], config: RepoConfig) -> RefreshSchedule:
+    def updated(
+        self,
+        expiries: dict[str, datetime],
+        config: RepoConfig,
+        offline_roles: frozenset[str] = frozenset(),
+    ) -> RefreshSchedule:
+        """Merge new expiries. Root, offline targets and ``offline_roles`` (delegated
+        roles the server cannot sign) go to ``offline``; the others are refreshed."""
         expires = dict(self.expires)
+        offline = dict(self.offline)
         for role, when in expiries.items():
-            if role == "root" or (role == "targets" and not config.targets_online_key):
-                continue
-            expires[role] = when.timestamp()
+            if (
+                role == "root"
+                or (role == "targets" and not config.targets_online_key)
+                or role in offline_roles
+            ):
+                offline[role] = when.timestamp()
+                expires.pop(role, None)
+            else:
+                expires[role] = when.timestamp()
+                offline.pop(role, None)
+        known = {"root", "targets", *config.delegated_roles, *expiries}
+        offline = {role: when for role, when in offline.items() if role in known}
         lifetimes = {role: config.expiration_days(role) * DAY for role in expires}
-        return RefreshSchedule(self.admin, self.app, expires, lifetimes)
+        return RefreshSchedule(self.admin, self.app, expires, lifetimes, offline)
+
+    def expiring_offline(self, now: datetime, horizon: timedelta) -> dict[str, float]:
+        """Offline roles whose expiry is within ``horizon`` of ``now`` (or past)."""
+        limit = (now + horizon).timestamp()
+        return {role: when for role, when in self.offline.items() if when <= limit}
 
     def to_json(self) -> str:
         return json.dumps(
@@ -61,6 +86,7 @@ class RefreshSchedule:
                 "app": self.app,
                 "expires": self.expires,
                 "lifetimes": self.lifetimes,
+                "offline": self.offline,
             }
         )
 
@@ -71,7 +97,8 @@ class RefreshSchedule:
         if not isinstance(data, dict):
             raise ValueError("a schedule is a JSON object")
         expires, lifetimes = data.get("expires"), data.get("lifetimes", {})
-        for table in (expires, lifetimes):
+        offline = data.get("offline", {})
+        for table in (expires, lifetimes, offline):
             if not isinstance(table, dict) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
             ):
@@ -80,4 +107,5 @@ class RefreshSchedule:
         if not isinstance(admin, str) or not isinstance(app, str):
             raise ValueError("a schedule names its admin and app")
         assert isinstance(expires, dict) and isinstance(lifetimes, dict)
-        return cls(admin, app, expires, lifetimes)
+        assert isinstance(offline, dict)
+        return cls(admin, app, expires, lifetimes, offline)

@@ -100,10 +100,16 @@ class Repository:
         raw = await self.state.get(tenant_keys.schedule(self.ref))
         return None if raw is None else RefreshSchedule.from_json(raw)
 
-    async def record_expiries(self, expiries: dict[str, datetime], config: RepoConfig) -> None:
-        """Merge new expiries of online roles into the schedule (caller holds the lock)."""
+    async def record_expiries(
+        self,
+        expiries: dict[str, datetime],
+        config: RepoConfig,
+        offline_roles: frozenset[str] = frozenset(),
+    ) -> None:
+        """Merge new expiries into the schedule (caller holds the lock); see
+        ``RefreshSchedule.updated`` for which roles count as offline."""
         current = await self.schedule() or RefreshSchedule(self.admin, self.app, {}, {})
-        updated = current.updated(expiries, config)
+        updated = current.updated(expiries, config, offline_roles)
         await self.state.set(tenant_keys.schedule(self.ref), updated.to_json())
 
     # -- trusted metadata ----------------------------------------------

@@ -90,6 +90,7 @@ async def publish_root(
         await files.storage.put(
             files.key(versioned_name("root", new_root.signed.version)), to_bytes(new_root)
         )
+        await repo.record_expiries({"root": new_root.signed.expires}, config)
     else:
         change = MetadataChange(repo, trusted, config, lock, next_root=new_root)
         if "targets" in changed:

@@ -1,0 +1,160 @@
+"""Expiry warnings and the status of a repository (beyond faynoSync's API).
+
+``GET /tuf/v1/expiry`` lists the caller's offline roles (root, offline
+targets, offline delegated roles) that expire within the warning horizon,
+for one app (``appName``) or all of the caller's apps. ``GET /tuf/v1/status``
+is what ``tufsync status`` shows. Another admin's app answers like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from tufsync.api.deps import Admin, app_name_param, current_admin, get_services
+from tufsync.api.errors import ApiError
+from tufsync.services import Services
+from tufsync.tasks.submit import recent_task_ids
+from tufsync.tuf.errors import NotBootstrapped
+from tufsync.tuf.expiry import ExpiryWarning, admin_schedules, dumps_expires, warnings_of
+from tufsync.tuf.signing_flow import pending
+from tufsync.tuf.status import role_statuses
+
+router = APIRouter(prefix="/tuf/v1", tags=["tuf: expiry and status"])
+
+
+class ExpiryItem(BaseModel):
+    app: str = Field(description="The app whose repository holds the role")
+    role: str = Field(description="root, targets or a delegated role signed offline")
+    expires: str = Field(description="Expiry as written in the metadata (YYYY-MM-DDTHH:MM:SSZ)")
+    days_left: float = Field(description="Days until expiry; negative once expired")
+    expired: bool
+
+
+class ExpiryData(BaseModel):
+    horizon_days: int = Field(description="Roles expiring within this many days are listed")
+    warnings: list[ExpiryItem]
+
+
+class ExpiryResponse(BaseModel):
+    data: ExpiryData
+    message: str
+
+
+class RoleItem(BaseModel):
+    version: int
+    expires: str | None
+    signing: str = Field(description="online (refreshed by the service) or offline")
+
+
+class TaskItem(BaseModel):
+    task_id: str
+    task: str
+    state: str
+    last_update: str
+    error: str | None = None
+
+
+class StatusData(BaseModel):
+    app: str
+    roles: dict[str, RoleItem]
+    settings: dict[str, Any]
+    pending_drafts: list[str]
+    recent_tasks: list[TaskItem]
+    expiry: ExpiryData
+
+
+class StatusResponse(BaseModel):
+    data: StatusData
+    message: str
+
+
+def _item(warning: ExpiryWarning) -> ExpiryItem:
+    return ExpiryItem(
+        app=warning.app,
+        role=warning.role,
+        expires=dumps_expires(warning.expires),
+        days_left=round(warning.seconds_left / 86400, 2),
+        expired=warning.expired,
+    )
+
+
+def _not_found(app: str) -> ApiError:
+    return ApiError(404, f"No TUF repository for app {app!r}: it requires bootstrap.")
+
+
+async def _expiry(services: Services, admin: str, app: str | None, now: datetime) -> ExpiryData:
+    schedules = await admin_schedules(services.state, admin)
+    if app is not None:
+        schedules = [s for s in schedules if s.app == app]
+        if not schedules:
+            raise _not_found(app)
+    days = services.settings.expiry_warning_days
+    found = warnings_of(schedules, now, timedelta(days=days))
+    return ExpiryData(horizon_days=days, warnings=[_item(w) for w in found])
+
+
+@router.get("/expiry", response_model=ExpiryResponse)
+async def get_expiry(
+    appName: str | None = Query(default=None, description="One app; leave out for all"),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> ExpiryResponse:
+    """Offline roles of the caller's repositories expiring within the warning horizon."""
+    app = None if appName is None else app_name_param(appName)
+    data = await _expiry(services, admin.username, app, services.tuf.clock())
+    count = len(data.warnings)
+    message = (
+        f"{count} offline role(s) expire within {data.horizon_days} days."
+        if count
+        else f"No offline role expires within {data.horizon_days} days."
+    )
+    return ExpiryResponse(data=data, message=message)
+
+
+@router.get("/status", response_model=StatusResponse)
+async def get_status(
+    appName: str | None = Query(default=None, description="The app's repository"),
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> StatusResponse:
+    """Versions and expiry of every role, settings, drafts, recent tasks, expiry warnings."""
+    app = app_name_param(appName)
+    repo = services.tuf.repo(admin.username, app)
+    try:
+        roles = await role_statuses(repo)
+        config = await repo.require_config()
+    except NotBootstrapped:
+        raise _not_found(app) from None
+    drafts = await pending(repo, config)
+    records = await services.records.get_many(await recent_task_ids(services, admin.username, app))
+    tasks = [
+        TaskItem(
+            task_id=r.task_id,
+            task=r.name,
+            state=r.state,
+            last_update=r.updated_at,
+            error=(r.result or {}).get("error"),
+        )
+        for r in sorted(records, key=lambda r: r.created_at, reverse=True)
+        if r.admin == admin.username and r.app == app
+    ]
+    data = StatusData(
+        app=app,
+        roles={
+            s.role: RoleItem(
+                version=s.version,
+                expires=None if s.expires is None else dumps_expires(s.expires),
+                signing=s.signing,
+            )
+            for s in roles
+        },
+        settings=config.to_dict(),
+        pending_drafts=sorted(drafts),
+        recent_tasks=tasks,
+        expiry=await _expiry(services, admin.username, app, services.tuf.clock()),
+    )
+    return StatusResponse(data=data, message="Repository status.")

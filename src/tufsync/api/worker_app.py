@@ -1,0 +1,62 @@
+"""The small HTTP side of ``tufsync worker``: ``/health``, ``/ready`` and ``/metrics``.
+
+It listens on a port of its own (``TUFSYNC_WORKER_PORT``, loopback by default)
+inside the worker's event loop. ``/health`` fails once the task receiver has
+stopped; ``/metrics`` shows this worker's task counters and follows the same
+access rules as the API's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from tufsync.api.errors import install_error_handlers
+from tufsync.api.routers import metrics, ops
+from tufsync.services import Services
+
+
+def create_worker_app(services: Services, receiver: asyncio.Task[None]) -> FastAPI:
+    app = FastAPI(title="tufsync worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    install_error_handlers(app)
+
+    @app.get("/health")
+    async def health() -> Any:
+        if receiver.done():
+            return JSONResponse(
+                {"status": "unhealthy", "error": "the task receiver has stopped"}, status_code=503
+            )
+        return {"status": "healthy", "role": "worker"}
+
+    app.add_api_route("/ready", ops.ready, methods=["GET"])
+    app.include_router(metrics.router)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the worker."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_worker_http(
+    services: Services, receiver: asyncio.Task[None], host: str, port: int
+) -> None:
+    config = uvicorn.Config(
+        create_worker_app(services, receiver),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    await _Server(config).serve()

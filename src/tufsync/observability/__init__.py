@@ -1,0 +1,1 @@
+"""Logs, metrics and expiry watching: what operators see of a running tufsync."""
