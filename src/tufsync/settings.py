@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     signer_uri_prefixes: dict[str, list[str]] = Field(default_factory=dict)
     task_redelivery_seconds: float = Field(default=60.0, gt=0)
     worker_concurrency: int = Field(default=32, ge=1)
+    # Browser origins allowed to call the API (comma-separated, as faynoSync's
+    # ALLOWED_CORS); the default admits the faynoSync dashboard's own dev server.
+    allowed_cors: str = "http://localhost:3000,http://127.0.0.1:3000"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The allowed CORS origins, one entry per comma-separated value."""
+        return [o.strip() for o in self.allowed_cors.split(",") if o.strip()]
 
     @field_validator("signer_uri_prefixes")
     @classmethod

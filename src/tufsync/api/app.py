@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tufsync import __version__
+from tufsync.api.cors import install_cors
 from tufsync.api.errors import install_error_handlers
 from tufsync.api.routers import (
     accounts,
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_cors(app, settings)
     for module in (
         ops,
         accounts,

@@ -98,7 +98,7 @@ class _BatchItem:
 async def _apply(change: MetadataChange, item: _BatchItem) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
-    if record.name == "publish_artifacts":
+    if record.name in PUBLISH_TASKS:
         specs = _specs(record.params["artifacts"])
         for spec in specs:  # check every path before changing anything
             role_for_target(
@@ -113,6 +113,10 @@ async def _apply(change: MetadataChange, item: _BatchItem) -> None:
         item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
 
 
+# ``publish_artifacts`` is the name tasks accepted before faynoSync's ``add_artifacts``.
+PUBLISH_TASKS = ("add_artifacts", "publish_artifacts")
+
+
 async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, int]) -> None:
     """The audit event of one landed publish or removal, in the batch's transaction."""
     assert item.outcome is not None
@@ -125,7 +129,7 @@ async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, in
 
 
 class TargetsBatchHandler(MetadataHandler):
-    """``publish_artifacts`` and ``remove_artifacts``, merged while they wait.
+    """``add_artifacts`` (publish) and ``remove_artifacts``, merged while they wait.
 
     Each task joins the repository's batch set, then waits for the lock. The
     task that gets the lock claims every waiting task of the batch and applies
@@ -237,6 +241,10 @@ class RootUpdateHandler(MetadataHandler):
         new_root = Metadata.from_dict(copy.deepcopy(record.params["root"]))
         async with hold_lock(services.state, repo.lock_name) as lock:
             versions = await publish_root(repo, new_root, lock)
+            store = DraftStore(repo)
+            draft = await store.get("root")
+            if draft is not None and draft.metadata["signed"]["version"] <= new_root.signed.version:
+                await store.delete("root")  # a draft of a version now published is stale
         return Outcome("Root metadata published", {"versions": versions})
 
 
@@ -263,7 +271,14 @@ class FinalizeSigningHandler(MetadataHandler):
         repo = services.tuf.repo(record.admin, record.app)
         async with hold_lock(services.state, repo.lock_name) as lock:
             config = await repo.require_config()
-            versions = await finalize(repo, config, record.params["role"], lock)
+            role = record.params["role"]
+            versions = await finalize(repo, config, role, lock)
+        if isinstance(versions, list):
+            return Outcome(
+                f"Role {role} signing complete; the rotation is published once "
+                f"{versions} are signed too",
+                {"awaiting": versions},
+            )
         return Outcome("Metadata update finished", {"versions": versions})
 
 
@@ -305,6 +320,7 @@ HANDLERS: dict[str, Handler] = {
     "force_online_metadata_update": ForceUpdateHandler(),
     "update_settings": UpdateSettingsHandler(),
     "bootstrap": BootstrapHandler(),
+    "add_artifacts": TargetsBatchHandler(),
     "publish_artifacts": TargetsBatchHandler(),
     "remove_artifacts": TargetsBatchHandler(),
 }

@@ -31,7 +31,7 @@ from tufsync.tuf.drafts import (
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import canonical_bytes, online_signers
+from tufsync.tuf.signing import canonical_bytes, online_signers, role_keys
 from tufsync.tuf.validation import (
     check_delegations,
     check_root_keys_offline,
@@ -110,10 +110,6 @@ async def stage_delegated_rotation(
         check_root_keys_offline(root, {"delegated roles": new_targets.signed.delegations.keys})
         reqs = requirements_for("targets", new_targets, root, root)
         check_signatures(new_targets, reqs, "metadata.targets")
-        if config.targets_online_key:
-            _sign_online(
-                new_targets, online_signers(keystore, repo.admin, repo.app, root, "targets")
-            )
         drafts.append(Draft("targets", new_targets.to_dict(), trusted.targets.signed.version))
         requirements.append(reqs)
 
@@ -158,7 +154,10 @@ async def stage_delegated_rotation(
             raise TufInputError(
                 f"the keys of role {role!r} must be online so the server can publish into it: {exc}"
             ) from None
-        _sign_online(role_md, signers)
+        if role not in metadata:
+            # The server built this version (the role's content under its new keys):
+            # only the server can sign it, so it does so now.
+            _sign_online(role_md, signers)
         drafts.append(Draft(role, role_md.to_dict(), trusted_role_version))
         requirements.append(reqs)
 
@@ -166,6 +165,29 @@ async def stage_delegated_rotation(
         progress_of(d.parsed(), reqs).complete for d, reqs in zip(drafts, requirements, strict=True)
     )
     return StagedDrafts(role, drafts, complete)
+
+
+def add_online_signatures(repo: Repository, trusted: Trusted, drafts: list[Draft]) -> list[Draft]:
+    """Drafts with the signatures of every key of theirs the server holds online added."""
+    keystore = repo.engine.keys
+    root = trusted.root.signed
+    by_role = {d.role: d.parsed() for d in drafts}
+    delegating = by_role.get("targets", trusted.targets).signed
+    out = []
+    for draft in drafts:
+        md = by_role[draft.role]
+        delegator: Any = root if draft.role == "targets" else delegating
+        keys, _threshold = role_keys(delegator, draft.role)
+        payload = canonical_bytes(md)
+        for keyid, key in keys.items():
+            if keyid in md.signatures:
+                continue
+            signer = keystore.load_signer(repo.admin, repo.app, key)
+            if signer is not None:
+                sig = signer.sign(payload)
+                md.signatures[sig.keyid] = sig
+        out.append(Draft(draft.role, md.to_dict(), draft.trusted_version))
+    return out
 
 
 async def publish_delegated(

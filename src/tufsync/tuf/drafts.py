@@ -108,26 +108,51 @@ class Progress:
     def complete(self) -> bool:
         return all(side.met for side in self.sides)
 
-    def message(self) -> str:
+    def message(self, role: str) -> str:
+        """Why the draft is not complete, and how far it got, word for word in the
+        form of faynoSync's server (``server/tuf/metadata/metadata.go``), whose
+        output the dashboard parses: Go-style ``[k1 k2]`` key lists, and each
+        key list only when faynoSync's server would print it."""
+        unmet = next((s for s in self.sides if not s.met), self.sides[0])
+        text = (
+            "Invalid signature or threshold not reached: Verifying "
+            f"{role} failed, not enough signatures, got {len(unmet.signed)}, "
+            f"want {unmet.threshold}"
+        )
         collected = sum(s.counted for s in self.sides)
         required = sum(s.threshold for s in self.sides)
         more = required - collected
         if len(self.sides) == 1:
             side = self.sides[0]
-            text = f"Progress: {collected}/{required} signatures collected. {more} more required."
-            if not side.met:
-                text += f" Missing keys: {side.missing}."
+            text += (
+                f" Progress: {collected}/{required} signatures collected. "
+                f"{more} more signature(s) required."
+            )
+            if side.signed:
+                text += f" Signed keys: {go_list(side.signed)}."
+            if side.missing:
+                text += f" Missing keys: {go_list(side.missing)}."
             return text
-        parts = " + ".join(f"{s.counted} {s.label}" for s in self.sides)
-        needs = ", ".join(f"{s.threshold - s.counted} {s.label}" for s in self.sides)
-        text = (
-            f"Progress: {collected}/{required} signatures collected ({parts}). "
-            f"{more} more required ({needs})."
+        old, new = self.sides
+        text += (
+            f" Progress: {collected}/{required} signatures collected "
+            f"({old.counted} old + {new.counted} new). {more} more required "
+            f"({old.threshold - old.counted} old + {new.threshold - new.counted} new)."
         )
-        for side in self.sides:
-            if not side.met:
-                text += f" Missing {side.label} keys: {side.missing}."
+        if old.signed:
+            text += f" Old keys signed: {go_list(old.signed)}."
+        if new.signed:
+            text += f" New keys signed: {go_list(new.signed)}."
+        if old.missing and not old.met:
+            text += f" Missing old keys: {go_list(old.missing)}."
+        if new.missing and not new.met:
+            text += f" Missing new keys: {go_list(new.missing)}."
         return text
+
+
+def go_list(items: list[str]) -> str:
+    """A list as Go's ``%v`` prints a ``[]string``: ``[a b c]``."""
+    return "[" + " ".join(items) + "]"
 
 
 def requirements_for(

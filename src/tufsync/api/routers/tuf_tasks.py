@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, Query
 
 from tufsync.api.deps import Admin, current_admin, get_services
 from tufsync.api.errors import bad_request, not_found
+from tufsync.api.tuf_models import TaskAnswer, answers
 from tufsync.auth.scope import require_app
 from tufsync.services import Services
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: tasks"])
 
 
-@router.get("/task")
+@router.get("/task", responses=answers(200, TaskAnswer, 400, 404))
 async def get_task(
     task_id: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
