@@ -262,7 +262,7 @@ def test_config_after_bootstrap(api: Api, tmp_path: Path) -> None:
     missing = api.get("/tuf/v1/config", params={"appName": "cfg"})
     assert missing.status_code == 404
     assert missing.json() == {
-        "error": "It requires bootstrap. State: None",
+        "error": "It requires bootstrap. State: ",
         "message": "No Repository Settings/Config found.",
     }
     cer = ceremony(

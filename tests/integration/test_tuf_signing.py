@@ -297,7 +297,12 @@ def test_rotation_and_signature_rejections(api: Api) -> None:
         assert fragment in result.json()["error"], result.json()
     assert api.get("/tuf/v1/metadata/sign", params={"appName": app}).json() == before
     assert root_files(api, app) == ["1.root.json"]
-    assert post_sig(api, app, "targets", good).status_code == 400
+    no_draft = post_sig(api, app, "targets", good)
+    assert no_draft.status_code == 404  # faynoSync's answer when nothing awaits signing
+    assert no_draft.json() == {
+        "error": "No metadata found in signing process for role targets",
+        "message": "No signatures pending for targets",
+    }
     assert (
         api.post(
             "/tuf/v1/metadata/sign", params={"appName": app}, json={"role": "root"}

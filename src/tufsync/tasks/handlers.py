@@ -69,7 +69,7 @@ class BootstrapHandler:
             versions = await run_bootstrap(repo, plan, record.task_id)
             await lock.ensure_held()
         await services.state.set(marker_key, record.task_id)
-        return Outcome("Bootstrap finished", {"versions": versions})
+        return Outcome("Bootstrap completed successfully", {"versions": versions})
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         state = services.state
@@ -106,11 +106,22 @@ async def _apply(change: MetadataChange, item: _BatchItem) -> None:
             )
         placed = await add_targets(change, specs)
         item.signed = {s.path: (s.hashes["sha256"], True) for s in specs}
-        item.outcome = Outcome("Artifact(s) published", {"artifacts": placed})
+        item.outcome = Outcome(
+            "Artifact(s) Added",
+            {
+                "artifacts": placed,
+                "added_artifacts": [s.path for s in specs],
+                "invalid_paths": [],
+                "target_roles": sorted(set(placed.values())),
+            },
+        )
     else:
         removed = await remove_targets(change, list(record.params["paths"]))
         item.unsigned = list(record.params["paths"])
-        item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
+        item.outcome = Outcome(
+            f"Successfully removed {len(removed)} artifacts from TUF metadata",
+            {"artifacts": removed},
+        )
 
 
 # ``publish_artifacts`` is the name tasks accepted before faynoSync's ``add_artifacts``.
@@ -209,7 +220,10 @@ class ForceUpdateHandler(MetadataHandler):
         finally:
             if record.params.get("automatic"):
                 await services.state.delete(tenant_keys.refresh_queued(record.ref))
-        return Outcome("Online metadata updated", {"roles": roles, "versions": result.versions})
+        return Outcome(
+            "Force new online metadata update succeeded",
+            {"roles": roles, "versions": result.versions},
+        )
 
 
 class UpdateSettingsHandler:
@@ -222,7 +236,10 @@ class UpdateSettingsHandler:
             schedule = await repo.schedule()
             if schedule is not None:
                 await repo.record_expiries({}, config)
-        return Outcome("Settings updated", {"expiration": days})
+        return Outcome(
+            "Update Settings Succeeded",
+            {"expiration": days, "updated_roles": list(days), "invalid_roles": []},
+        )
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         return None
@@ -245,7 +262,7 @@ class RootUpdateHandler(MetadataHandler):
             draft = await store.get("root")
             if draft is not None and draft.metadata["signed"]["version"] <= new_root.signed.version:
                 await store.delete("root")  # a draft of a version now published is stale
-        return Outcome("Root metadata published", {"versions": versions})
+        return Outcome("Metadata update completed successfully", {"versions": versions})
 
 
 class DelegationHandler(MetadataHandler):
@@ -289,7 +306,7 @@ class CancelSigningHandler:
         repo = services.tuf.repo(record.admin, record.app)
         role = record.params["role"]
         await DraftStore(repo).delete(role)
-        return Outcome(f"Signing process for {role} cancelled")
+        return Outcome(f"Deletion of {role} metadata successful, signing process stopped")
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         return None

@@ -28,7 +28,7 @@ async def get_config(
         marker = await repo.bootstrap_marker()
         raise ApiError(
             404,
-            f"It requires bootstrap. State: {marker}",
+            f"It requires bootstrap. State: {marker or ''}",
             "No Repository Settings/Config found.",
         )
     return {"data": config.to_dict(), "message": "Current Settings"}

@@ -68,7 +68,7 @@ async def trusted_delegated(
 ) -> dict[str, Any]:
     repo = tenant.repo
     if not roleName:
-        raise bad_request("roleName is required")
+        raise bad_request("roleName query parameter is required")
     try:
         check_role_name(roleName)
     except InvalidName as exc:

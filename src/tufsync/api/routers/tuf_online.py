@@ -39,9 +39,8 @@ async def force_online_update(
         if role == "targets" and not config.targets_online_key:
             raise ApiError(
                 404,
-                "Targets role is offline: its key is not held by the server",
-                "Update targets metadata through the signing flow "
-                "(POST /tuf/v1/metadata/delegated/rotate and /tuf/v1/metadata/sign).",
+                "Targets is an offline role - use other endpoint to update",
+                "Task not accepted.",
             )
         if role not in ("targets", "snapshot", "timestamp") and not config.is_delegated(role):
             raise bad_request(f"Unknown role {role!r}: it is not an online role of this repository")

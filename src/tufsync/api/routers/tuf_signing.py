@@ -169,8 +169,12 @@ async def post_signature(
     config = await require_ready(repo)
     try:
         outcome = await sign(repo, config, role, signature)
-    except NoDraft as exc:
-        raise ApiError(400, str(exc), f"No signing process for {role}.") from None
+    except NoDraft:
+        raise ApiError(
+            404,
+            f"No metadata found in signing process for role {role}",
+            f"No signatures pending for {role}",
+        ) from None
     except TufInputError as exc:
         raise ApiError(
             400, f"Invalid signature or unauthorized key: {exc}", "Signature Failed"

@@ -23,7 +23,7 @@ async def get_task(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     if not task_id:
-        raise bad_request("task_id is required")
+        raise bad_request("task_id query parameter is required")
     try:
         canonical = str(uuid.UUID(task_id))
     except ValueError:
