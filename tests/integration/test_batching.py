@@ -63,7 +63,7 @@ def test_one_bad_artifact_fails_only_its_task(api: Api) -> None:
     results = {tid: api.wait_task(tid) for tid in task_ids}
     bad_task = results[task_ids[10]]
     assert bad_task["state"] == "FAILURE"
-    assert "no delegated role covers" in bad_task["result"]["error"]
+    assert "no delegated role's paths match" in bad_task["result"]["error"]
     others = [r for tid, r in results.items() if tid != task_ids[10]]
     assert all(r["state"] == "SUCCESS" for r in others)
     delegated = api.get(

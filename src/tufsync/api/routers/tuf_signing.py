@@ -102,7 +102,7 @@ async def rotate_root(
             delegations.keys if (delegations := trusted.targets.signed.delegations) else None,
         )
     except TufInputError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), "Metadata Update Failed") from None
     reqs = requirements_for("root", new_root, trusted.root.signed, trusted.root.signed)
     version = new_root.signed.version
     if progress_of(new_root, reqs).complete:
@@ -237,7 +237,7 @@ async def rotate_delegated(
             repo, config, trusted, body, services.tuf.keys, services.tuf.clock()
         )
     except TufInputError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), "Metadata Update Failed") from None
     store = DraftStore(repo)
     details = delegated_rotation_details(staged.drafts, False)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
