@@ -35,3 +35,28 @@ def test_root_rotation_form_leaves_out_what_faynosync_leaves_out() -> None:
     assert "3/4 signatures collected (2 old + 1 new). 1 more required (0 old + 1 new)." in text
     assert "Old keys signed: [o1 o2]. New keys signed: [n1]. Missing new keys: [n2]." in text
     assert "Missing old keys" not in text and "got 1, want 2" in text
+
+
+def test_thresholds_are_decided_by_python_tuf_verification() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from securesystemslib.signer import CryptoSigner
+    from tuf.api.metadata import Metadata, Root
+
+    from tufsync.tuf.drafts import progress_of, requirements_for
+
+    signers = [CryptoSigner.generate_ed25519() for _ in range(2)]
+    trusted = Root(expires=datetime.now(UTC) + timedelta(days=1))
+    for signer in signers:
+        trusted.add_key(signer.public_key, "root")
+    trusted.roles["root"].threshold = 2
+    draft = Metadata(
+        Root(version=2, expires=trusted.expires, keys=trusted.keys, roles=trusted.roles)
+    )
+    reqs = requirements_for("root", draft, trusted, trusted)
+    assert [r.delegator for r in reqs] == [trusted, draft.signed]
+    draft.sign(signers[0])
+    half = progress_of(draft, reqs)
+    assert not half.complete and [s.verified for s in half.sides] == [False, False]
+    draft.sign(signers[1], append=True)
+    assert progress_of(draft, reqs).complete

@@ -77,11 +77,13 @@ class DraftStore:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A set of keys of which ``threshold`` must sign."""
+    """A set of keys of which ``threshold`` must sign: ``role`` as ``delegator`` says."""
 
     label: str
     keys: dict[str, Key]
     threshold: int
+    delegator: Root | Targets | None = None
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class SideProgress:
     signed: list[str]
     missing: list[str]
     threshold: int
+    verified: bool | None = None
 
     @property
     def counted(self) -> int:
@@ -97,6 +100,9 @@ class SideProgress:
 
     @property
     def met(self) -> bool:
+        """Decided by TUF verification (python-tuf) when known, never by the counts alone."""
+        if self.verified is not None:
+            return self.verified
         return len(self.signed) >= self.threshold
 
 
@@ -164,11 +170,11 @@ def requirements_for(
         old_keys, old_threshold = role_keys(trusted_root, "root")
         new_keys, new_threshold = role_keys(new_root, "root")
         return [
-            Requirement("old", old_keys, old_threshold),
-            Requirement("new", new_keys, new_threshold),
+            Requirement("old", old_keys, old_threshold, trusted_root, "root"),
+            Requirement("new", new_keys, new_threshold, new_root, "root"),
         ]
     keys, threshold = role_keys(delegator, role)
-    return [Requirement("", keys, threshold)]
+    return [Requirement("", keys, threshold, delegator, role)]
 
 
 def progress_of(md: Metadata[Any], requirements: list[Requirement]) -> Progress:
@@ -187,7 +193,11 @@ def progress_of(md: Metadata[Any], requirements: list[Requirement]) -> Progress:
                 except (UnverifiedSignatureError, ValueError):
                     ok = False
             (signed if ok else missing).append(keyid)
-        sides.append(SideProgress(req.label, signed, missing, req.threshold))
+        verified = None
+        if req.delegator is not None:
+            result = req.delegator.get_verification_result(req.role, payload, md.signatures)
+            verified = result.verified
+        sides.append(SideProgress(req.label, signed, missing, req.threshold, verified))
     return Progress(sides)
 
 
