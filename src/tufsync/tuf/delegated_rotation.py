@@ -17,7 +17,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Targets
 
-from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.config import RepoConfig
@@ -29,7 +29,7 @@ from tufsync.tuf.drafts import (
     requirements_for,
 )
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
-from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.keys import OnlineKeyStore, foreign_target_paths
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import canonical_bytes, online_signers, role_keys
 from tufsync.tuf.validation import (
@@ -52,6 +52,19 @@ def _sign_online(md: Metadata[Any], signers: list[Any]) -> None:
     for signer in signers:
         sig = signer.sign(payload)
         md.signatures[sig.keyid] = sig
+
+
+def _refuse_foreign(repo: Repository, md: Metadata[Targets], where: str) -> None:
+    """A draft the server will sign online at finalization must list only the tenant's
+    own target files (the server never signs others'): refused now, at staging."""
+    prefix = tenant_target_prefix(repo.admin, repo.app)
+    foreign = foreign_target_paths(canonical_bytes(md), prefix)
+    if foreign:
+        shown = ", ".join(repr(p) for p in sorted(foreign)[:3])
+        raise TufInputError(
+            f"{where} lists {len(foreign)} target path(s) outside {prefix!r} (e.g. {shown}); "
+            "the server signs only a repository's own artifacts"
+        )
 
 
 def _check_newer(md: Metadata[Targets], trusted_version: int, name: str, now: datetime) -> None:
@@ -110,6 +123,8 @@ async def stage_delegated_rotation(
         check_root_keys_offline(root, {"delegated roles": new_targets.signed.delegations.keys})
         reqs = requirements_for("targets", new_targets, root, root)
         check_signatures(new_targets, reqs, "metadata.targets")
+        if config.targets_online_key:
+            _refuse_foreign(repo, new_targets, "metadata.targets")
         drafts.append(Draft("targets", new_targets.to_dict(), trusted.targets.signed.version))
         requirements.append(reqs)
 
@@ -148,6 +163,7 @@ async def stage_delegated_rotation(
     if role_md is not None:
         reqs = requirements_for(role, role_md, root, delegating)
         check_signatures(role_md, reqs, f"metadata.{role}")
+        _refuse_foreign(repo, role_md, f"metadata.{role}")
         try:
             signers = online_signers(keystore, repo.admin, repo.app, delegating, role)
         except OnlineKeyUnavailable as exc:
