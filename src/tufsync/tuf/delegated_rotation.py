@@ -17,7 +17,8 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Targets
 
-from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name, tenant_target_prefix
+from tufsync import tenant_keys
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.config import RepoConfig
@@ -57,7 +58,7 @@ def _sign_online(md: Metadata[Any], signers: list[Any]) -> None:
 def _refuse_foreign(repo: Repository, md: Metadata[Targets], where: str) -> None:
     """A draft the server will sign online at finalization must list only the tenant's
     own target files (the server never signs others'): refused now, at staging."""
-    prefix = tenant_target_prefix(repo.admin, repo.app)
+    prefix = tenant_keys.artifact_prefix(repo.ref)
     foreign = foreign_target_paths(canonical_bytes(md), prefix)
     if foreign:
         shown = ", ".join(repr(p) for p in sorted(foreign)[:3])
