@@ -61,7 +61,11 @@ async def publish(
         "add_artifacts",
         admin.username,
         selection.app_name,
-        {"version_ids": selection.version_ids, "artifacts": selection.specs},
+        {
+            "version_id": selection.version_ids[0],
+            "version_ids": selection.version_ids,
+            "artifacts": selection.specs,
+        },
     )
     return JSONResponse(
         {

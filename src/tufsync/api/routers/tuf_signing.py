@@ -220,10 +220,11 @@ async def rotate_delegated(
     request: Request,
     tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
-    """Stage a delegated rotation as drafts for ``POST /metadata/sign`` (always).
+    """Stage a delegated rotation as drafts for ``POST /metadata/sign``.
 
     Staging replaces any delegated rotation still awaiting signatures, as
-    faynoSync's server does.
+    faynoSync's server does. A rotation whose every threshold is already met
+    by the signatures it carries has nothing left to sign: its task publishes it.
     """
     services, repo, app = tenant.services, tenant.repo, tenant.app
     body = await read_json_object(request)
@@ -239,15 +240,29 @@ async def rotate_delegated(
     except TufInputError as exc:
         raise bad_request(str(exc), "Metadata Update Failed") from None
     store = DraftStore(repo)
-    details = delegated_rotation_details(staged.drafts, False)
+    details = delegated_rotation_details(staged.drafts, staged.complete)
+    params: dict[str, Any] = {
+        "mode": "awaiting",
+        "drafts": [{"role": d.role} for d in staged.drafts],
+    }
+    if staged.complete:
+        # Nothing awaits a signature (every threshold is met by the signatures sent):
+        # the task publishes the rotation; it replaces any pending one all the same.
+        params = {
+            "mode": "publish",
+            "drafts": [
+                {"role": d.role, "metadata": d.metadata, "trusted_version": d.trusted_version}
+                for d in staged.drafts
+            ],
+        }
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
         roles = [r for r in await draft_roles(repo, config) if r != "root"]
         previous = await store.all(roles)
         for role in previous:
             await store.delete(role)
-        for draft in staged.drafts:
-            await store.save(draft)
-        params = {"mode": "awaiting", "drafts": [{"role": d.role} for d in staged.drafts]}
+        if not staged.complete:
+            for draft in staged.drafts:
+                await store.save(draft)
         try:
             record = await tenant.submit_audited(
                 "metadata_delegation", params, "delegated_rotation_posted", details
