@@ -258,7 +258,10 @@ def test_publish_with_the_application_id_routes_by_faynosync_rule(api: Api, tmp_
     app = "pubapp"
     gen = generator_payload(api, app)
     api.bootstrap_ok(gen.payload)
-    api.upload_ok(app, "1.0", {"a.bin": b"release one"})
+    # Channel, platform and arch given: the path is deeper than `<app>-<admin>/*` reaches.
+    api.upload_ok(
+        app, "1.0", {"a.bin": b"release one"}, channel="stable", platform="linux", arch="amd64"
+    )
     application = app_id(api, app)
     # What the dashboard's TUF button sends: the APPLICATION id and the version.
     response = api.post("/tuf/v1/artifacts/publish", json={"app_id": application, "version": "1.0"})

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import Version
 from tufsync.registry.service import RegistryError
@@ -37,6 +38,7 @@ async def resolve_publish(
             rows = [row]
     if not rows:
         raise RegistryError(404, f"App version not found: app_id={app_id}, version={version}")
+    require_app(rows[0].app.name)  # an API token publishes only the apps it covers
     specs = [
         {
             "path": a.tuf_path,
