@@ -11,6 +11,12 @@ fi
 .venv/bin/pip install --quiet -e '.[test]'
 scripts/ensure-services.sh
 scripts/ensure-test-tools.sh
+# The second TUF client of the end-to-end tests (tuf-js), pinned by its lock file.
+if ! command -v npm >/dev/null; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+npm ci --prefix tests/e2e/tufjs --no-audit --no-fund --loglevel=error
 echo "== ruff"
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench

@@ -167,7 +167,7 @@ class Api:
 
     def bootstrap_ok(self, payload: dict[str, Any]) -> dict[str, Any]:
         response = self.post("/tuf/v1/bootstrap", json=payload)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
         task = self.wait_task(response.json()["data"]["task_id"])
         assert task["state"] == "SUCCESS", task
         return task
@@ -176,7 +176,7 @@ class Api:
         response = self.post(
             "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": version}
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
         task = self.wait_task(response.json()["data"]["task_id"])
         assert task["state"] == "SUCCESS", task
         return task

@@ -17,7 +17,7 @@ from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.drafts import Draft
 
 # Tasks whose outcomes the targets batch handler records itself, in its own transaction.
-BATCHED_TASKS = frozenset({"publish_artifacts", "remove_artifacts"})
+BATCHED_TASKS = frozenset({"add_artifacts", "publish_artifacts", "remove_artifacts"})
 
 Event = tuple[str, dict[str, Any]]
 
@@ -99,6 +99,7 @@ _BUILDERS: dict[str, Callable[[TaskRecord, dict[str, Any]], Event | None]] = {
         {"expiration": {k: int(v) for k, v in r.params.get("expiration", {}).items()}},
     ),
     "bootstrap_recovery": lambda r, d: ("recovery", {}),
+    "add_artifacts": _targets("artifacts_published", "artifacts"),
     "publish_artifacts": _targets("artifacts_published", "artifacts"),
     "remove_artifacts": _targets("artifacts_removed", "paths"),
 }

@@ -87,6 +87,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate limit such as '10/minute'") from exc
         return value
 
+    # Browser origins allowed to call the API (comma-separated, as faynoSync's
+    # ALLOWED_CORS); the default admits the faynoSync dashboard's own dev server.
+    allowed_cors: str = "http://localhost:3000,http://127.0.0.1:3000"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The allowed CORS origins, one entry per comma-separated value."""
+        return [o.strip() for o in self.allowed_cors.split(",") if o.strip()]
+
     @field_validator("signer_uri_prefixes")
     @classmethod
     def _signer_uris_bound_to_one_tenant(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:

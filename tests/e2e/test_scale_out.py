@@ -88,7 +88,7 @@ def submit_publish(api: Api, version_id: str, version: str) -> str:
     response = api.post(
         "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": version}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     return str(response.json()["data"]["task_id"])
 
 

@@ -32,7 +32,7 @@ def test_upload_bootstrap_publish_and_verify_with_ngclient(api: Api, tmp_path: P
 
     for version, version_id in versions.items():
         task = api.publish_ok(version_id, version)
-        assert task["result"]["task"] == "publish_artifacts"
+        assert task["result"]["task"] == "add_artifacts"
 
     trusted_root = tmp_path / "root.json"
     trusted_root.write_bytes(cer.root_bytes)

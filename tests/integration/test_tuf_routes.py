@@ -29,14 +29,14 @@ def test_publish_errors(api: Api) -> None:
     version_id = api.upload_ok("pub", "1.0", {"a.deb": b"a"})
     not_found = api.post("/tuf/v1/artifacts/publish", json={"app_id": "nope", "version": "1.0"})
     assert not_found.status_code == 404
-    assert not_found.json() == {"error": "App version not found"}
+    assert not_found.json() == {"error": "App version not found: app_id=nope, version=1.0"}
     not_bootstrapped = api.post(
         "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": "1.0"}
     )
     assert not_bootstrapped.status_code == 404
     bootstrapped(api, "pub")
     mismatch = api.post("/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": "2.0"})
-    assert mismatch.status_code == 400
+    assert mismatch.status_code == 404
     missing = api.post("/tuf/v1/artifacts/publish", json={"app_id": version_id})
     assert missing.status_code == 400 and "version" in missing.json()["error"]
     task = api.publish_ok(version_id, "1.0")

@@ -14,7 +14,13 @@ from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.repository import Engine
-from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_for_target
+from tufsync.tuf.targets import (
+    Placement,
+    TargetSpec,
+    add_targets,
+    remove_targets,
+    role_for_target,
+)
 
 ADMIN, APP = "alice", "demo"
 
@@ -121,9 +127,33 @@ def test_role_for_target_uses_first_matching_delegation() -> None:
         },
     )
     targets = Targets(delegations=delegations)
-    assert role_for_target(targets, "app-bob/stable/linux/x64/app-1.deb", False) == "stable"
-    assert role_for_target(targets, "app-bob/beta/linux/x64/app-1.deb", False) == "default"
-    # '*' never crosses '/': a deeper path is not covered.
+    assert role_for_target(targets, "app-bob/stable/linux/x64/app-1.deb", False) == Placement(
+        "stable"
+    )
+    assert role_for_target(targets, "app-bob/beta/linux/x64/app-1.deb", False) == Placement(
+        "default"
+    )
+    # '*' never crosses '/': a deeper path is not covered, and nothing falls back to targets.
+    for online in (False, True):
+        with pytest.raises(TufInputError, match="no delegated role's paths match"):
+            role_for_target(targets, "app-bob/beta/linux/x64/extra/app-1.deb", online)
+
+
+def test_role_for_target_falls_back_to_faynosync_prefix_rule() -> None:
+    delegations = Delegations(
+        keys={},
+        roles={
+            "wide": DelegatedRole("wide", [], 1, False, paths=["bob/app/*", "app-bob/*"]),
+            "exact": DelegatedRole("exact", [], 1, False, paths=["app-bob/*/*/*/*"]),
+        },
+    )
+    targets = Targets(delegations=delegations)
+    # A TUF match wins, even in a later role.
+    assert role_for_target(targets, "app-bob/s/l/x/a.deb", True) == Placement("exact")
+    # Otherwise the first role whose '<prefix>/*' covers the path, its exact path added.
+    assert role_for_target(targets, "app-bob/s/a.deb", True) == Placement("wide", add_path=True)
+    assert role_for_target(targets, "app-bob/a.deb", True) == Placement("wide")
+    with pytest.raises(TufInputError, match="targets is signed offline"):
+        role_for_target(targets, "app-bob/s/a.deb", False)
     with pytest.raises(TufInputError):
-        role_for_target(targets, "app-bob/beta/linux/x64/extra/app-1.deb", False)
-    assert role_for_target(targets, "app-bob/beta/linux/x64/extra/app-1.deb", True) == "targets"
+        role_for_target(targets, "other/a.deb", True)

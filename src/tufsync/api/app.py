@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from tufsync import __version__
 from tufsync.api.bodylimit import BodyLimitMiddleware
+from tufsync.api.cors import install_cors
 from tufsync.api.errors import install_error_handlers
 from tufsync.api.observe import RequestObserver
 from tufsync.api.routers import (
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestObserver)
+    install_cors(app, settings)
     for module in (
         ops,
         accounts,

@@ -139,10 +139,13 @@ def validate_model(model: type[M], data: Any) -> M:
         raise bad_request(describe_validation_errors(exc.errors())) from None
 
 
-def app_name_param(value: str | None, field: str = "appName") -> str:
+def app_name_param(value: str | None, field: str = "appName", *, in_body: bool = False) -> str:
     """Check a required ``appName`` query parameter (or body field)."""
     if value is None or value == "":
-        raise bad_request(f"{field} is required")
+        # faynoSync's wording for the body field and for the query parameter.
+        if in_body:
+            raise bad_request(f"Missing required field: {field}")
+        raise bad_request(f"{field} query parameter is required")
     try:
         return check_app_name(value, field)
     except InvalidName as exc:
@@ -208,7 +211,9 @@ def tenant_from_body(body: dict[str, Any], admin: Admin, services: Services) -> 
     raw = body.get("appName")
     if not isinstance(raw, str | type(None)):
         raise bad_request("appName must be a string")
-    return Tenant(admin, services, services.tuf.repo(admin.username, app_name_param(raw)))
+    return Tenant(
+        admin, services, services.tuf.repo(admin.username, app_name_param(raw, in_body=True))
+    )
 
 
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:

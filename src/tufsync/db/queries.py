@@ -114,6 +114,20 @@ async def get_version(session: AsyncSession, owner_id: int, version_id: str) -> 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def app_versions(
+    session: AsyncSession, owner_id: int, app_id: str, version: str
+) -> Sequence[Version]:
+    """The owner's rows of ``version`` of the app ``app_id`` (one per channel), with artifacts."""
+    stmt = (
+        select(Version)
+        .join(App, Version.app_id == App.id)
+        .where(Version.app_id == app_id, Version.version == version, App.owner_id == owner_id)
+        .options(selectinload(Version.artifacts))
+        .order_by(Version.channel)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def find_version(
     session: AsyncSession, app_id: str, version: str, channel: str
 ) -> Version | None:

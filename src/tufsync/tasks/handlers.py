@@ -70,7 +70,7 @@ class BootstrapHandler:
             versions = await run_bootstrap(repo, plan, record.task_id)
             await lock.ensure_held()
         await services.state.set(marker_key, record.task_id)
-        return Outcome("Bootstrap finished", {"versions": versions})
+        return Outcome("Bootstrap completed successfully", {"versions": versions})
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         state = services.state
@@ -99,7 +99,7 @@ class _BatchItem:
 async def _apply(change: MetadataChange, item: _BatchItem) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
-    if record.name == "publish_artifacts":
+    if record.name in PUBLISH_TASKS:
         specs = _specs(record.params["artifacts"])
         for spec in specs:  # check every path before changing anything
             role_for_target(
@@ -107,11 +107,26 @@ async def _apply(change: MetadataChange, item: _BatchItem) -> None:
             )
         placed = await add_targets(change, specs)
         item.signed = {s.path: (s.hashes["sha256"], True) for s in specs}
-        item.outcome = Outcome("Artifact(s) published", {"artifacts": placed})
+        item.outcome = Outcome(
+            "Artifact(s) Added",
+            {
+                "artifacts": placed,
+                "added_artifacts": [s.path for s in specs],
+                "invalid_paths": [],
+                "target_roles": sorted(set(placed.values())),
+            },
+        )
     else:
         removed = await remove_targets(change, list(record.params["paths"]))
         item.unsigned = list(record.params["paths"])
-        item.outcome = Outcome("Artifact(s) removed", {"artifacts": removed})
+        item.outcome = Outcome(
+            f"Successfully removed {len(removed)} artifacts from TUF metadata",
+            {"artifacts": removed},
+        )
+
+
+# ``publish_artifacts`` is the name tasks accepted before faynoSync's ``add_artifacts``.
+PUBLISH_TASKS = ("add_artifacts", "publish_artifacts")
 
 
 async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, int]) -> None:
@@ -126,7 +141,7 @@ async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, in
 
 
 class TargetsBatchHandler(MetadataHandler):
-    """``publish_artifacts`` and ``remove_artifacts``, merged while they wait.
+    """``add_artifacts`` (publish) and ``remove_artifacts``, merged while they wait.
 
     Each task joins the repository's batch set, then waits for the lock. The
     task that gets the lock claims every waiting task of the batch and applies
@@ -207,7 +222,10 @@ class ForceUpdateHandler(MetadataHandler):
         finally:
             if record.params.get("automatic"):
                 await services.state.delete(tenant_keys.refresh_queued(record.ref))
-        return Outcome("Online metadata updated", {"roles": roles, "versions": result.versions})
+        return Outcome(
+            "Force new online metadata update succeeded",
+            {"roles": roles, "versions": result.versions},
+        )
 
 
 class UpdateSettingsHandler:
@@ -220,7 +238,10 @@ class UpdateSettingsHandler:
             schedule = await repo.schedule()
             if schedule is not None:
                 await repo.record_expiries({}, config)
-        return Outcome("Settings updated", {"expiration": days})
+        return Outcome(
+            "Update Settings Succeeded",
+            {"expiration": days, "updated_roles": list(days), "invalid_roles": []},
+        )
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         return None
@@ -239,7 +260,11 @@ class RootUpdateHandler(MetadataHandler):
         new_root = Metadata.from_dict(copy.deepcopy(record.params["root"]))
         async with hold_lock(services.state, repo.lock_name) as lock:
             versions = await publish_root(repo, new_root, lock)
-        return Outcome("Root metadata published", {"versions": versions})
+            store = DraftStore(repo)
+            draft = await store.get("root")
+            if draft is not None and draft.metadata["signed"]["version"] <= new_root.signed.version:
+                await store.delete("root")  # a draft of a version now published is stale
+        return Outcome("Metadata update completed successfully", {"versions": versions})
 
 
 class DelegationHandler(MetadataHandler):
@@ -265,7 +290,14 @@ class FinalizeSigningHandler(MetadataHandler):
         repo = services.tuf.repo(record.admin, record.app)
         async with hold_lock(services.state, repo.lock_name) as lock:
             config = await repo.require_config()
-            versions = await finalize(repo, config, record.params["role"], lock)
+            role = record.params["role"]
+            versions = await finalize(repo, config, role, lock)
+        if isinstance(versions, list):
+            return Outcome(
+                f"Role {role} signing complete; the rotation is published once "
+                f"{versions} are signed too",
+                {"awaiting": versions},
+            )
         return Outcome("Metadata update finished", {"versions": versions})
 
 
@@ -276,7 +308,7 @@ class CancelSigningHandler:
         repo = services.tuf.repo(record.admin, record.app)
         role = record.params["role"]
         await DraftStore(repo).delete(role)
-        return Outcome(f"Signing process for {role} cancelled")
+        return Outcome(f"Deletion of {role} metadata successful, signing process stopped")
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         return None
@@ -307,6 +339,7 @@ HANDLERS: dict[str, Handler] = {
     "force_online_metadata_update": ForceUpdateHandler(),
     "update_settings": UpdateSettingsHandler(),
     "bootstrap": BootstrapHandler(),
+    "add_artifacts": TargetsBatchHandler(),
     "publish_artifacts": TargetsBatchHandler(),
     "remove_artifacts": TargetsBatchHandler(),
 }

@@ -20,6 +20,7 @@ TASK_NAMES = frozenset(
     {
         "bootstrap",
         "bootstrap_recovery",
+        "add_artifacts",
         "publish_artifacts",
         "remove_artifacts",
         "update_settings",

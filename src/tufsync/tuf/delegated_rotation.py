@@ -17,6 +17,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, Targets
 
+from tufsync import tenant_keys
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
@@ -29,9 +30,9 @@ from tufsync.tuf.drafts import (
     requirements_for,
 )
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
-from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.keys import OnlineKeyStore, foreign_target_paths
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import canonical_bytes, online_signers
+from tufsync.tuf.signing import canonical_bytes, online_signers, role_keys
 from tufsync.tuf.validation import (
     check_delegations,
     check_root_keys_offline,
@@ -52,6 +53,19 @@ def _sign_online(md: Metadata[Any], signers: list[Any]) -> None:
     for signer in signers:
         sig = signer.sign(payload)
         md.signatures[sig.keyid] = sig
+
+
+def _refuse_foreign(repo: Repository, md: Metadata[Targets], where: str) -> None:
+    """A draft the server will sign online at finalization must list only the tenant's
+    own target files (the server never signs others'): refused now, at staging."""
+    prefix = tenant_keys.artifact_prefix(repo.ref)
+    foreign = foreign_target_paths(canonical_bytes(md), prefix)
+    if foreign:
+        shown = ", ".join(repr(p) for p in sorted(foreign)[:3])
+        raise TufInputError(
+            f"{where} lists {len(foreign)} target path(s) outside {prefix!r} (e.g. {shown}); "
+            "the server signs only a repository's own artifacts"
+        )
 
 
 def _check_newer(md: Metadata[Targets], trusted_version: int, name: str, now: datetime) -> None:
@@ -111,9 +125,7 @@ async def stage_delegated_rotation(
         reqs = requirements_for("targets", new_targets, root, root)
         check_signatures(new_targets, reqs, "metadata.targets")
         if config.targets_online_key:
-            _sign_online(
-                new_targets, online_signers(keystore, repo.admin, repo.app, root, "targets")
-            )
+            _refuse_foreign(repo, new_targets, "metadata.targets")
         drafts.append(Draft("targets", new_targets.to_dict(), trusted.targets.signed.version))
         requirements.append(reqs)
 
@@ -152,13 +164,17 @@ async def stage_delegated_rotation(
     if role_md is not None:
         reqs = requirements_for(role, role_md, root, delegating)
         check_signatures(role_md, reqs, f"metadata.{role}")
+        _refuse_foreign(repo, role_md, f"metadata.{role}")
         try:
             signers = online_signers(keystore, repo.admin, repo.app, delegating, role)
         except OnlineKeyUnavailable as exc:
             raise TufInputError(
                 f"the keys of role {role!r} must be online so the server can publish into it: {exc}"
             ) from None
-        _sign_online(role_md, signers)
+        if role not in metadata:
+            # The server built this version (the role's content under its new keys):
+            # only the server can sign it, so it does so now.
+            _sign_online(role_md, signers)
         drafts.append(Draft(role, role_md.to_dict(), trusted_role_version))
         requirements.append(reqs)
 
@@ -166,6 +182,29 @@ async def stage_delegated_rotation(
         progress_of(d.parsed(), reqs).complete for d, reqs in zip(drafts, requirements, strict=True)
     )
     return StagedDrafts(role, drafts, complete)
+
+
+def add_online_signatures(repo: Repository, trusted: Trusted, drafts: list[Draft]) -> list[Draft]:
+    """Drafts with the signatures of every key of theirs the server holds online added."""
+    keystore = repo.engine.keys
+    root = trusted.root.signed
+    by_role = {d.role: d.parsed() for d in drafts}
+    delegating = by_role.get("targets", trusted.targets).signed
+    out = []
+    for draft in drafts:
+        md = by_role[draft.role]
+        delegator: Any = root if draft.role == "targets" else delegating
+        keys, _threshold = role_keys(delegator, draft.role)
+        payload = canonical_bytes(md)
+        for keyid, key in keys.items():
+            if keyid in md.signatures:
+                continue
+            signer = keystore.load_signer(repo.admin, repo.app, key)
+            if signer is not None:
+                sig = signer.sign(payload)
+                md.signatures[sig.keyid] = sig
+        out.append(Draft(draft.role, md.to_dict(), draft.trusted_version))
+    return out
 
 
 async def publish_delegated(

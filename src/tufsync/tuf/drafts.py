@@ -77,11 +77,13 @@ class DraftStore:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A set of keys of which ``threshold`` must sign."""
+    """A set of keys of which ``threshold`` must sign: ``role`` as ``delegator`` says."""
 
     label: str
     keys: dict[str, Key]
     threshold: int
+    delegator: Root | Targets | None = None
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class SideProgress:
     signed: list[str]
     missing: list[str]
     threshold: int
+    verified: bool | None = None
 
     @property
     def counted(self) -> int:
@@ -97,6 +100,9 @@ class SideProgress:
 
     @property
     def met(self) -> bool:
+        """Decided by TUF verification (python-tuf) when known, never by the counts alone."""
+        if self.verified is not None:
+            return self.verified
         return len(self.signed) >= self.threshold
 
 
@@ -108,26 +114,51 @@ class Progress:
     def complete(self) -> bool:
         return all(side.met for side in self.sides)
 
-    def message(self) -> str:
+    def message(self, role: str) -> str:
+        """Why the draft is not complete, and how far it got, word for word in the
+        form of faynoSync's server (``server/tuf/metadata/metadata.go``), whose
+        output the dashboard parses: Go-style ``[k1 k2]`` key lists, and each
+        key list only when faynoSync's server would print it."""
+        unmet = next((s for s in self.sides if not s.met), self.sides[0])
+        text = (
+            "Invalid signature or threshold not reached: Verifying "
+            f"{role} failed, not enough signatures, got {len(unmet.signed)}, "
+            f"want {unmet.threshold}"
+        )
         collected = sum(s.counted for s in self.sides)
         required = sum(s.threshold for s in self.sides)
         more = required - collected
         if len(self.sides) == 1:
             side = self.sides[0]
-            text = f"Progress: {collected}/{required} signatures collected. {more} more required."
-            if not side.met:
-                text += f" Missing keys: {side.missing}."
+            text += (
+                f" Progress: {collected}/{required} signatures collected. "
+                f"{more} more signature(s) required."
+            )
+            if side.signed:
+                text += f" Signed keys: {go_list(side.signed)}."
+            if side.missing:
+                text += f" Missing keys: {go_list(side.missing)}."
             return text
-        parts = " + ".join(f"{s.counted} {s.label}" for s in self.sides)
-        needs = ", ".join(f"{s.threshold - s.counted} {s.label}" for s in self.sides)
-        text = (
-            f"Progress: {collected}/{required} signatures collected ({parts}). "
-            f"{more} more required ({needs})."
+        old, new = self.sides
+        text += (
+            f" Progress: {collected}/{required} signatures collected "
+            f"({old.counted} old + {new.counted} new). {more} more required "
+            f"({old.threshold - old.counted} old + {new.threshold - new.counted} new)."
         )
-        for side in self.sides:
-            if not side.met:
-                text += f" Missing {side.label} keys: {side.missing}."
+        if old.signed:
+            text += f" Old keys signed: {go_list(old.signed)}."
+        if new.signed:
+            text += f" New keys signed: {go_list(new.signed)}."
+        if old.missing and not old.met:
+            text += f" Missing old keys: {go_list(old.missing)}."
+        if new.missing and not new.met:
+            text += f" Missing new keys: {go_list(new.missing)}."
         return text
+
+
+def go_list(items: list[str]) -> str:
+    """A list as Go's ``%v`` prints a ``[]string``: ``[a b c]``."""
+    return "[" + " ".join(items) + "]"
 
 
 def requirements_for(
@@ -139,11 +170,11 @@ def requirements_for(
         old_keys, old_threshold = role_keys(trusted_root, "root")
         new_keys, new_threshold = role_keys(new_root, "root")
         return [
-            Requirement("old", old_keys, old_threshold),
-            Requirement("new", new_keys, new_threshold),
+            Requirement("old", old_keys, old_threshold, trusted_root, "root"),
+            Requirement("new", new_keys, new_threshold, new_root, "root"),
         ]
     keys, threshold = role_keys(delegator, role)
-    return [Requirement("", keys, threshold)]
+    return [Requirement("", keys, threshold, delegator, role)]
 
 
 def progress_of(md: Metadata[Any], requirements: list[Requirement]) -> Progress:
@@ -162,7 +193,11 @@ def progress_of(md: Metadata[Any], requirements: list[Requirement]) -> Progress:
                 except (UnverifiedSignatureError, ValueError):
                     ok = False
             (signed if ok else missing).append(keyid)
-        sides.append(SideProgress(req.label, signed, missing, req.threshold))
+        verified = None
+        if req.delegator is not None:
+            result = req.delegator.get_verification_result(req.role, payload, md.signatures)
+            verified = result.verified
+        sides.append(SideProgress(req.label, signed, missing, req.threshold, verified))
     return Progress(sides)
 
 

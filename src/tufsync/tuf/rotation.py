@@ -81,7 +81,9 @@ async def publish_root(
         )
     progress = progress_of(new_root, requirements_for("root", new_root, old, old))
     if not progress.complete:
-        raise TufInputError("the new root does not meet both thresholds: " + progress.message())
+        raise TufInputError(
+            "the new root does not meet both thresholds: " + progress.message("root")
+        )
     changed = online_keys_changed(old, new_root.signed, config.targets_online_key)
     versions = {"root": new_root.signed.version}
     if not changed:

@@ -13,7 +13,7 @@ from typing import Any
 
 from tufsync.state.locks import HeldLock, hold_lock
 from tufsync.tuf.config import RepoConfig
-from tufsync.tuf.delegated_rotation import publish_delegated
+from tufsync.tuf.delegated_rotation import add_online_signatures, publish_delegated
 from tufsync.tuf.drafts import (
     Draft,
     DraftStore,
@@ -33,6 +33,9 @@ class NoDraft(TufError):
 
 @dataclass(frozen=True)
 class SignOutcome:
+    """``complete``: the signed draft now meets its threshold(s); ``message``
+    says how far it got otherwise (faynoSync's wording)."""
+
     complete: bool
     message: str
 
@@ -64,11 +67,13 @@ async def pending(repo: Repository, config: RepoConfig) -> dict[str, Draft]:
     return await DraftStore(repo).all(await draft_roles(repo, config))
 
 
-def _group_complete(trusted: Trusted, drafts: dict[str, Draft]) -> bool:
+def incomplete_roles(trusted: Trusted, drafts: dict[str, Draft]) -> list[str]:
+    """Roles of a delegated rotation (every non-root draft) still short of signatures."""
     group = {r: d for r, d in drafts.items() if r != "root"}
-    return all(
-        progress_of(d.parsed(), requirements(r, d, trusted, group)).complete
+    return sorted(
+        r
         for r, d in group.items()
+        if not progress_of(d.parsed(), requirements(r, d, trusted, group)).complete
     )
 
 
@@ -90,14 +95,18 @@ async def sign(
         await store.save(draft)
         drafts[role] = draft
         progress = progress_of(md, reqs)
-        complete = progress.complete if role == "root" else _group_complete(trusted, drafts)
-        return SignOutcome(complete, progress.message())
+        return SignOutcome(progress.complete, progress.message(role))
 
 
 async def finalize(
     repo: Repository, config: RepoConfig, role: str, lock: HeldLock
-) -> dict[str, int]:
-    """Publish the draft(s) of ``role`` and remove them (caller holds the repository lock)."""
+) -> dict[str, int] | list[str]:
+    """Publish the draft(s) of ``role`` and remove them (caller holds the repository lock).
+
+    The drafts of a delegated rotation are published together once each meets
+    its threshold, with the server's online signatures added; until then this
+    returns the roles still awaiting signatures and publishes nothing.
+    """
     store = DraftStore(repo)
     drafts = await store.all(await draft_roles(repo, config))
     if role == "root":
@@ -110,6 +119,10 @@ async def finalize(
     group = [d for r, d in drafts.items() if r != "root"]
     if not group:
         raise NoDraft(f"The {role} role is not in a signing process.")
+    waiting = incomplete_roles(await repo.trusted(), drafts)
+    if waiting:
+        return waiting
+    group = add_online_signatures(repo, await repo.trusted(), group)
     versions = await publish_delegated(repo, group, lock)
     for draft in group:
         await store.delete(draft.role)

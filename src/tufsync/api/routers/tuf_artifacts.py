@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from tufsync.api.deps import (
     Admin,
@@ -19,6 +18,14 @@ from tufsync.api.deps import (
 from tufsync.api.errors import ApiError
 from tufsync.api.repo_guard import require_bootstrapped
 from tufsync.api.routers.registry import DeleteArtifactsBody, parse_indices
+from tufsync.api.tuf_models import (
+    DeleteArtifactsRequest,
+    PublishNothingAnswer,
+    PublishRequest,
+    PublishStartedAnswer,
+    answers,
+)
+from tufsync.registry.publish import resolve_publish
 from tufsync.registry.service import owned_version, pick_artifacts
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
@@ -27,56 +34,60 @@ from tufsync.tasks.submit import submit_task
 router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
 
 
-class PublishBody(BaseModel):
-    app_id: str
-    version: str
-
-
-@router.post("/publish", openapi_extra=json_body_doc(PublishBody))
+@router.post(
+    "/publish",
+    status_code=202,
+    openapi_extra=json_body_doc(PublishRequest),
+    responses=answers(202, PublishStartedAnswer, 400, 404, s200=PublishNothingAnswer),
+)
 async def publish(
     request: Request,
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
-) -> dict[str, Any]:
-    body = validate_model(PublishBody, await read_json_object(request))
+) -> Any:
+    body = validate_model(PublishRequest, await read_json_object(request))
     async with services.sessions() as session:
-        version = await owned_version(session, admin.id, body.app_id, expect_version=body.version)
-        app_name = version.app.name
-        unsigned = [a for a in version.artifacts if not a.tuf_signed]
-        specs = [
+        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
+    await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
+    if not selection.specs:
+        return JSONResponse(
             {
-                "path": a.tuf_path,
-                "length": a.length,
-                "hashes": {"sha256": a.sha256, "sha512": a.sha512},
+                "data": {"app_id": body.app_id, "artifacts": [], "version": body.version},
+                "message": "All artifacts are already signed",
             }
-            for a in unsigned
-        ]
-    await require_bootstrapped(services.tuf.repo(admin.username, app_name))
-    if not specs:
-        return {
-            "data": {"app_id": body.app_id, "artifacts": [], "version": body.version},
-            "message": "All artifacts are already signed",
-        }
+        )
     record = await submit_task(
         services,
-        "publish_artifacts",
+        "add_artifacts",
         admin.username,
-        app_name,
-        {"version_id": body.app_id, "artifacts": specs},
-    )
-    return {
-        "data": {
-            "app_id": body.app_id,
-            "artifacts": [s["path"] for s in specs],
-            "last_update": now_iso(),
-            "task_id": record.task_id,
-            "version": body.version,
+        selection.app_name,
+        {
+            "version_id": selection.version_ids[0],
+            "version_ids": selection.version_ids,
+            "artifacts": selection.specs,
         },
-        "message": "Artifact(s) publishing started",
-    }
+    )
+    return JSONResponse(
+        {
+            "data": {
+                "app_id": body.app_id,
+                "artifacts": [s["path"] for s in selection.specs],
+                "last_update": now_iso(),
+                "task_id": record.task_id,
+                "version": body.version,
+            },
+            "message": "Artifact(s) publishing started",
+        },
+        status_code=202,
+    )
 
 
-@router.post("/delete", status_code=202, openapi_extra=json_body_doc(DeleteArtifactsBody))
+@router.post(
+    "/delete",
+    status_code=202,
+    openapi_extra=json_body_doc(DeleteArtifactsRequest),
+    responses=answers(202, PublishStartedAnswer, 400, 404),
+)
 async def delete_from_tuf(
     request: Request,
     admin: Admin = Depends(current_admin),

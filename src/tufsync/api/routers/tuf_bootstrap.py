@@ -14,11 +14,19 @@ from tufsync.api.deps import (
     Tenant,
     current_admin,
     get_services,
+    json_body_doc,
     read_json_object,
     tenant_from_body,
     tenant_from_query,
 )
 from tufsync.api.errors import ApiError, bad_request
+from tufsync.api.tuf_models import (
+    BootstrapRequest,
+    BootstrapStatusAnswer,
+    RecoveryRequest,
+    TaskAcceptedAnswer,
+    answers,
+)
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.bootstrap import validate_bootstrap
@@ -37,7 +45,7 @@ def _marker_task(marker: str | None) -> str:
     return marker.split("-", 1)[1] if marker.startswith(("pre-", "signing-")) else marker
 
 
-@router.get("/bootstrap")
+@router.get("/bootstrap", responses=answers(200, BootstrapStatusAnswer, 400))
 async def bootstrap_status(
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
@@ -48,8 +56,8 @@ async def bootstrap_status(
     return {
         "data": {
             "bootstrap": done,
-            "id": _marker_task(marker),
-            "state": marker,
+            "id": marker or "",
+            "state": None,
             "redis_locks": {"bootstrap_lock": marker or "", "pre_locks": pre_locks},
         },
         "message": "Bootstrap already completed for this admin."
@@ -58,7 +66,12 @@ async def bootstrap_status(
     }
 
 
-@router.post("/bootstrap")
+@router.post(
+    "/bootstrap",
+    status_code=202,
+    openapi_extra=json_body_doc(BootstrapRequest),
+    responses=answers(202, TaskAcceptedAnswer, 400, 409),
+)
 async def bootstrap(
     request: Request,
     admin: Admin = Depends(current_admin),
@@ -114,7 +127,8 @@ async def bootstrap(
         {
             "data": {"task_id": record.task_id, "last_update": now_iso()},
             "message": "Bootstrap accepted and started in background",
-        }
+        },
+        status_code=202,
     )
 
 
@@ -129,7 +143,12 @@ RECOVERY_CONFLICTS = {
 }
 
 
-@router.post("/bootstrap/recovery", status_code=202)
+@router.post(
+    "/bootstrap/recovery",
+    status_code=202,
+    openapi_extra=json_body_doc(RecoveryRequest),
+    responses=answers(202, TaskAcceptedAnswer, 400, 409),
+)
 async def bootstrap_recovery(
     request: Request,
     admin: Admin = Depends(current_admin),

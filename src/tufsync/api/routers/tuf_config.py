@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
+from tufsync.api.deps import Tenant, json_body_doc, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
+from tufsync.api.tuf_models import ConfigAnswer, ConfigUpdateRequest, TaskAcceptedAnswer, answers
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.config import BIN_PREFIX, MAX_EXPIRATION_DAYS
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/tuf/v1", tags=["tuf: config"])
 CHANGEABLE_TOP_LEVEL = ("targets", "snapshot", "timestamp")
 
 
-@router.get("/config")
+@router.get("/config", responses=answers(200, ConfigAnswer, 400, 404))
 async def get_config(
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
@@ -27,7 +28,7 @@ async def get_config(
         marker = await repo.bootstrap_marker()
         raise ApiError(
             404,
-            f"It requires bootstrap. State: {marker}",
+            f"It requires bootstrap. State: {marker or ''}",
             "No Repository Settings/Config found.",
         )
     return {"data": config.to_dict(), "message": "Current Settings"}
@@ -36,16 +37,8 @@ async def get_config(
 @router.put(
     "/config",
     status_code=202,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "example": {"settings": {"expiration": {"timestamp": 2, "snapshot": 14}}}
-                }
-            },
-        }
-    },
+    openapi_extra=json_body_doc(ConfigUpdateRequest),
+    responses=answers(202, TaskAcceptedAnswer, 400, 404, 409),
 )
 async def put_config(
     request: Request,

@@ -10,6 +10,12 @@ from fastapi import APIRouter, Depends, Query
 from tufsync.api.deps import Tenant, tenant_from_query
 from tufsync.api.errors import bad_request, not_found
 from tufsync.api.repo_guard import not_bootstrapped
+from tufsync.api.tuf_models import (
+    TrustedDelegatedAnswer,
+    TrustedRootAnswer,
+    TrustedTargetsAnswer,
+    answers,
+)
 from tufsync.names import InvalidName, check_role_name
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.metastore import versioned_name
@@ -33,7 +39,7 @@ async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
     return parsed
 
 
-@router.get("/metadata/root")
+@router.get("/metadata/root", responses=answers(200, TrustedRootAnswer, 400, 404))
 async def trusted_root(
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
@@ -45,7 +51,7 @@ async def trusted_root(
     return {"data": {"trusted_root": data}, "message": "Current trusted root"}
 
 
-@router.get("/metadata/targets")
+@router.get("/metadata/targets", responses=answers(200, TrustedTargetsAnswer, 400, 404))
 async def trusted_targets(
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
@@ -55,14 +61,14 @@ async def trusted_targets(
     return {"data": {"trusted_targets": data}, "message": "Current trusted targets"}
 
 
-@router.get("/metadata/delegated")
+@router.get("/metadata/delegated", responses=answers(200, TrustedDelegatedAnswer, 400, 404))
 async def trusted_delegated(
     roleName: str | None = Query(default=None),
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
     repo = tenant.repo
     if not roleName:
-        raise bad_request("roleName is required")
+        raise bad_request("roleName query parameter is required")
     try:
         check_role_name(roleName)
     except InvalidName as exc:

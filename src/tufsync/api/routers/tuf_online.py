@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
+from tufsync.api.deps import Tenant, json_body_doc, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
+from tufsync.api.tuf_models import OnlineUpdateRequest, TaskAcceptedAnswer, answers
 from tufsync.tasks.records import now_iso
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
@@ -16,11 +17,8 @@ router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
 
 @router.post(
     "/metadata/online",
-    openapi_extra={
-        "requestBody": {
-            "content": {"application/json": {"example": {"roles": ["snapshot", "timestamp"]}}}
-        }
-    },
+    openapi_extra=json_body_doc(OnlineUpdateRequest),
+    responses=answers(200, TaskAcceptedAnswer, 400, 404, 409),
 )
 async def force_online_update(
     request: Request,
@@ -41,9 +39,8 @@ async def force_online_update(
         if role == "targets" and not config.targets_online_key:
             raise ApiError(
                 404,
-                "Targets role is offline: its key is not held by the server",
-                "Update targets metadata through the signing flow "
-                "(POST /tuf/v1/metadata/delegated/rotate and /tuf/v1/metadata/sign).",
+                "Targets is an offline role - use other endpoint to update",
+                "Task not accepted.",
             )
         if role not in ("targets", "snapshot", "timestamp") and not config.is_delegated(role):
             raise bad_request(f"Unknown role {role!r}: it is not an online role of this repository")

@@ -8,11 +8,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tufsync.api.deps import Tenant, read_json_object, tenant_from_query
+from tufsync.api.deps import Tenant, json_body_doc, read_json_object, tenant_from_query
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.repo_guard import require_ready
+from tufsync.api.tuf_models import (
+    DelegatedRotationRequest,
+    PendingSigningAnswer,
+    RoleRequest,
+    RootRotationRequest,
+    SignRequest,
+    TaskAcceptedAnswer,
+    answers,
+)
 from tufsync.audit_events import delegated_rotation_details, root_rotation_details
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
+from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.delegated_rotation import stage_delegated_rotation
 from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
@@ -58,11 +68,20 @@ async def _trusted_json(repo: Repository, trusted: Trusted, role: str) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-@router.post("")
+@router.post(
+    "",
+    openapi_extra=json_body_doc(RootRotationRequest),
+    responses=answers(200, TaskAcceptedAnswer, 400, 404, 409),
+)
 async def rotate_root(
     request: Request,
     tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
+    """A new root: published when fully signed, else kept as the draft to sign.
+
+    A rotation posted while a draft exists replaces that draft and its
+    signatures, as faynoSync's server does.
+    """
     repo = tenant.repo
     body = await read_json_object(request)
     metadata = body.get("metadata")
@@ -70,10 +89,6 @@ async def rotate_root(
         raise bad_request('Invalid request: send {"metadata": {"root": {...}}}.')
     config = await require_ready(repo)
     store = DraftStore(repo)
-    if await store.get("root") is not None:
-        raise ApiError(
-            409, "A root rotation is already awaiting signatures; sign or cancel it first"
-        )
     trusted = await repo.trusted()
     try:
         new_root = validate_new_root(
@@ -87,31 +102,38 @@ async def rotate_root(
             delegations.keys if (delegations := trusted.targets.signed.delegations) else None,
         )
     except TufInputError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), "Metadata Update Failed") from None
     reqs = requirements_for("root", new_root, trusted.root.signed, trusted.root.signed)
     version = new_root.signed.version
     if progress_of(new_root, reqs).complete:
         params: dict[str, Any] = {"mode": "publish", "root": new_root.to_dict(), "version": version}
-    else:
-        draft = Draft("root", new_root.to_dict(), trusted.root.signed.version)
-        if not await store.create(draft):
-            raise ApiError(
-                409, "A root rotation is already awaiting signatures; sign or cancel it first"
-            )
-        params = {"mode": "awaiting", "version": version}
-    details = root_rotation_details(trusted.root.signed, new_root.signed, params["mode"])
-    try:
+        details = root_rotation_details(trusted.root.signed, new_root.signed, "publish")
         record = await tenant.submit_audited(
             "metadata_update", params, "root_rotation_posted", details
         )
-    except BaseException:
-        if params["mode"] == "awaiting":
-            await store.delete("root")
-        raise
+        return _accepted(record.task_id, "Metadata Update Processed")
+    draft = Draft("root", new_root.to_dict(), trusted.root.signed.version)
+    details = root_rotation_details(trusted.root.signed, new_root.signed, "awaiting")
+    async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
+        previous = await store.get("root")
+        await store.save(draft)
+        try:
+            record = await tenant.submit_audited(
+                "metadata_update",
+                {"mode": "awaiting", "version": version},
+                "root_rotation_posted",
+                details,
+            )
+        except BaseException:  # nothing half-written when the task cannot be accepted
+            if previous is None:
+                await store.delete("root")
+            else:
+                await store.save(previous)
+            raise
     return _accepted(record.task_id, "Metadata Update Processed")
 
 
-@router.get("/sign")
+@router.get("/sign", responses=answers(200, PendingSigningAnswer, 400, 404))
 async def pending_signing(
     tenant: Tenant = Depends(tenant_from_query),
 ) -> dict[str, Any]:
@@ -128,11 +150,16 @@ async def pending_signing(
     return {"data": {"metadata": out}, "message": "Metadata role(s) pending signing"}
 
 
-@router.post("/sign")
+@router.post(
+    "/sign",
+    openapi_extra=json_body_doc(SignRequest),
+    responses=answers(200, TaskAcceptedAnswer, 400, 404),
+)
 async def post_signature(
     request: Request,
     tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
+    """Add one signature to a draft; finalize it once its threshold(s) are met."""
     repo = tenant.repo
     body = await read_json_object(request)
     role = _role_param(body)
@@ -142,25 +169,33 @@ async def post_signature(
     config = await require_ready(repo)
     try:
         outcome = await sign(repo, config, role, signature)
-    except NoDraft as exc:
-        raise ApiError(400, str(exc), f"No signing process for {role}.") from None
+    except NoDraft:
+        raise ApiError(
+            404,
+            f"No metadata found in signing process for role {role}",
+            f"No signatures pending for {role}",
+        ) from None
     except TufInputError as exc:
-        raise ApiError(400, str(exc), "Signature Failed") from None
+        raise ApiError(
+            400, f"Invalid signature or unauthorized key: {exc}", "Signature Failed"
+        ) from None
     signed = {"role": role, "keyid": str(signature.get("keyid", ""))}
     await tenant.audit(
         "signature_added", {**signed, "complete": outcome.complete, "progress": outcome.message}
     )
     if not outcome.complete:
-        raise ApiError(
-            400,
-            f"Signature accepted, but more signatures are needed. {outcome.message}",
-            "Signature Failed",
-        )
+        raise ApiError(400, outcome.message, "Signature Failed")
     record = await tenant.submit("sign_metadata", {"role": role})
-    return _accepted(record.task_id, "Metadata update finished")
+    message = "Metadata update finished" if role == "root" else f"Role {role} signing complete"
+    return _accepted(record.task_id, message)
 
 
-@router.post("/sign/delete", status_code=202)
+@router.post(
+    "/sign/delete",
+    status_code=202,
+    openapi_extra=json_body_doc(RoleRequest),
+    responses=answers(202, TaskAcceptedAnswer, 400, 404),
+)
 async def cancel_signing(
     request: Request,
     tenant: Tenant = Depends(tenant_from_query),
@@ -176,11 +211,21 @@ async def cancel_signing(
     return _accepted(record.task_id, "Metadata sign delete accepted.", status=202)
 
 
-@router.post("/delegated/rotate")
+@router.post(
+    "/delegated/rotate",
+    openapi_extra=json_body_doc(DelegatedRotationRequest),
+    responses=answers(200, TaskAcceptedAnswer, 400, 404),
+)
 async def rotate_delegated(
     request: Request,
     tenant: Tenant = Depends(tenant_from_query),
 ) -> JSONResponse:
+    """Stage a delegated rotation as drafts for ``POST /metadata/sign``.
+
+    Staging replaces any delegated rotation still awaiting signatures, as
+    faynoSync's server does. A rotation whose every threshold is already met
+    by the signatures it carries has nothing left to sign: its task publishes it.
+    """
     services, repo, app = tenant.services, tenant.repo, tenant.app
     body = await read_json_object(request)
     config = await repo.config()
@@ -193,32 +238,39 @@ async def rotate_delegated(
             repo, config, trusted, body, services.tuf.keys, services.tuf.clock()
         )
     except TufInputError as exc:
-        raise bad_request(str(exc)) from None
+        raise bad_request(str(exc), "Metadata Update Failed") from None
     store = DraftStore(repo)
-    existing = await store.all([d.role for d in staged.drafts])
-    if existing:
-        raise ApiError(409, f"Role(s) {sorted(existing)} are already in a signing process")
-    drafts = [
-        {"role": d.role, "metadata": d.metadata, "trusted_version": d.trusted_version}
-        for d in staged.drafts
-    ]
-    params: dict[str, Any] = {"mode": "publish", "drafts": drafts}
-    created: list[str] = []
-    if not staged.complete:
-        for draft in staged.drafts:
-            if not await store.create(draft):
-                for role in created:
-                    await store.delete(role)
-                raise ApiError(409, f"Role {draft.role!r} is already in a signing process")
-            created.append(draft.role)
-        params = {"mode": "awaiting", "drafts": [{"role": d["role"]} for d in drafts]}
     details = delegated_rotation_details(staged.drafts, staged.complete)
-    try:
-        record = await tenant.submit_audited(
-            "metadata_delegation", params, "delegated_rotation_posted", details
-        )
-    except BaseException:
-        for role in created:  # nothing half-written when the task cannot be accepted
+    params: dict[str, Any] = {
+        "mode": "awaiting",
+        "drafts": [{"role": d.role} for d in staged.drafts],
+    }
+    if staged.complete:
+        # Nothing awaits a signature (every threshold is met by the signatures sent):
+        # the task publishes the rotation; it replaces any pending one all the same.
+        params = {
+            "mode": "publish",
+            "drafts": [
+                {"role": d.role, "metadata": d.metadata, "trusted_version": d.trusted_version}
+                for d in staged.drafts
+            ],
+        }
+    async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
+        roles = [r for r in await draft_roles(repo, config) if r != "root"]
+        previous = await store.all(roles)
+        for role in previous:
             await store.delete(role)
-        raise
+        if not staged.complete:
+            for draft in staged.drafts:
+                await store.save(draft)
+        try:
+            record = await tenant.submit_audited(
+                "metadata_delegation", params, "delegated_rotation_posted", details
+            )
+        except BaseException:  # nothing half-written when the task cannot be accepted
+            for draft in staged.drafts:
+                await store.delete(draft.role)
+            for old in previous.values():
+                await store.save(old)
+            raise
     return _accepted(record.task_id, "Metadata rotation staged for signing")

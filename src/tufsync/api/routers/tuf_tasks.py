@@ -10,20 +10,21 @@ from fastapi.responses import JSONResponse
 
 from tufsync.api.deps import Admin, current_admin, get_services
 from tufsync.api.errors import bad_request, not_found
+from tufsync.api.tuf_models import TaskAnswer, answers
 from tufsync.auth.scope import require_app
 from tufsync.services import Services
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: tasks"])
 
 
-@router.get("/task", response_model=dict[str, Any])
+@router.get("/task", responses=answers(200, TaskAnswer, 400, 404))
 async def get_task(
     task_id: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> Any:
     if not task_id:
-        raise bad_request("task_id is required")
+        raise bad_request("task_id query parameter is required")
     try:
         canonical = str(uuid.UUID(task_id))
     except ValueError:
