@@ -35,6 +35,26 @@ class Placement:
 
     role: str
     add_path: bool = False
+    new_paths: tuple[str, ...] = ()
+
+
+LEGACY_DEFAULT_PATTERN = "*/*/*/*"
+
+
+def _legacy_default_upgrade(name: str, paths: list[str], path: str) -> tuple[str, ...]:
+    """The per-depth patterns that replace a legacy ``default`` role's paths.
+
+    Repositories bootstrapped before the default layout left out empty segments
+    delegate to ``default`` with the single pattern ``<app>-<admin>/*/*/*/*``.
+    Their paths are widened to one pattern per depth (a superset, so every path
+    listed before stays covered); nothing else ever matches here.
+    """
+    if name != "default" or len(paths) != 1 or not paths[0].endswith(LEGACY_DEFAULT_PATTERN):
+        return ()
+    prefix = paths[0][: -len(LEGACY_DEFAULT_PATTERN)]
+    if not prefix.endswith("/") or "*" in prefix or not path.startswith(prefix):
+        return ()
+    return tuple(prefix + "/".join(["*"] * depth) for depth in range(1, 5))
 
 
 def _prefix_match(pattern: str, path: str) -> bool:
@@ -48,7 +68,9 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
     The first role, in delegation order, whose paths match under TUF rules;
     failing that, the first whose ``<prefix>/*`` pattern covers the path under
     faynoSync's rule, the exact path then being added to that role's paths (only
-    possible when the server signs targets). No match: the path cannot be signed.
+    possible when the server signs targets). A repository of the legacy layout
+    has its server-made ``default`` role widened to every depth (targets online).
+    No match: the path cannot be signed.
     """
     delegations = targets.delegations
     if delegations is not None:
@@ -64,6 +86,10 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
                         "delegated rotation"
                     )
                 return Placement(name, add_path=True)
+        for name, drole in (delegations.roles or {}).items():
+            upgrade = _legacy_default_upgrade(name, list(drole.paths or []), path)
+            if upgrade and targets_online:
+                return Placement(name, new_paths=upgrade)
     raise TufInputError(f"no delegated role's paths match target path {path!r}")
 
 
@@ -81,6 +107,11 @@ async def add_targets(change: MetadataChange, specs: list[TargetSpec]) -> dict[s
             paths = roles[where.role].paths
             if paths is not None and spec.path not in paths:
                 paths.append(spec.path)
+        if where.new_paths:
+            targets = await change.open("targets")
+            assert targets.signed.delegations is not None
+            roles = targets.signed.delegations.roles or {}
+            roles[where.role].paths = list(where.new_paths)
         md = await change.open(where.role)
         md.signed.targets[spec.path] = TargetFile(spec.length, dict(spec.hashes), spec.path)
         placed[spec.path] = where.role
