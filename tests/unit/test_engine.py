@@ -139,6 +139,19 @@ def test_role_for_target_uses_first_matching_delegation() -> None:
             role_for_target(targets, "app-bob/beta/linux/x64/extra/app-1.deb", online)
 
 
+def test_legacy_default_role_is_widened_to_every_depth() -> None:
+    legacy = DelegatedRole("default", [], 1, True, paths=["app-bob/*/*/*/*"])
+    targets = Targets(delegations=Delegations(keys={}, roles={"default": legacy}))
+    widened = ("app-bob/*", "app-bob/*/*", "app-bob/*/*/*", "app-bob/*/*/*/*")
+    assert role_for_target(targets, "app-bob/app-1.deb", True) == Placement(
+        "default", new_paths=widened
+    )
+    # Offline targets cannot be re-signed by the server; another tenant's path never matches.
+    for path, online in (("app-bob/app-1.deb", False), ("app-eve/app-1.deb", True)):
+        with pytest.raises(TufInputError, match="no delegated role's paths match"):
+            role_for_target(targets, path, online)
+
+
 def test_role_for_target_falls_back_to_faynosync_prefix_rule() -> None:
     delegations = Delegations(
         keys={},

@@ -54,6 +54,8 @@ def _legacy_default_upgrade(name: str, paths: list[str], path: str) -> tuple[str
     prefix = paths[0][: -len(LEGACY_DEFAULT_PATTERN)]
     if not prefix.endswith("/") or "*" in prefix or not path.startswith(prefix):
         return ()
+    if path[len(prefix) :].count("/") > 3:  # deeper than the layout: no pattern covers it
+        return ()
     return tuple(prefix + "/".join(["*"] * depth) for depth in range(1, 5))
 
 
