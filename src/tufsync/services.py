@@ -15,9 +15,10 @@ from tufsync.datadir import secure_data_dir
 from tufsync.db import engine as db_engine
 from tufsync.registry.uploads import sweep_staging
 from tufsync.settings import Settings
-from tufsync.state import StateStore, open_state_store
+from tufsync.state import StateStore, instances, open_state_store
 from tufsync.state import migrate as state_migrate
 from tufsync.storage import ObjectStore, open_store
+from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.queue import TaskQueue
 from tufsync.tasks.records import TaskRecords
 from tufsync.tuf.clock import Clock, system_clock
@@ -124,6 +125,15 @@ class Services:
         )
         try:
             await services.sweep_staging()
+            await instances.announce(state)
+            services.background.append(asyncio.create_task(instances.keep_alive(state)))
+            if not settings.scale_out:
+                # One process runs everything: locks and leases of any other instance
+                # belong to a process that died, and are taken over at once.
+                dead = await instances.declare_others_dead(state)
+                if dead:
+                    log.warning("taking over from dead instance(s) %s", ", ".join(dead))
+                await sweep_orphan_claims(services)
             await services.queue.start(services, embedded_worker=embedded_worker)
         except BaseException:
             await services.stop()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import redis
 
+from tests.e2e.test_crash_consistency import APP, Traffic, run_traffic
 from tests.scaleout import S3Endpoint
 from tests.support import (
     Api,
@@ -29,6 +35,7 @@ from tests.support import (
     unique_name,
 )
 from tufsync.keyholder.verify import verify_download
+from tufsync.testhooks import ENV as PAUSE_ENV
 
 pytestmark = pytest.mark.slow
 APPS = ("alpha", "beta", "gamma", "delta")
@@ -214,3 +221,154 @@ def test_worker_crash_loses_no_task(cluster: Cluster, tmp_path: Path) -> None:
     )
     assert len(delegated["signed"]["targets"]) == 60
     assert json.dumps(delegated)
+
+
+def _wait_in_log(log: Path, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (log.read_text(errors="replace") if log.exists() else ""):
+        assert time.monotonic() < deadline, f"{text!r} not in {log}"
+        time.sleep(0.05)
+
+
+def test_sigkilled_worker_tasks_are_taken_over(cluster: Cluster, tmp_path: Path) -> None:
+    """Issue 10 item 1 (scale-out): a worker SIGKILLed inside a bootstrap and inside a
+    publish batch; a fresh worker takes both over by redelivery within seconds."""
+    pause = "bootstrap:writing=120,add_artifacts:writing=120"
+    api = clients(cluster)
+    cer = ceremony(cluster.key_dir, api[0].username, "taken")
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(cer.root_bytes)
+    timings = {}
+    for kind in ("bootstrap", "add_artifacts"):
+        for worker in cluster.workers:  # only the paused worker may take the task
+            worker.kill()
+            worker.wait()
+        cluster.workers.clear()
+        paused, log = start_tufsync(
+            "worker", tmp_path / f"paused-{kind}", {**cluster.env, PAUSE_ENV: pause}, "worker.log"
+        )
+        cluster.workers.append(paused)
+        if kind == "bootstrap":
+            response = api[0].post("/tuf/v1/bootstrap", json=cer.payload)
+        else:
+            vid = api[0].upload_ok("taken", "1.0", {"pkg.bin": b"taken over"})
+            response = api[1].post(
+                "/tuf/v1/artifacts/publish", json={"app_id": vid, "version": "1.0"}
+            )
+        assert response.status_code in (200, 202), response.text
+        task_id = response.json()["data"]["task_id"]
+        _wait_in_log(log, f"test pause at {kind}:writing")
+        paused.send_signal(signal.SIGKILL)
+        paused.wait()
+        started = time.monotonic()
+        cluster.start_worker(f"fresh-{kind}")
+        task = api[1].wait_task(task_id, timeout=60)
+        timings[kind] = time.monotonic() - started
+        assert task["state"] == "SUCCESS", task
+    print(f"\nscale-out takeover after SIGKILL (new worker start -> SUCCESS): {timings}")
+    verify_download(
+        cluster.apis[0].public_url,
+        api[0].username,
+        "taken",
+        trusted,
+        f"taken-{api[0].username}/default/universal/any/taken-1.0.bin",
+        tmp_path / "dl",
+    )
+
+
+def _cluster_consistent(cluster: Cluster, api: Api, trusted: Path, work: Path) -> dict[str, int]:
+    """Every path TUF lists has its file (length, sha256); every registry row has its
+    file; ngclient refreshes and downloads."""
+    public = cluster.apis[0].public_url
+    http = httpx.Client(base_url=public, timeout=30)
+    base = f"/tuf_metadata/{api.username}/{APP}"
+    timestamp = http.get(f"{base}/timestamp.json").json()
+    snapshot = http.get(
+        f"{base}/{timestamp['signed']['meta']['snapshot.json']['version']}.snapshot.json"
+    ).json()
+    listed: dict[str, Any] = {}
+    for name, meta in snapshot["signed"]["meta"].items():
+        listed.update(http.get(f"{base}/{meta['version']}.{name}").json()["signed"]["targets"])
+
+    def file_ok(path: str, length: int, sha256: str) -> None:
+        response = http.get(f"/{path}")
+        assert response.status_code == 200, f"{path} has no file"
+        assert len(response.content) == length, path
+        assert hashlib.sha256(response.content).hexdigest() == sha256, path
+
+    for path, info in listed.items():
+        file_ok(path, info["length"], info["hashes"]["sha256"])
+    dsn = cluster.env["TUFSYNC_DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
+
+    async def rows() -> list[Any]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return list(
+                await conn.fetch(
+                    "SELECT tuf_path, length, sha256 FROM artifacts WHERE tuf_path LIKE $1",
+                    f"{APP}-{api.username}/%",
+                )
+            )
+        finally:
+            await conn.close()
+
+    found = asyncio.run(rows())
+    for row in found:
+        file_ok(row["tuf_path"], row["length"], row["sha256"])
+    if listed:
+        verify_download(public, api.username, APP, trusted, sorted(listed)[0], work, work / "meta")
+    return {"listed": len(listed), "rows": len(found)}
+
+
+def test_random_worker_sigkills_keep_everything_consistent(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Crash consistency in scale-out: workers SIGKILLed at random moments during mixed
+    traffic through both API processes; checked after each restart."""
+    api = clients(cluster)
+    cer = ceremony(cluster.key_dir, api[0].username, APP)
+    api[0].bootstrap_ok(cer.payload)
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(cer.root_bytes)
+    rng = random.Random(7)
+    stop, go = threading.Event(), threading.Event()
+    traffic = [Traffic(a, seed) for seed, a in enumerate(api)]
+    threads = [
+        threading.Thread(target=run_traffic, args=(t, stop, go, f"s{i}"), daemon=True)
+        for i, t in enumerate(traffic)
+    ]
+    for thread in threads:
+        thread.start()
+    began = time.monotonic()
+    settle: list[float] = []
+    cycles = 0
+    last: dict[str, int] = {}
+    try:
+        while cycles < 6 and time.monotonic() - began < 150:
+            go.set()
+            time.sleep(rng.uniform(0.5, 2.0))
+            victim = cluster.workers.pop(rng.randrange(len(cluster.workers)))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            cluster.start_worker(f"w{cycles}")
+            time.sleep(rng.uniform(0.2, 1.0))
+            go.clear()
+            time.sleep(0.5)
+            started = time.monotonic()
+            for t in traffic:
+                for task_id in list(t.tasks):
+                    api[0].wait_task(task_id, timeout=60)
+            settle.append(time.monotonic() - started)
+            cycles += 1
+            last = _cluster_consistent(cluster, api[0], trusted, tmp_path / f"c{cycles}")
+    finally:
+        stop.set()
+        go.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    print(
+        f"\nscale-out crash cycles: {cycles} in {time.monotonic() - began:.1f}s, "
+        f"requests {sum(t.requests for t in traffic)}, tasks {sum(len(t.tasks) for t in traffic)}, "
+        f"final {last}, all tasks ended after traffic stop: max {max(settle):.1f}s"
+    )
+    assert cycles >= 3

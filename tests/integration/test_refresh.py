@@ -35,7 +35,7 @@ async def test_thirty_days_of_refresh(services: Services, clock: FakeClock, tmp_
     keys_dir = services.settings.resolved_online_key_dir
     cer = ceremony(keys_dir, ADMIN, APP, expirations={"timestamp": 1, "snapshot": 7})
     await services.state.set(tenant_keys.bootstrap(tenant_keys.TenantRef(ADMIN, APP)), "pre-x")
-    await submit_task(services, "bootstrap", ADMIN, APP, {"payload": cer.payload})
+    await submit_task(services, "bootstrap", ADMIN, APP, {"payload": cer.payload}, task_id="x")
     await services.queue.wait_idle()
     public = services.settings.resolved_data_dir / "public"
     assert (public / "tuf_metadata" / ADMIN / APP / "timestamp.json").exists()

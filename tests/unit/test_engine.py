@@ -170,3 +170,36 @@ def test_role_for_target_falls_back_to_faynosync_prefix_rule() -> None:
         role_for_target(targets, "app-bob/s/a.deb", False)
     with pytest.raises(TufInputError):
         role_for_target(targets, "other/a.deb", True)
+
+
+async def test_cancelled_commit_finishes_its_writes(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 2: a cancellation arriving between snapshot and timestamp waits for
+    the write section, so timestamp.json never points to a removed snapshot."""
+    import asyncio
+
+    from tufsync import testhooks
+
+    root = await bootstrap(engine)
+    repo = engine.repo(ADMIN, APP)
+    monkeypatch.setenv(testhooks.ENV, "unit:writing=0.3")
+    target = spec("c.deb", b"c")
+    (tmp_path / "public" / target.path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "public" / target.path).write_bytes(b"c")
+
+    async def publish() -> None:
+        testhooks.current_task_name.set("unit")
+        async with hold_lock(engine.state, repo.lock_name) as lock:
+            change = await MetadataChange.begin(repo, lock)
+            await add_targets(change, [target])
+            await change.commit()
+
+    task = asyncio.create_task(publish())
+    await asyncio.sleep(0.1)  # inside the write section, after the first file
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    updater = client_updater(tmp_path / "public", ADMIN, APP, root, tmp_path / "client")
+    updater.refresh()
+    assert updater.get_targetinfo(target.path) is not None

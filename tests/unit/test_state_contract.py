@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.scaleout import TEST_REDIS_DB
+from tufsync import tenant_keys
+from tufsync.state import instances
 from tufsync.state.base import StateStore
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.state.redis import RedisStateStore
@@ -148,3 +151,31 @@ async def test_rename_keeps_value_ttl_and_sets(store: StateStore, prefix: str) -
     assert await store.drain_set(prefix + "s2") == ["a", "b"]
     assert await store.drain_set(prefix + "s1") == []
     await store.delete(prefix + "other")
+
+
+async def test_lock_of_dead_owner_is_taken_over_at_once(store: StateStore, prefix: str) -> None:
+    """Issue 10 item 1: a lease naming a dead instance does not block for its TTL."""
+    dead, live = f"dead{uuid.uuid4().hex}", f"live{uuid.uuid4().hex}"
+    name = prefix + "lease"
+    token = await store.acquire_lock(name, ttl=60, owner=dead)
+    assert token is not None
+    assert await store.lock_owner(name) == (token, dead)
+    assert await store.lock_holder(name) == token
+    assert await store.extend_lock(name, token, ttl=60)
+    started = time.monotonic()
+    async with hold_lock(store, name, ttl=5, wait=5) as held:
+        assert held.token > token
+        assert await store.lock_owner(name) == (held.token, instances.PROCESS_ID)
+    assert time.monotonic() - started < 2
+
+    await store.set(tenant_keys.instance_alive(live), "alive", ttl=30)
+    assert await store.acquire_lock(name, ttl=60, owner=live) is not None
+    with pytest.raises(LockTimeout):
+        async with hold_lock(store, name, ttl=5, wait=0.6):
+            pass
+    await store.delete(tenant_keys.instance_alive(live), name)
+    assert await store.acquire_lock(name, ttl=60) is not None  # unnamed: ends with its TTL
+    with pytest.raises(LockTimeout):
+        async with hold_lock(store, name, ttl=5, wait=0.6):
+            pass
+    await store.delete(name)

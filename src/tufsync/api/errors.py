@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tufsync.auth.scope import OutOfScope
 from tufsync.names import InvalidName
 from tufsync.registry.service import RegistryError
+from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
 from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
@@ -118,6 +119,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
         log.error("storage unavailable: %s", exc)
         return JSONResponse({"error": "Object store unavailable; try again later"}, status_code=503)
+
+    @app.exception_handler(LockTimeout)
+    async def _busy(_: Request, exc: LockTimeout) -> JSONResponse:
+        log.warning("request gave up waiting: %s", exc)
+        return JSONResponse(
+            {"error": "The app is busy with another change; try again in a moment"},
+            status_code=503,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

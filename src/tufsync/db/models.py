@@ -171,3 +171,17 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TufClaim(Base):
+    """A target path that a queued TUF task (publish or removal) will touch.
+
+    While a claim exists no other request overwrites or deletes the path; the
+    task drops its claims when it ends (SUCCESS or FAILURE).
+    """
+
+    __tablename__ = "tuf_claims"
+
+    tuf_path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -11,7 +11,16 @@ from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from tufsync.db.models import ApiToken, App, Artifact, CatalogItem, User, Version, utcnow
+from tufsync.db.models import (
+    ApiToken,
+    App,
+    Artifact,
+    CatalogItem,
+    TufClaim,
+    User,
+    Version,
+    utcnow,
+)
 
 
 def new_id() -> str:
@@ -268,3 +277,31 @@ async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:
 
 def touch(row: App | Version) -> None:
     row.updated_at = utcnow()
+
+
+async def claims_on(session: AsyncSession, paths: list[str]) -> dict[str, str]:
+    """Claimed paths among ``paths``: path → the task id that will touch it."""
+    if not paths:
+        return {}
+    rows = await session.execute(
+        select(TufClaim.tuf_path, TufClaim.task_id).where(TufClaim.tuf_path.in_(paths))
+    )
+    return {str(p): str(t) for p, t in rows.all()}
+
+
+def add_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
+    """Claim ``paths`` for ``task_id`` (a path claimed twice fails the flush)."""
+    session.add_all(TufClaim(tuf_path=p, task_id=task_id) for p in paths)
+
+
+async def release_claims(session: AsyncSession, task_ids: list[str]) -> None:
+    """Drop every claim of ``task_ids`` (their tasks ended)."""
+    if task_ids:
+        await session.execute(delete(TufClaim).where(TufClaim.task_id.in_(task_ids)))
+
+
+async def artifacts_by_path(session: AsyncSession, paths: list[str]) -> dict[str, Artifact]:
+    if not paths:
+        return {}
+    rows = await session.execute(select(Artifact).where(Artifact.tuf_path.in_(paths)))
+    return {a.tuf_path: a for a in rows.scalars().all()}

@@ -2,11 +2,15 @@
 
 Uploads stage bytes privately, add rows, then move objects to their public
 keys; any failure removes what this request wrote. Deleting signed artifacts
-first starts their removal from TUF.
+first starts their removal from TUF. A path that a queued TUF task will touch
+(a claim, see :class:`tufsync.db.models.TufClaim`) is neither overwritten nor
+deleted; the final step of uploads and deletions holds the admin's registry
+lock, so a deletion never removes a file a newer upload just placed.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +19,13 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tufsync import tenant_keys
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import App, Artifact, CatalogItem, Version
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
+from tufsync.state.locks import hold_lock
 from tufsync.tasks.submit import submit_task
 
 if TYPE_CHECKING:
@@ -79,7 +85,11 @@ async def upload_artifacts(
         for path, (upload, _ext) in planned.items():
             staged[path] = await stage_file(storage, upload, limit)
             limit -= staged[path].length
-        async with services.sessions.begin() as session:
+        async with (
+            hold_lock(services.state, tenant_keys.registry_lock(admin)),
+            services.sessions.begin() as session,
+        ):
+            refuse_claimed(await queries.claims_on(session, list(planned)))
             app = await queries.get_app(session, owner_id, meta.app_name)
             if app is None:
                 app = App(id=queries.new_id(), owner_id=owner_id, name=meta.app_name)
@@ -227,66 +237,120 @@ async def delete_artifacts(
 ) -> str | None:
     """Delete artifacts (all when ``indices`` is None) and, with them, the version.
 
-    Signed artifacts are first removed from TUF by a task; its id is returned.
+    A path a queued TUF task will touch is refused (409). Signed artifacts are
+    removed from TUF by a task (its id is returned), which claims their paths
+    until it has unlisted and deleted the files. Unsigned files are deleted
+    here, unless a newer upload already owns the path.
     """
-    async with services.sessions.begin() as session:
-        version = await owned_version(
-            session, owner_id, version_id, expect_app=expect_app, expect_version=expect_version
-        )
-        chosen = list(version.artifacts) if indices is None else pick_artifacts(version, indices)
-        signed_paths = [a.tuf_path for a in chosen if a.tuf_signed]
-        paths = [a.tuf_path for a in chosen]
-        app_name = version.app.name
-        for artifact in chosen:
-            version.artifacts.remove(artifact)
-        if indices is None:
-            await session.delete(version)
-        else:
-            queries.touch(version)
-    task_id = None
-    if signed_paths:
-        # The task deletes these files only after TUF no longer lists them.
+    removal_id = str(uuid.uuid4())
+    async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
+        async with services.sessions.begin() as session:
+            version = await owned_version(
+                session, owner_id, version_id, expect_app=expect_app, expect_version=expect_version
+            )
+            chosen = (
+                list(version.artifacts) if indices is None else pick_artifacts(version, indices)
+            )
+            paths = [a.tuf_path for a in chosen]
+            refuse_claimed(await queries.claims_on(session, paths))
+            signed_paths = [a.tuf_path for a in chosen if a.tuf_signed]
+            app_name = version.app.name
+            for artifact in chosen:
+                version.artifacts.remove(artifact)
+            if indices is None:
+                await session.delete(version)
+            else:
+                queries.touch(version)
+            # The removal task deletes these files only after TUF no longer lists them.
+            queries.add_claims(session, signed_paths, removal_id)
+        await _delete_unsigned(services, paths, signed_paths)
+    return await _submit_removal(
+        services, admin, app_name, signed_paths, removal_id, version_id=version_id
+    )
+
+
+async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
+    """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
+    (by a task, whose id is returned), as ``/artifact/delete`` does.
+
+    Like :func:`delete_artifacts` it holds the admin's registry lock, refuses (409)
+    when a queued TUF task will touch one of the app's paths, and claims the signed
+    paths for the removal task in the same transaction as the row deletion.
+    """
+    removal_id = str(uuid.uuid4())
+    async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
+        async with services.sessions.begin() as session:
+            app = await queries.get_app_by_id(session, owner_id, app_id)
+            if app is None:
+                raise RegistryError(404, "App not found")
+            require_app(app.name)
+            versions = await queries.versions_of_app(session, app.id)
+            artifacts = [a for v in versions for a in v.artifacts]
+            paths = [a.tuf_path for a in artifacts]
+            refuse_claimed(await queries.claims_on(session, paths))
+            signed_paths = [a.tuf_path for a in artifacts if a.tuf_signed]
+            app_name = app.name
+            for version in versions:
+                await session.delete(version)
+            await session.delete(app)
+            queries.add_claims(session, signed_paths, removal_id)
+        await _delete_unsigned(services, paths, signed_paths)
+    return await _submit_removal(services, admin, app_name, signed_paths, removal_id, version_id="")
+
+
+async def _delete_unsigned(services: Services, paths: list[str], signed_paths: list[str]) -> None:
+    """Delete the files of deleted unsigned artifacts (caller holds the registry lock)."""
+    for path in paths:
+        if path not in signed_paths:
+            await delete_file_unless_owned(services, path)
+
+
+async def _submit_removal(
+    services: Services,
+    admin: str,
+    app_name: str,
+    signed_paths: list[str],
+    removal_id: str,
+    *,
+    version_id: str,
+) -> str | None:
+    """Queue the removal of ``signed_paths`` from TUF as task ``removal_id`` (which
+    already claims them); drop the claims when the queue refuses the task."""
+    if not signed_paths:
+        return None
+    try:
         record = await submit_task(
             services,
             "remove_artifacts",
             admin,
             app_name,
             {"paths": signed_paths, "version_id": version_id, "delete_files": True},
+            task_id=removal_id,
         )
-        task_id = record.task_id
-    for path in paths:
-        if path not in signed_paths:
-            await services.storage.delete(path)
-    return task_id
+    except BaseException:
+        async with services.sessions.begin() as session:
+            await queries.release_claims(session, [removal_id])
+        raise
+    return record.task_id
 
 
-async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
-    """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
-    (by a task, whose id is returned), as ``/artifact/delete`` does."""
-    async with services.sessions.begin() as session:
-        app = await queries.get_app_by_id(session, owner_id, app_id)
-        if app is None:
-            raise RegistryError(404, "App not found")
-        require_app(app.name)
-        versions = await queries.versions_of_app(session, app.id)
-        artifacts = [a for v in versions for a in v.artifacts]
-        signed_paths = [a.tuf_path for a in artifacts if a.tuf_signed]
-        paths = [a.tuf_path for a in artifacts]
-        app_name = app.name
-        for version in versions:
-            await session.delete(version)
-        await session.delete(app)
-    task_id = None
-    if signed_paths:
-        record = await submit_task(
-            services,
-            "remove_artifacts",
-            admin,
-            app_name,
-            {"paths": signed_paths, "version_id": "", "delete_files": True},
+def refuse_claimed(claimed: dict[str, str]) -> None:
+    """409 when a queued TUF task will touch one of the paths."""
+    for path, task_id in sorted(claimed.items()):
+        raise RegistryError(
+            409,
+            f"Artifact {path} is being published to or removed from TUF by task {task_id}; "
+            "try again when that task has finished",
         )
-        task_id = record.task_id
-    for path in paths:
-        if path not in signed_paths:
-            await services.storage.delete(path)
-    return task_id
+
+
+async def delete_file_unless_owned(services: Services, path: str) -> bool:
+    """Delete the file at ``path`` unless a registry row (a newer upload) owns it.
+
+    Callers hold the admin's registry lock, so no upload lands in between.
+    """
+    async with services.sessions() as session:
+        if await queries.get_artifact_by_path(session, path) is not None:
+            return False
+    await services.storage.delete(path)
+    return True

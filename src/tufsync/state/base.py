@@ -46,10 +46,11 @@ class StateStore(Protocol):
     async def drain_set(self, name: str) -> list[str]:
         """Atomically remove and return every member of ``name`` (sorted)."""
 
-    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+    async def acquire_lock(self, name: str, ttl: float, owner: str = "") -> int | None:
         """Take lock ``name`` for ``ttl`` seconds; return a fencing token or None if held.
 
-        Tokens of one lock strictly increase across acquisitions.
+        Tokens of one lock strictly increase across acquisitions. ``owner`` names
+        the process instance taking it (see :mod:`tufsync.state.instances`).
         """
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
@@ -61,8 +62,23 @@ class StateStore(Protocol):
     async def lock_holder(self, name: str) -> int | None:
         """The fencing token currently holding ``name``, if any."""
 
+    async def lock_owner(self, name: str) -> tuple[int, str] | None:
+        """(token, owner instance) currently holding ``name`` ("" when unnamed), if any."""
+
     async def ping(self) -> None:
         """Raise when the store does not answer."""
 
     async def close(self) -> None:
         """Release connections."""
+
+
+def lock_value(token: int, owner: str) -> str:
+    """A held lock's stored value: its fencing token, then the owner instance if named."""
+    if " " in owner:
+        raise ValueError("a lock owner name has no spaces")
+    return f"{token} {owner}" if owner else str(token)
+
+
+def parse_lock_value(value: str) -> tuple[int, str]:
+    token, _, owner = value.partition(" ")
+    return int(token), owner

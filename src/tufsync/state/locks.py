@@ -1,13 +1,22 @@
-"""Waiting for and holding a state-store lock, with its fencing token."""
+"""Waiting for and holding a state-store lock, with its fencing token.
+
+A lock names the process instance holding it; a waiter that finds it held by
+a dead instance (see :mod:`tufsync.state.instances`) takes it over at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from tufsync.state import instances
 from tufsync.state.base import StateStore
+
+log = logging.getLogger(__name__)
+OWNER_CHECK_INTERVAL = 0.25
 
 
 class LockTimeout(TimeoutError):
@@ -71,7 +80,12 @@ _local = _LocalQueue()
 
 @asynccontextmanager
 async def hold_lock(
-    store: StateStore, name: str, *, ttl: float = 15.0, wait: float = 120.0
+    store: StateStore,
+    name: str,
+    *,
+    ttl: float = 15.0,
+    wait: float = 120.0,
+    poll_max: float = 0.05,
 ) -> AsyncIterator[HeldLock]:
     """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body.
 
@@ -81,34 +95,39 @@ async def hold_lock(
     then others get it after ``ttl``.
     """
     if wait <= 0:
-        async with _hold_shared(store, name, ttl, 0.0) as held:
+        async with _hold_shared(store, name, ttl, 0.0, poll_max) as held:
             yield held
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     async with (
         _local.turn(name, wait),
-        _hold_shared(store, name, ttl, max(0.0, deadline - loop.time())) as held,
+        _hold_shared(store, name, ttl, max(0.0, deadline - loop.time()), poll_max) as held,
     ):
         yield held
 
 
 @asynccontextmanager
 async def _hold_shared(
-    store: StateStore, name: str, ttl: float, wait: float
+    store: StateStore, name: str, ttl: float, wait: float, poll_max: float
 ) -> AsyncIterator[HeldLock]:
     """Poll the state store for ``name`` up to ``wait`` seconds, then hold it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 0.002
+    next_owner_check = loop.time()
     while True:
-        token = await store.acquire_lock(name, ttl)
+        token = await store.acquire_lock(name, ttl, instances.PROCESS_ID)
         if token is not None:
             break
+        if loop.time() >= next_owner_check:
+            next_owner_check = loop.time() + OWNER_CHECK_INTERVAL
+            if await _take_over_if_dead(store, name):
+                continue
         if loop.time() >= deadline:
             raise LockTimeout(f"timed out waiting for lock {name}")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, poll_max)
     held = HeldLock(store, name, token, ttl)
     beat = asyncio.create_task(_heartbeat(held))
     try:
@@ -117,3 +136,16 @@ async def _hold_shared(
         beat.cancel()
         await asyncio.gather(beat, return_exceptions=True)
         await store.release_lock(name, token)
+
+
+async def _take_over_if_dead(store: StateStore, name: str) -> bool:
+    """Release ``name`` when its owner instance is dead; True when it was released."""
+    held = await store.lock_owner(name)
+    if held is None:
+        return True
+    token, owner = held
+    if not await instances.is_dead(store, owner):
+        return False
+    log.warning("lock %s: owner instance %s is dead; taking it over", name, owner)
+    await store.release_lock(name, token)
+    return True

@@ -11,6 +11,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from tufsync.state.base import lock_value, parse_lock_value
+
 _DELETE_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -22,9 +24,18 @@ local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return members
 """
-_EXTEND_IF_EQUALS = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+# A lock's value is "<token>" or "<token> <owner>"; these match it by token.
+_EXTEND_LOCK = """
+local v = redis.call('GET', KEYS[1])
+if v and (v == ARGV[1] or string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ') then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE_LOCK = """
+local v = redis.call('GET', KEYS[1])
+if v and (v == ARGV[1] or string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ') then
+  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -34,7 +45,8 @@ class RedisStateStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
-        self._extend_if_equals = client.register_script(_EXTEND_IF_EQUALS)
+        self._extend_lock = client.register_script(_EXTEND_LOCK)
+        self._release_lock = client.register_script(_RELEASE_LOCK)
         self._drain_set = client.register_script(_DRAIN_SET)
 
     @classmethod
@@ -89,24 +101,28 @@ class RedisStateStore:
         members: Any = await self._drain_set(keys=[name])
         return sorted(str(m) for m in members)
 
-    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+    async def acquire_lock(self, name: str, ttl: float, owner: str = "") -> int | None:
         token = int(await self._r.incr(f"fence:{name}"))
-        if await self._r.set(name, str(token), px=self._px(ttl), nx=True):
+        if await self._r.set(name, lock_value(token, owner), px=self._px(ttl), nx=True):
             return token
         return None
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
-        result: Any = await self._extend_if_equals(
+        result: Any = await self._extend_lock(
             keys=[name], args=[str(token), max(1, int(ttl * 1000))]
         )
         return bool(result)
 
     async def release_lock(self, name: str, token: int) -> None:
-        await self.delete_if_equals(name, str(token))
+        await self._release_lock(keys=[name], args=[str(token)])
 
     async def lock_holder(self, name: str) -> int | None:
+        held = await self.lock_owner(name)
+        return None if held is None else held[0]
+
+    async def lock_owner(self, name: str) -> tuple[int, str] | None:
         value = await self.get(name)
-        return None if value is None else int(value)
+        return None if value is None else parse_lock_value(value)
 
     async def ping(self) -> None:
         await self._r.ping()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from tufsync.state.base import lock_value, parse_lock_value
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state_entries (
     key TEXT PRIMARY KEY,
@@ -156,27 +158,35 @@ class SqliteStateStore:
         assert row is not None
         return int(row[0])
 
-    async def acquire_lock(self, name: str, ttl: float) -> int | None:
+    async def acquire_lock(self, name: str, ttl: float, owner: str = "") -> int | None:
         # Two single-statement transactions: a token that loses the race is
         # simply skipped, so tokens of one lock still strictly increase.
         token = await self._next_token(name)
-        if await self.set_if_absent(name, str(token), ttl):
+        if await self.set_if_absent(name, lock_value(token, owner), ttl):
             return token
         return None
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
         cur = await self._conn.execute(
-            f"UPDATE state_entries SET expires_at = ? WHERE key = ? AND value = ? AND {_LIVE}",
-            (time.time() + ttl, name, str(token), time.time()),
+            "UPDATE state_entries SET expires_at = ? "
+            f"WHERE key = ? AND (value = ? OR value LIKE ?) AND {_LIVE}",
+            (time.time() + ttl, name, str(token), f"{token} %", time.time()),
         )
         return cur.rowcount == 1
 
     async def release_lock(self, name: str, token: int) -> None:
-        await self.delete_if_equals(name, str(token))
+        await self._conn.execute(
+            f"DELETE FROM state_entries WHERE key = ? AND (value = ? OR value LIKE ?) AND {_LIVE}",
+            (name, str(token), f"{token} %", time.time()),
+        )
 
     async def lock_holder(self, name: str) -> int | None:
+        held = await self.lock_owner(name)
+        return None if held is None else held[0]
+
+    async def lock_owner(self, name: str) -> tuple[int, str] | None:
         value = await self.get(name)
-        return None if value is None else int(value)
+        return None if value is None else parse_lock_value(value)
 
     async def ping(self) -> None:
         async with self._conn.execute("SELECT 1") as cur:

@@ -18,7 +18,7 @@ from tufsync.db import audit, queries
 from tufsync.observability.metrics import observe_batch
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
-from tufsync.tuf.bootstrap import run_bootstrap, validate_bootstrap
+from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.delegated_rotation import publish_delegated
 from tufsync.tuf.drafts import Draft, DraftStore
@@ -27,6 +27,7 @@ from tufsync.tuf.recovery import recover
 from tufsync.tuf.rotation import publish_root
 from tufsync.tuf.signing_flow import finalize
 from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_for_target
+from tufsync.writes import write_section
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,24 +60,29 @@ class MetadataHandler:
 
 
 class BootstrapHandler:
+    """``bootstrap``: the request set the marker ``pre-<task>``; the task publishes
+    version 1 and sets the marker to ``<task>`` last. Run again after a crash,
+    it finds the marker completed (nothing to redo) or starts over."""
+
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
         engine = services.tuf
         repo = engine.repo(record.admin, record.app)
-        marker_key = tenant_keys.bootstrap(record.ref)
-        plan = validate_bootstrap(
-            record.admin, record.app, record.params["payload"], engine.keys, engine.clock()
-        )
         async with hold_lock(services.state, repo.lock_name) as lock:
-            versions = await run_bootstrap(repo, plan, record.task_id)
+            marker = await repo.bootstrap_marker()
+            if marker == record.task_id:
+                return Outcome("Bootstrap completed successfully", {"versions": {"root": 1}})
+            if marker != f"pre-{record.task_id}":
+                raise TaskFailed("the bootstrap was cancelled: its marker is gone")
+            plan = validate_bootstrap(
+                record.admin, record.app, record.params["payload"], engine.keys, engine.clock()
+            )
             await lock.ensure_held()
-        await services.state.set(marker_key, record.task_id)
+            versions = await run_bootstrap(repo, plan, record.task_id)
         return Outcome("Bootstrap completed successfully", {"versions": versions})
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
-        state = services.state
-        marker_key = tenant_keys.bootstrap(record.ref)
-        if await state.delete_if_equals(marker_key, f"pre-{record.task_id}"):
-            await state.delete(tenant_keys.settings(record.ref))
+        repo = services.tuf.repo(record.admin, record.app)
+        await discard_bootstrap(repo, f"pre-{record.task_id}")
 
 
 def _specs(raw: list[dict[str, Any]]) -> list[TargetSpec]:
@@ -96,26 +102,50 @@ class _BatchItem:
     unsigned: list[str] = field(default_factory=list)
 
 
-async def _apply(change: MetadataChange, item: _BatchItem) -> None:
+async def _still_there(services: Services, specs: list[TargetSpec]) -> list[TargetSpec]:
+    """The specs whose artifact still exists as uploaded: a registry row with the same
+    sha256 and length, and a stored file of that length (publish rule: sign only
+    what exists; read under the repository lock)."""
+    async with services.sessions() as session:
+        rows = await queries.artifacts_by_path(session, [s.path for s in specs])
+    kept: list[TargetSpec] = []
+    for spec in specs:
+        row = rows.get(spec.path)
+        if row is None or row.sha256 != spec.hashes.get("sha256") or row.length != spec.length:
+            continue
+        info = await services.storage.head(spec.path)
+        if info is not None and info.size == spec.length:
+            kept.append(spec)
+    return kept
+
+
+async def _apply(services: Services, change: MetadataChange, item: _BatchItem) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
     if record.name in PUBLISH_TASKS:
-        specs = _specs(record.params["artifacts"])
+        requested = _specs(record.params["artifacts"])
+        specs = await _still_there(services, requested)
+        gone = sorted({s.path for s in requested} - {s.path for s in specs})
+        if not specs:
+            raise TaskFailed(
+                f"artifact(s) {gone} no longer exist as uploaded (deleted or replaced); "
+                "nothing was signed"
+            )
         for spec in specs:  # check every path before changing anything
             role_for_target(
                 change.trusted.targets.signed, spec.path, change.config.targets_online_key
             )
         placed = await add_targets(change, specs)
         item.signed = {s.path: (s.hashes["sha256"], True) for s in specs}
-        item.outcome = Outcome(
-            "Artifact(s) Added",
-            {
-                "artifacts": placed,
-                "added_artifacts": [s.path for s in specs],
-                "invalid_paths": [],
-                "target_roles": sorted(set(placed.values())),
-            },
-        )
+        details: dict[str, Any] = {
+            "artifacts": placed,
+            "added_artifacts": [s.path for s in specs],
+            "invalid_paths": [],
+            "target_roles": sorted(set(placed.values())),
+        }
+        if gone:
+            details["skipped"] = gone
+        item.outcome = Outcome("Artifact(s) Added", details)
     else:
         removed = await remove_targets(change, list(record.params["paths"]))
         item.unsigned = list(record.params["paths"])
@@ -140,6 +170,14 @@ async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, in
         )
 
 
+async def _delete_unowned(services: Services, path: str) -> None:
+    """Delete a removed artifact's file unless a newer upload's row owns the path."""
+    async with services.sessions() as session:
+        if await queries.get_artifact_by_path(session, path) is not None:
+            return
+    await services.storage.delete(path)
+
+
 class TargetsBatchHandler(MetadataHandler):
     """``add_artifacts`` (publish) and ``remove_artifacts``, merged while they wait.
 
@@ -149,6 +187,25 @@ class TargetsBatchHandler(MetadataHandler):
     snapshot, one timestamp), then writes each claimed task's own result. A task
     whose artifact cannot be signed fails alone; the others still land.
     """
+
+    async def _commit(
+        self, services: Services, change: MetadataChange, items: list[_BatchItem]
+    ) -> dict[str, int]:
+        """Publish the change, then record it in the registry and drop the claims."""
+        versions = (await change.commit()).versions if change.opened else {}
+        async with services.sessions.begin() as session:
+            for item in items:
+                if item.outcome is not None:
+                    await queries.mark_signed(session, item.signed, item.record.task_id)
+                    await queries.mark_unsigned(session, item.unsigned)
+                    await _audit(session, item, versions)
+        for item in items:
+            if item.outcome is not None and item.record.params.get("delete_files"):
+                for path in item.unsigned:
+                    await _delete_unowned(services, path)
+        async with services.sessions.begin() as session:
+            await queries.release_claims(session, [i.record.task_id for i in items])
+        return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
         state = services.state
@@ -167,20 +224,10 @@ class TargetsBatchHandler(MetadataHandler):
             change = await MetadataChange.begin(repo, lock)
             for item in items:
                 try:
-                    await _apply(change, item)
-                except TufError as exc:
+                    await _apply(services, change, item)
+                except (TufError, TaskFailed) as exc:
                     item.error = str(exc)
-            versions = (await change.commit()).versions if change.opened else {}
-            async with services.sessions.begin() as session:
-                for item in items:
-                    if item.outcome is not None:
-                        await queries.mark_signed(session, item.signed, item.record.task_id)
-                        await queries.mark_unsigned(session, item.unsigned)
-                        await _audit(session, item, versions)
-            for item in items:
-                if item.outcome is not None and item.record.params.get("delete_files"):
-                    for path in item.unsigned:
-                        await services.storage.delete(path)
+            versions = await write_section(self._commit(services, change, items))
             own: _BatchItem | None = None
             for item in items:
                 if item.outcome is not None:
@@ -202,6 +249,11 @@ class TargetsBatchHandler(MetadataHandler):
         if own.outcome is None:
             raise TaskFailed(own.error or "task failed")
         return own.outcome
+
+    async def on_failure(self, services: Services, record: TaskRecord) -> None:
+        await super().on_failure(services, record)
+        async with services.sessions.begin() as session:
+            await queries.release_claims(session, [record.task_id])
 
 
 class ForceUpdateHandler(MetadataHandler):

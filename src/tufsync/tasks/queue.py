@@ -31,26 +31,65 @@ async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
 
 
 def _resilient_stream_broker() -> type[Any]:
+    from redis.asyncio import Redis
     from redis.exceptions import ResponseError
+    from taskiq import AckableMessage
     from taskiq_redis import RedisStreamBroker
 
     class ResilientStreamBroker(RedisStreamBroker):
-        """A stream broker that survives the loss of its stream (e.g. Redis data loss).
+        """A stream broker that survives the loss of its stream (e.g. Redis data loss)
+        and reclaims the messages of dead workers even when no new message arrives.
 
         The consumer group reads from the start of the stream, so messages
-        added before the group existed are not skipped.
+        added before the group existed are not skipped. taskiq-redis only looks
+        for unacknowledged messages after reading new ones; here every read
+        (at most ``xread_block`` ms) is followed by XAUTOCLAIM of messages idle
+        for ``idle_timeout`` ms, so a killed worker's tasks are redelivered.
         """
 
         async def listen(self) -> AsyncGenerator[Any, None]:
             while True:
                 try:
-                    async for message in super().listen():
+                    async for message in self._listen_and_reclaim():
                         yield message
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
                     log.warning("task stream or consumer group lost; declaring it again")
                     await self._declare_consumer_group()
+
+        async def _listen_and_reclaim(self) -> AsyncGenerator[Any, None]:
+            async with Redis(connection_pool=self.connection_pool) as conn:
+                while True:
+                    fetched: Any = await conn.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        noack=False,
+                        count=self.count,
+                    )
+                    for stream, messages in fetched or []:
+                        for msg_id, msg in messages:
+                            yield AckableMessage(
+                                data=msg[b"data"],
+                                ack=self._ack_generator(id=msg_id, queue_name=stream),
+                            )
+                    claimed: Any = await conn.xautoclaim(
+                        name=self.queue_name,
+                        groupname=self.consumer_group_name,
+                        consumername=self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        count=self.unacknowledged_batch_size,
+                    )
+                    for msg_id, msg in claimed[1]:
+                        if msg is None:  # deleted from the stream meanwhile
+                            continue
+                        log.info("redelivering task message %s (its worker went silent)", msg_id)
+                        yield AckableMessage(
+                            data=msg[b"data"],
+                            ack=self._ack_generator(id=msg_id, queue_name=self.queue_name),
+                        )
 
     return ResilientStreamBroker
 

@@ -1,13 +1,24 @@
-"""Runs one task by id: STARTED, the handler (bounded by a timeout), SUCCESS or FAILURE."""
+"""Runs one task by id: STARTED, the handler (bounded by a deadline), SUCCESS or FAILURE.
+
+A task runs under a lease naming its owner process instance. A second
+delivery of a task that a live instance is running waits for it to end and
+then finds it finished; a lease whose owner died is taken over at once (see
+:mod:`tufsync.state.instances`), so a restarted process or a redelivered
+message resumes the task instead of dropping it.
+
+The deadline cancels a task only while it has not started writing: once a
+handler enters a write section (:mod:`tufsync.writes`) it runs to its end.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
-from tufsync import tenant_keys
+from tufsync import tenant_keys, testhooks
 from tufsync.audit_events import BATCHED_TASKS, task_event
 from tufsync.db import audit
 from tufsync.observability.logs import log_task
@@ -16,6 +27,7 @@ from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
 from tufsync.tasks.records import FAILURE, STARTED, SUCCESS, TaskRecord
 from tufsync.tuf.errors import TufError
+from tufsync.writes import WriteGuard, guarding
 
 if TYPE_CHECKING:
     from tufsync.services import Services
@@ -25,23 +37,35 @@ DEFAULT_TIMEOUT = 600.0
 # How the failure sentences written below begin (the task log line tells them apart).
 TIMEOUT_PREFIX = "task timed out"
 INTERNAL_PREFIX = "internal error:"
+LEASE_POLL = 0.5
 
 
 async def run_task(services: Services, task_id: str) -> None:
-    """Run a task unless it is finished or another live worker is running it.
-
-    A task's runner holds a lease (a lock kept alive by a heartbeat). A message
-    delivered again while the lease lives is a duplicate and is dropped; once a
-    dead worker's lease expires, the next delivery runs the task again.
-    """
+    """Run a task unless it is finished; wait while another live instance runs it."""
     lease_ttl = services.settings.task_redelivery_seconds
+    record = await services.records.get(task_id)
+    if record is None or record.state in (SUCCESS, FAILURE):
+        return
+    patience = _timeout(record.params) + 4 * lease_ttl
     try:
         async with hold_lock(
-            services.state, tenant_keys.task_lease(task_id), ttl=lease_ttl, wait=0
+            services.state,
+            tenant_keys.task_lease(task_id),
+            ttl=lease_ttl,
+            wait=patience,
+            poll_max=LEASE_POLL,
         ):
             await _observed(services, task_id)
     except LockTimeout:
-        log.info("task %s is already running elsewhere; duplicate delivery dropped", task_id)
+        log.warning("task %s: its live runner did not finish within %gs", task_id, patience)
+
+
+def _timeout(params: dict[str, Any]) -> float:
+    try:
+        value = float(params.get("timeout") or DEFAULT_TIMEOUT)
+    except (TypeError, ValueError):
+        return DEFAULT_TIMEOUT
+    return value if 0 < value < float("inf") else DEFAULT_TIMEOUT
 
 
 async def _observed(services: Services, task_id: str) -> None:
@@ -83,9 +107,11 @@ async def _run_leased(services: Services, task_id: str) -> None:
     record.state = STARTED
     await records.save(record)
     handler = HANDLERS[record.name]
-    timeout = float(record.params.get("timeout") or DEFAULT_TIMEOUT)
+    timeout = _timeout(record.params)
+    testhooks.current_task_name.set(record.name)
+    await testhooks.pause("started")
     try:
-        outcome: Outcome = await asyncio.wait_for(handler.run(services, record), timeout)
+        outcome = await _within_deadline(handler.run(services, record), timeout)
     except AlreadyFinished:
         return
     except (TaskFailed, TufError) as exc:
@@ -119,3 +145,31 @@ async def record_audit(services: Services, record: TaskRecord, outcome: Outcome)
             task_id=record.task_id,
             details=details,
         )
+
+
+async def _within_deadline(run: Coroutine[Any, Any, Outcome], seconds: float) -> Outcome:
+    """Run a handler; past ``seconds`` cancel it, unless it is already writing.
+
+    Raises TimeoutError when the handler was cancelled before it wrote anything.
+    """
+    guard = WriteGuard()
+    with guarding(guard):
+        task = asyncio.ensure_future(run)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+        if not done:
+            if guard.writing:
+                log.warning("task past its deadline is writing; letting it finish")
+                return await task
+            task.cancel()
+            try:
+                return await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the runner itself is being cancelled (shutdown)
+                raise TimeoutError from None
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()

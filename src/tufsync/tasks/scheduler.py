@@ -17,7 +17,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
+from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.expiry_watch import warn_expiring
+from tufsync.tasks.stale import requeue_stale
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.refresh import RefreshPolicy, RefreshSchedule
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUEUED_TTL = 15 * 60.0
+CLAIM_MIN_AGE = 120.0
+STALE_MIN_AGE = 300.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ async def run_scheduler(services: Services, interval: float) -> None:
             token = await services.state.acquire_lock(tenant_keys.SCHEDULER_LOCK, interval * 0.9)
             if token is not None:
                 report = await refresh_pass(services, services.tuf.clock())
+                await sweep_orphan_claims(services, min_age=CLAIM_MIN_AGE)
+                await requeue_stale(
+                    services, max(STALE_MIN_AGE, 2 * services.settings.task_redelivery_seconds)
+                )
                 if report.queued:
                     log.info(
                         "refresh: %d of %d repositories queued", report.queued, report.repositories

@@ -4,7 +4,9 @@
 anything is stored. ``run_bootstrap`` signs targets (when online), every
 delegated role, snapshot and timestamp, verifies the whole chain, and
 publishes ``1.root.json``, the role files, ``1.snapshot.json`` and
-``timestamp.json`` last. On failure it removes whatever it wrote.
+``timestamp.json`` last, then the settings and the completed marker, all in
+one write section. On failure it removes everything the bootstrap may have
+written, so the app can be bootstrapped again at once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from tufsync import tenant_keys
+from tufsync import tenant_keys, testhooks
 from tufsync.names import TOP_LEVEL_ROLES, target_patterns
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import BIN_PREFIX, HashBins, RepoConfig, RoleSettings
@@ -50,6 +52,7 @@ from tufsync.tuf.validation import (
     role_key_map,
     task_timeout,
 )
+from tufsync.writes import write_section
 
 DEFAULT_ROLE = "default"
 MIN_BINS = 2
@@ -353,19 +356,53 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
     finally:
         cancelled.set()  # a cancelled await leaves the thread running: stop it between roles
 
-    files = repo.files
-    written: list[str] = []
-    try:
-        for name, data in signed.files:
-            await files.storage.put(files.key(name), data)
-            written.append(files.key(name))
-        await repo.save_config(config)
-        await repo.record_expiries({**signed.expiries, "root": plan.root.signed.expires}, config)
-    except BaseException:
-        for key in written:
-            await files.storage.delete(key)
-        await files.storage.delete(repo.private_settings_key)
-        await repo.state.delete(tenant_keys.schedule(repo.ref))
-        files.forget_all()
-        raise
+    expiries = {**signed.expiries, "root": plan.root.signed.expires}
+    await write_section(_publish_v1(repo, signed.files, config, expiries, task_id))
     return dict.fromkeys([*signed.expiries, "root"], 1)
+
+
+async def _publish_v1(
+    repo: Repository,
+    ordered: list[tuple[str, bytes]],
+    config: RepoConfig,
+    expiries: dict[str, datetime],
+    task_id: str,
+) -> None:
+    """Write every v1 file (``timestamp.json`` last), the settings, then the marker.
+
+    Bootstrap rule: the bootstrap is complete once its marker holds the task id
+    (and ``timestamp.json`` exists); on any failure everything is removed again.
+    """
+    files = repo.files
+    try:
+        for name, data in ordered:
+            await files.storage.put(files.key(name), data)
+            await testhooks.pause("writing")
+        await repo.save_config(config)
+        await repo.record_expiries(expiries, config)
+        await repo.state.set(tenant_keys.bootstrap(repo.ref), task_id)
+    except BaseException:
+        await discard_bootstrap(repo, f"pre-{task_id}", keep_marker=True)
+        raise
+
+
+async def discard_bootstrap(repo: Repository, marker: str, *, keep_marker: bool = False) -> bool:
+    """Remove everything a bootstrap holding ``marker`` may have written; False if the
+    marker is not (or no longer) ``marker``.
+
+    Runs after a failed, timed-out or interrupted bootstrap: every metadata file
+    of the app, the private settings copy, settings and schedule go, and the
+    marker last (unless ``keep_marker``), so the app can be bootstrapped again.
+    """
+    key = tenant_keys.bootstrap(repo.ref)
+    if await repo.state.get(key) != marker:
+        return False
+    files = repo.files
+    for info in await files.storage.list(files.prefix):
+        await files.storage.delete(info.key)
+    await files.storage.delete(repo.private_settings_key)
+    await repo.state.delete(tenant_keys.settings(repo.ref), tenant_keys.schedule(repo.ref))
+    files.forget_all()
+    if not keep_marker:
+        await repo.state.delete_if_equals(key, marker)
+    return True

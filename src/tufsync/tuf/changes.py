@@ -16,6 +16,7 @@ from typing import Any
 
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timestamp
 
+from tufsync import testhooks
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import RepoConfig
@@ -24,6 +25,7 @@ from tufsync.tuf.keys import TenantSigner
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import online_signers, sign_and_verify, verify_signed
+from tufsync.writes import write_section
 
 
 @dataclass
@@ -119,6 +121,39 @@ class MetadataChange:
             signers += [s for s in old if s.public_key.keyid not in known]
         return signers
 
+    async def _publish(
+        self, ordered: list[tuple[str, Metadata[Any], bytes]], timestamp_data: bytes
+    ) -> None:
+        """Write role files, snapshot, (root,) then ``timestamp.json`` last.
+
+        Runs as one write section: once started it is never cut off, so a
+        ``timestamp.json`` can never land after its snapshot was cleaned up.
+        """
+        files = self.repo.files
+        written: list[str] = []
+        published = False
+        try:
+            for name, _md, data in ordered:
+                await files.storage.put(files.key(name), data)
+                written.append(files.key(name))
+                await testhooks.pause("writing")
+            await self.lock.ensure_held()
+            root_file = None
+            if self.next_root is not None:
+                root_file = files.key(versioned_name("root", self.next_root.signed.version))
+            if root_file and not self.bridged:
+                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
+            await files.storage.put(files.key("timestamp.json"), timestamp_data)
+            published = True
+            if root_file and self.bridged:
+                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
+        except BaseException:
+            # Files no timestamp points to are invisible to clients; remove them anyway.
+            if not published:
+                for key in written:
+                    await files.storage.delete(key)
+            raise
+
     def _sign(
         self, snapshot: Metadata[Snapshot] | None, result: CommitResult
     ) -> tuple[
@@ -183,28 +218,7 @@ class MetadataChange:
         )
 
         ordered = role_files + ([snapshot_file] if snapshot_file else [])
-        written: list[str] = []
-        published = False
-        try:
-            for name, _md, data in ordered:
-                await files.storage.put(files.key(name), data)
-                written.append(files.key(name))
-            await self.lock.ensure_held()
-            root_file = None
-            if self.next_root is not None:
-                root_file = files.key(versioned_name("root", self.next_root.signed.version))
-            if root_file and not self.bridged:
-                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
-            await files.storage.put(files.key("timestamp.json"), timestamp_data)
-            published = True
-            if root_file and self.bridged:
-                await files.storage.put(root_file, to_bytes(self.next_root))  # type: ignore[arg-type]
-        except BaseException:
-            # Files no timestamp points to are invisible to clients; remove them anyway.
-            if not published:
-                for key in written:
-                    await files.storage.delete(key)
-            raise
+        await write_section(self._publish(ordered, timestamp_data))
         for name, md, _data in ordered:
             files.remember(name, md)
         changed = {**self.opened, **self.presigned}

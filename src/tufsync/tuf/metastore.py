@@ -98,8 +98,8 @@ class MetadataFiles:
         data = await self.storage.get(self.key("timestamp.json"))
         return None if data is None else Metadata[Timestamp].from_bytes(data)
 
-    async def root_exists(self) -> bool:
-        return await self.storage.exists(self.key(versioned_name("root", 1)))
+    async def timestamp_exists(self) -> bool:
+        return await self.storage.exists(self.key("timestamp.json"))
 
     async def latest_root(self) -> Metadata[Root] | None:
         """The newest ``<N>.root.json``, probing upward from the last known version."""

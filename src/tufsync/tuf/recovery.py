@@ -17,12 +17,13 @@ from enum import Enum
 
 from tuf.api.metadata import Metadata, Targets
 
-from tufsync import tenant_keys
+from tufsync import tenant_keys, testhooks
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS, HashBins, RepoConfig, RoleSettings
 from tufsync.tuf.errors import NotBootstrapped
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import role_keys
 from tufsync.tuf.targets import delegated_role_names
+from tufsync.writes import write_section
 
 
 class RecoveryNeed(Enum):
@@ -33,11 +34,12 @@ class RecoveryNeed(Enum):
 
 
 async def recovery_need(repo: Repository) -> RecoveryNeed:
-    if not await repo.files.root_exists():
-        return RecoveryNeed.NO_ROOT
+    """What recovery would do; a published ``timestamp.json`` is what it recovers from."""
     marker = await repo.bootstrap_marker()
     if marker and marker.startswith("pre-"):
         return RecoveryNeed.BOOTSTRAP_RUNNING
+    if not await repo.files.timestamp_exists():
+        return RecoveryNeed.NO_ROOT
     complete = (
         marker is not None
         and not marker.startswith("signing-")
@@ -107,14 +109,29 @@ async def recover(repo: Repository, task_id: str) -> RepoConfig:
         "marker": tenant_keys.bootstrap(repo.ref),
     }
     existing = await state.get_many(list(names.values()))
+    await write_section(_restore(repo, trusted, config, raw is None, names, existing))
+    return config
+
+
+async def _restore(
+    repo: Repository,
+    trusted: Trusted,
+    config: RepoConfig,
+    derived: bool,
+    names: dict[str, str],
+    existing: dict[str, str],
+) -> None:
+    """Write the missing entries, the marker last; on failure remove what was written."""
+    state = repo.state
     written: list[str] = []
     try:
         if names["settings"] not in existing:
-            if raw is None:
+            if derived:
                 await repo.save_config(config)
             else:
                 await state.set(names["settings"], json.dumps(config.to_dict(), sort_keys=True))
             written.append(names["settings"])
+        await testhooks.pause("writing")
         if names["schedule"] not in existing:
             expiries = {"timestamp": trusted.timestamp.signed.expires}
             expiries["root"] = trusted.root.signed.expires
@@ -133,4 +150,3 @@ async def recover(repo: Repository, task_id: str) -> RepoConfig:
     except BaseException:
         await state.delete(*written)
         raise
-    return config

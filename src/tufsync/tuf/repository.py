@@ -70,10 +70,18 @@ class Repository:
         return await self.state.get(tenant_keys.bootstrap(self.ref))
 
     async def is_bootstrapped(self) -> bool:
+        """Decided by the marker (``<task>`` once complete) and ``timestamp.json``.
+
+        A ``pre-`` marker means a bootstrap is running (not yet complete);
+        without any marker (state store lost) a published ``timestamp.json``
+        still counts, and recovery restores the rest.
+        """
         marker = await self.bootstrap_marker()
         if marker and not marker.startswith(("pre-", "signing-")):
             return True
-        return await self.files.root_exists()
+        if marker and marker.startswith("pre-"):
+            return False
+        return await self.files.timestamp_exists()
 
     async def config(self) -> RepoConfig | None:
         raw = await self.state.get(tenant_keys.settings(self.ref))

@@ -16,14 +16,16 @@ from typing import Any
 
 from tuf.api.metadata import Key, Metadata, Root
 
+from tufsync import testhooks
 from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
+from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.drafts import check_signatures, progress_of, requirements_for
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
-from tufsync.tuf.repository import Repository
+from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.validation import (
     check_online,
     check_root,
@@ -31,6 +33,7 @@ from tufsync.tuf.validation import (
     parse_metadata,
     role_key_map,
 )
+from tufsync.writes import write_section
 
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
 
@@ -74,6 +77,8 @@ async def publish_root(
     config = await repo.require_config()
     trusted = await repo.trusted()
     old = trusted.root.signed
+    if old.version == new_root.signed.version and old == new_root.signed:
+        return await _resign_after_interrupted(repo, trusted, config, lock)
     if new_root.signed.version != old.version + 1:
         raise TufInputError(
             f"root version {new_root.signed.version} is no longer next: trusted root is "
@@ -87,12 +92,8 @@ async def publish_root(
     changed = online_keys_changed(old, new_root.signed, config.targets_online_key)
     versions = {"root": new_root.signed.version}
     if not changed:
-        files = repo.files
         await lock.ensure_held()
-        await files.storage.put(
-            files.key(versioned_name("root", new_root.signed.version)), to_bytes(new_root)
-        )
-        await repo.record_expiries({"root": new_root.signed.expires}, config)
+        await write_section(_put_root(repo, new_root, config))
     else:
         change = MetadataChange(repo, trusted, config, lock, next_root=new_root)
         if "targets" in changed:
@@ -100,6 +101,36 @@ async def publish_root(
         change.force_snapshot = True
         versions |= (await change.commit()).versions
     roles = new_root.signed.roles
+    await repo.save_config(
+        config.with_top_level_keys(
+            {name: (roles[name].threshold, len(roles[name].keyids)) for name in TOP_LEVEL_ROLES}
+        )
+    )
+    return versions
+
+
+async def _put_root(repo: Repository, new_root: Metadata[Root], config: RepoConfig) -> None:
+    """Publish ``<N>.root.json`` alone (online keys unchanged: nothing else is re-signed),
+    then record its expiry."""
+    files = repo.files
+    await files.storage.put(
+        files.key(versioned_name("root", new_root.signed.version)), to_bytes(new_root)
+    )
+    await testhooks.pause("writing")
+    await repo.record_expiries({"root": new_root.signed.expires}, config)
+
+
+async def _resign_after_interrupted(
+    repo: Repository, trusted: Trusted, config: RepoConfig, lock: HeldLock
+) -> dict[str, int]:
+    """The new root is already published (a run cut off by a crash): re-sign snapshot,
+    timestamp (and online targets) under it, so every online role verifies with it."""
+    change = MetadataChange(repo, trusted, config, lock)
+    if config.targets_online_key:
+        await change.open("targets")
+    change.force_snapshot = True
+    versions = {"root": trusted.root.signed.version} | (await change.commit()).versions
+    roles = trusted.root.signed.roles
     await repo.save_config(
         config.with_top_level_keys(
             {name: (roles[name].threshold, len(roles[name].keyids)) for name in TOP_LEVEL_ROLES}

@@ -1,12 +1,18 @@
-"""Publishing artifacts into TUF and removing them from it."""
+"""Publishing artifacts into TUF and removing them from it.
+
+Each route claims the target paths its task will touch (under the admin's
+registry lock), so no upload or deletion races the queued task.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from tufsync import tenant_keys
 from tufsync.api.deps import (
     Admin,
     current_admin,
@@ -25,10 +31,12 @@ from tufsync.api.tuf_models import (
     PublishStartedAnswer,
     answers,
 )
+from tufsync.db import queries
 from tufsync.registry.publish import resolve_publish
-from tufsync.registry.service import owned_version, pick_artifacts
+from tufsync.registry.service import owned_version, pick_artifacts, refuse_claimed
 from tufsync.services import Services
-from tufsync.tasks.records import now_iso
+from tufsync.state.locks import hold_lock
+from tufsync.tasks.records import TaskRecord, now_iso
 from tufsync.tasks.submit import submit_task
 
 router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
@@ -49,6 +57,16 @@ async def publish(
     async with services.sessions() as session:
         selection = await resolve_publish(session, admin.id, body.app_id, body.version)
     await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
+    task_id = str(uuid.uuid4())
+    async with (
+        hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
+        services.sessions.begin() as session,
+    ):
+        # Re-read under the registry lock: what is unsigned now, and unclaimed.
+        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
+        paths = [s["path"] for s in selection.specs]
+        refuse_claimed(await queries.claims_on(session, paths))
+        queries.add_claims(session, paths, task_id)
     if not selection.specs:
         return JSONResponse(
             {
@@ -56,7 +74,7 @@ async def publish(
                 "message": "All artifacts are already signed",
             }
         )
-    record = await submit_task(
+    record = await submit_claimed(
         services,
         "add_artifacts",
         admin.username,
@@ -66,6 +84,7 @@ async def publish(
             "version_ids": selection.version_ids,
             "artifacts": selection.specs,
         },
+        task_id,
     )
     return JSONResponse(
         {
@@ -95,20 +114,27 @@ async def delete_from_tuf(
 ) -> Any:
     body = validate_model(DeleteArtifactsBody, await read_json_object(request))
     indices = parse_indices(body.artifacts_to_delete)
-    async with services.sessions() as session:
+    task_id = str(uuid.uuid4())
+    async with (
+        hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
+        services.sessions.begin() as session,
+    ):
         version = await owned_version(
             session, admin.id, body.id, expect_app=body.app_name, expect_version=body.version
         )
         paths = [a.tuf_path for a in pick_artifacts(version, indices) if a.tuf_signed]
-    if not paths:
-        raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
-    await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
-    record = await submit_task(
+        if not paths:
+            raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
+        await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
+        refuse_claimed(await queries.claims_on(session, paths))
+        queries.add_claims(session, paths, task_id)
+    record = await submit_claimed(
         services,
         "remove_artifacts",
         admin.username,
         body.app_name,
         {"paths": paths, "version_id": body.id},
+        task_id,
     )
     return JSONResponse(
         {
@@ -123,3 +149,20 @@ async def delete_from_tuf(
         },
         status_code=202,
     )
+
+
+async def submit_claimed(
+    services: Services,
+    name: str,
+    admin: str,
+    app: str,
+    params: dict[str, Any],
+    task_id: str,
+) -> TaskRecord:
+    """Submit a task whose paths are claimed; drop the claims if it is not accepted."""
+    try:
+        return await submit_task(services, name, admin, app, params, task_id=task_id)
+    except BaseException:
+        async with services.sessions.begin() as session:
+            await queries.release_claims(session, [task_id])
+        raise
