@@ -50,7 +50,9 @@ async def bootstrap_victim(services: Services) -> None:
     keys_dir = services.settings.resolved_online_key_dir
     cer = ceremony(keys_dir, VICTIM.admin, VICTIM.app, expirations={"timestamp": 1})
     await services.state.set(tenant_keys.bootstrap(VICTIM), "pre-x")
-    await submit_task(services, "bootstrap", VICTIM.admin, VICTIM.app, {"payload": cer.payload})
+    await submit_task(
+        services, "bootstrap", VICTIM.admin, VICTIM.app, {"payload": cer.payload}, task_id="x"
+    )
     await services.queue.wait_idle()
 
 
