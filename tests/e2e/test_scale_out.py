@@ -271,7 +271,7 @@ def test_sigkilled_worker_tasks_are_taken_over(cluster: Cluster, tmp_path: Path)
         api[0].username,
         "taken",
         trusted,
-        f"taken-{api[0].username}/default/universal/any/taken-1.0.bin",
+        f"taken-{api[0].username}/taken-1.0.bin",
         tmp_path / "dl",
     )
 

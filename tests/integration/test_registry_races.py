@@ -24,7 +24,7 @@ def _setup(api: Api, app: str) -> tuple[Path, str]:
 
 
 def _path(api: Api, app: str, version: str) -> str:
-    return f"{app}-{api.username}/default/universal/any/{app}-{version}.bin"
+    return f"{app}-{api.username}/{app}-{version}.bin"
 
 
 def _submit(api: Api, route: str, body: dict[str, Any]) -> str:
@@ -124,3 +124,42 @@ def test_removal_route_claims_its_paths(api: Api) -> None:
         assert api.http.delete("/apps/delete", params={"id": vid}).status_code == 409
     assert api.wait_task(task_id)["state"] == "SUCCESS"
     assert api.post("/artifact/delete", json=body).status_code == 200
+
+
+def _app_id(api: Api, app: str) -> str:
+    apps = {a["AppName"]: a for a in api.get("/app/list").json()["apps"]}
+    return str(apps[app]["ID"])
+
+
+def test_app_delete_respects_claims_and_claims_signed_paths(api: Api, tmp_path: Path) -> None:
+    """``DELETE /app/delete`` takes the registry lock like ``/artifact/delete``: it
+    refuses while a queued task will touch one of the app's paths, and the signed
+    paths it removes stay claimed until TUF no longer lists them."""
+    app = "race5"
+    root, lock = _setup(api, app)
+    vid = api.upload_ok(app, "1.0", {"pkg.bin": b"old signed bytes"})
+    app_id = _app_id(api, app)
+    path = _path(api, app, "1.0")
+    file = api.server.public_dir / path
+    with hold_state_key(api.server, lock):
+        task_id = _submit(api, "/tuf/v1/artifacts/publish", {"app_id": vid, "version": "1.0"})
+        refused = api.http.delete("/app/delete", params={"id": app_id})
+        assert refused.status_code == 409, refused.text
+        assert task_id in refused.json()["error"]
+    assert api.wait_task(task_id)["state"] == "SUCCESS"
+    assert path in _listed(api, app)
+    with hold_state_key(api.server, lock):
+        deleted = api.http.delete("/app/delete", params={"id": app_id})
+        assert deleted.status_code == 200, deleted.text
+        removal = deleted.json()["task_id"]
+        refused = api.upload(app, "1.0", {"pkg.bin": b"new other bytes"})
+        assert refused.status_code == 409, refused.text
+        assert removal in refused.json()["error"]
+        assert file.read_bytes() == b"old signed bytes"
+    assert api.wait_task(removal)["state"] == "SUCCESS"
+    assert path not in _listed(api, app)
+    assert not file.exists()
+    new_vid = api.upload_ok(app, "1.0", {"pkg.bin": b"new other bytes"})
+    api.publish_ok(new_vid, "1.0")
+    result = verify_download(api.server.public_url, api.username, app, root, path, tmp_path)
+    assert result.local_file.read_bytes() == b"new other bytes"

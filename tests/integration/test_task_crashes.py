@@ -70,7 +70,7 @@ def usable(node: Crashable, api: Api, cer: Ceremony, app: str, tmp: Path, tag: s
     api.publish_ok(vid, version)
     root = tmp / f"{app}-{tag}-root.json"
     root.write_bytes(cer.root_bytes)
-    target = f"{app}-{api.username}/default/universal/any/{app}-{version}.bin"
+    target = f"{app}-{api.username}/{app}-{version}.bin"
     assert node.server is not None
     result = verify_download(node.server.public_url, api.username, app, root, target, tmp / tag)
     assert result.length == len(f"{app} {tag}".encode())
@@ -119,7 +119,7 @@ def test_sigkill_during_publish_batch(crashable: Crashable, tmp_path: Path) -> N
     root = tmp_path / "root.json"
     root.write_bytes(cer.root_bytes)
     for _vid, version in versions:
-        target = f"pub-{api.username}/default/universal/any/pub-{version}.bin"
+        target = f"pub-{api.username}/pub-{version}.bin"
         assert crashable.server is not None
         verify_download(
             crashable.server.public_url, api.username, "pub", root, target, tmp_path / version
@@ -259,7 +259,7 @@ def test_claims_of_lost_tasks_are_released_at_start(crashable: Crashable) -> Non
     api = login(crashable)
     api.upload_ok("orphan", "1.0", {"pkg.bin": b"one"})
     crashable.kill()
-    path = f"orphan-{api.username}/default/universal/any/orphan-2.0.bin"
+    path = f"orphan-{api.username}/orphan-2.0.bin"
     conn = sqlite3.connect(crashable.data_dir / "tufsync.db")
     with conn:
         conn.execute(
