@@ -6,7 +6,7 @@ Shapes follow faynoSync's server (``server/handler/…``); API tokens may use
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
@@ -124,16 +124,25 @@ def parse_indices(values: list[str]) -> list[int]:
     return out
 
 
+AppBody = TypeVar("AppBody", bound=BaseModel)
+
+
+async def read_app_form(request: Request, model: type[AppBody]) -> AppBody:
+    """The app description of /app/create and /app/update; a logo file part is accepted
+    and discarded (logos are not stored, the dashboard shows none)."""
+    fields, logo = await read_fields(request, allow_files=True)
+    for file in logo:
+        await file.close()
+    return validate_model(model, fields)
+
+
 @router.post("/app/create")
 async def create_app(
     request: Request,
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, str]:
-    fields, logo = await read_fields(request, allow_files=True)
-    for file in logo:  # logos are not stored (the dashboard shows none)
-        await file.close()
-    body = validate_model(CreateAppBody, fields)
+    body = await read_app_form(request, CreateAppBody)
     if not body.app:
         raise bad_request("app is required")
     check_app_name(body.app, "app")
@@ -172,10 +181,7 @@ async def update_app(
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
 ) -> dict[str, bool]:
-    fields, logo = await read_fields(request, allow_files=True)
-    for file in logo:  # logos are not stored (the dashboard shows none)
-        await file.close()
-    body = validate_model(UpdateAppBody, fields)
+    body = await read_app_form(request, UpdateAppBody)
     if not body.id:
         raise bad_request("id is required")
     if not body.app:
