@@ -10,7 +10,10 @@ server process in embedded mode (SQLite, local files):
 - peak RSS of the server process for each cell (the 100k cells are the goal);
 - 1,000 one-artifact publishes fired with concurrency 16 into one app:
   artifacts/s to SUCCESS and to visible in timestamp.json;
-- one publish of a version with 10,000 artifacts: seconds to SUCCESS.
+- one publish of a version with 10,000 artifacts: seconds to SUCCESS;
+- then issue 14's cost table (``python -m bench.cost``, its docstring says how each row is
+  measured): server CPU per published artifact, per authenticated request, per upload, public
+  read rps ÷ /health rps, scale-out CPU per artifact. ``--skip-cost`` leaves it out.
 Existing targets are seeded through the engine (not HTTP) before the server
 starts, so seeding time is not part of any figure.
 """
@@ -34,7 +37,9 @@ from tests.support import Api, ServerProcess, ceremony, run_server, unique_name
 from tuf.api.exceptions import DownloadLengthMismatchError
 from tuf.ngclient import Updater, UpdaterConfig, Urllib3Fetcher
 
+from bench import cost
 from bench.harness import percentile, time_publish
+from tufsync.names import target_path
 from tufsync.services import Services
 from tufsync.settings import Settings
 from tufsync.state.locks import hold_lock
@@ -127,11 +132,14 @@ def prepared_server(workdir: Path, layout: str, size: int) -> Iterator[tuple[Api
         yield api, cer.root_bytes, "bench"
 
 
-def latency_cell(workdir: Path, layout: str, size: int, runs: int) -> dict[str, float]:
+Cell = dict[str, float]
+
+
+def latency_cell(workdir: Path, layout: str, size: int, runs: int) -> Cell:
     with prepared_server(workdir, layout, size) as (api, root, app):
         time_publish(api, app, "warm", b"warm-up")
         latencies = [time_publish(api, app, f"1.{i}", f"run {i}".encode()) for i in range(runs)]
-        target = f"{app}-{api.username}/default/bench/any/{app}-1.0.bin"
+        target = target_path(api.username, app, "1.0", "", "bench", "", ".bin")
         client_bytes = fresh_client_bytes(api.server, api.username, app, root, target)
         return {
             "median_ms": statistics.median(latencies) * 1000,
@@ -172,7 +180,7 @@ def concurrent_run(api: Api, app: str, count: int) -> tuple[float, float, int]:
 
     def fire(job: tuple[str, str]) -> str:
         r = api.post("/tuf/v1/artifacts/publish", json={"app_id": job[0], "version": job[1]})
-        if r.status_code != 200:
+        if r.status_code != 202:
             return ""
         return str(r.json()["data"]["task_id"])
 
@@ -203,18 +211,20 @@ def big_version_run(api: Api, app: str, count: int) -> float:
     return time.perf_counter() - start
 
 
-def latency_table(workdir: Path, runs: int, sizes: list[int]) -> None:
+def latency_table(workdir: Path, runs: int, sizes: list[int]) -> dict[tuple[str, int], Cell]:
     print(f"single-artifact publish (median of {runs}), fresh-client bytes, server peak RSS")
     header = ("layout", "targets", "median ms", "p95 ms", "client KB", "RSS MB")
     print("{:8} {:>8} {:>10} {:>8} {:>10} {:>8}".format(*header))
+    cells: dict[tuple[str, int], Cell] = {}
     for layout in ("single", "bins"):
         for size in sizes:
-            cell = latency_cell(workdir, layout, size, runs)
+            cell = cells[layout, size] = latency_cell(workdir, layout, size, runs)
             # client KB "nan": a role file exceeds ngclient's default 5 MB limit
             print(
                 f"{layout:8} {size:>8} {cell['median_ms']:>10.1f} {cell['p95_ms']:>8.1f} "
                 f"{cell['client_kb']:>10.1f} {cell['rss_mb']:>8.0f}"
             )
+    return cells
 
 
 def throughput(workdir: Path, repeats: int) -> None:
@@ -243,12 +253,26 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs of the throughput cases")
     parser.add_argument("--skip-latency", action="store_true", help="only the throughput cases")
+    parser.add_argument(
+        "--skip-cost", action="store_true", help="leave out issue 14's cost table (bench.cost)"
+    )
+    cost.add_arguments(parser, runs=False)
     args = parser.parse_args()
+    cells: dict[tuple[str, int], Cell] = {}
     with tempfile.TemporaryDirectory() as raw:
         workdir = Path(raw)
         if not args.skip_latency:
-            latency_table(workdir, args.runs, args.sizes)
+            cells = latency_table(workdir, args.runs, args.sizes)
         throughput(workdir, args.repeats)
+    if not args.skip_cost:
+        known: dict[int, cost.Measured] = {}
+        if ("bins", 10_000) in cells:  # row 6 is this table's cell: measured once
+            cell = cells["bins", 10_000]
+            known[6] = cost.Measured(
+                cell["median_ms"], f"median of {args.runs} (latency table above)"
+            )
+        print()
+        print(cost.cost_table(list(cost.ALL_ROWS), cost.options(args), known))
 
 
 if __name__ == "__main__":
