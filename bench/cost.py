@@ -14,7 +14,9 @@ one API process and one worker on Redis + PostgreSQL) and measures it from outsi
 - Row 2: GET /whoami with a login token, wrk, 16 connections: CPU ÷ requests completed
   (GET /health the same way, for reference).
 - Row 3: POST /upload of one distinct 1 KiB file and version per request, wrk with a Lua script
-  that builds each multipart body, 8 connections; every answer must be 200.
+  that builds each multipart body, 8 connections; every answer must be 200. The window runs on
+  until the server is idle (uploads wrk cut at its deadline finish) and CPU is divided by the
+  versions the server stored (GET /search total).
 - Row 4: wrk, 16 connections, GET /health and GET /public/tuf_metadata/<admin>/<app>/
   timestamp.json of a bootstrapped app on the same server, two alternating rounds of
   ``--seconds``/2 each: the ratio of requests/s.
