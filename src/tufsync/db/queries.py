@@ -7,9 +7,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql.expression import BindParameter, Executable
 
 from tufsync.db.models import (
     ApiToken,
@@ -305,3 +324,209 @@ async def artifacts_by_path(session: AsyncSession, paths: list[str]) -> dict[str
         return {}
     rows = await session.execute(select(Artifact).where(Artifact.tuf_path.in_(paths)))
     return {a.tuf_path: a for a in rows.scalars().all()}
+
+
+# --- Uploads: Core statements on one connection, one transaction per upload --------------
+# The upload route runs for every artifact a tenant ships, so it avoids the ORM's unit
+# of work (identity map, flush planning, re-reads) and builds each statement once:
+# building a SQLAlchemy statement (coercion, cache key) costs more CPU than running it.
+# They are plain functions on a sync ``Connection``: the caller runs them all in one
+# ``AsyncConnection.run_sync`` (one greenlet for the whole write, not one per statement).
+
+_APPS: Table = App.__table__  # type: ignore[assignment]
+_VERSIONS: Table = Version.__table__  # type: ignore[assignment]
+_ARTIFACTS: Table = Artifact.__table__  # type: ignore[assignment]
+_CATALOG: Table = CatalogItem.__table__  # type: ignore[assignment]
+_CLAIMS: Table = TufClaim.__table__  # type: ignore[assignment]
+CATALOG_KINDS = ("channel", "platform", "arch")
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """What an upload finds of its app and version (None when absent)."""
+
+    app_id: str | None
+    version_id: str | None
+    changelog: list[dict[str, str]]
+    catalog_known: int
+
+
+@dataclass(frozen=True)
+class ExistingArtifact:
+    sha256: str
+    length: int
+    tuf_signed: bool
+
+
+def _upload_target_statement() -> Executable:
+    """App, version and catalogue hits of an upload: one row, outer-joined."""
+    one = select(literal(1).label("one")).subquery()
+    known = select(func.count()).where(
+        _CATALOG.c.owner_id == bindparam("owner_id"),
+        _CATALOG.c.name != "",
+        or_(
+            *(
+                and_(_CATALOG.c.kind == kind, _CATALOG.c.name == bindparam(kind))
+                for kind in CATALOG_KINDS
+            )
+        ),
+    )
+    apps = one.outerjoin(
+        _APPS, and_(_APPS.c.owner_id == bindparam("owner_id"), _APPS.c.name == bindparam("app"))
+    )
+    joined = apps.outerjoin(
+        _VERSIONS,
+        and_(
+            _VERSIONS.c.app_id == _APPS.c.id,
+            _VERSIONS.c.version == bindparam("version"),
+            _VERSIONS.c.channel == bindparam("channel"),
+        ),
+    )
+    return select(
+        _APPS.c.id, _VERSIONS.c.id, _VERSIONS.c.changelog, known.scalar_subquery()
+    ).select_from(joined)
+
+
+def _path_states_statement() -> Executable:
+    """Claims on, and artifacts at, the ``paths`` of an upload (one UNION ALL)."""
+    paths: BindParameter[list[str]] = bindparam("paths", expanding=True)
+    claims = select(
+        _CLAIMS.c.tuf_path,
+        _CLAIMS.c.task_id,
+        null().label("sha256"),
+        null().label("length"),
+        null().label("tuf_signed"),
+    ).where(_CLAIMS.c.tuf_path.in_(paths))
+    artifacts = select(
+        _ARTIFACTS.c.tuf_path,
+        null().label("task_id"),
+        _ARTIFACTS.c.sha256,
+        _ARTIFACTS.c.length,
+        _ARTIFACTS.c.tuf_signed,
+    ).where(_ARTIFACTS.c.tuf_path.in_(paths))
+    return union_all(claims, artifacts)
+
+
+_UPLOAD_TARGET = _upload_target_statement()
+_PATH_STATES = _path_states_statement()
+_INSERT_APP = insert(_APPS)
+_INSERT_VERSION = insert(_VERSIONS)
+_INSERT_ARTIFACT = insert(_ARTIFACTS)
+_UPDATE_VERSION = (
+    update(_VERSIONS)
+    .where(_VERSIONS.c.id == bindparam("b_id"))
+    .values(
+        published=or_(_VERSIONS.c.published, bindparam("b_published", type_=Boolean)),
+        critical=or_(_VERSIONS.c.critical, bindparam("b_critical", type_=Boolean)),
+        intermediate=or_(_VERSIONS.c.intermediate, bindparam("b_intermediate", type_=Boolean)),
+        updated_at=bindparam("b_now", type_=_VERSIONS.c.updated_at.type),
+    )
+)
+_SET_CHANGELOG = (
+    update(_VERSIONS)
+    .where(_VERSIONS.c.id == bindparam("b_id"))
+    .values(changelog=bindparam("b_changelog", type_=_VERSIONS.c.changelog.type))
+)
+_TOUCH_APP = (
+    update(_APPS)
+    .where(_APPS.c.id == bindparam("b_id"))
+    .values(updated_at=bindparam("b_now", type_=_APPS.c.updated_at.type))
+)
+
+
+def upload_target(
+    conn: Connection,
+    owner_id: int,
+    app_name: str,
+    version: str,
+    channel: str,
+    catalog: dict[str, str],
+) -> UploadTarget:
+    """The owner's app ``app_name``, its ``version`` in ``channel`` and how many of the
+    non-empty ``catalog`` values (kind → name) the owner already has, in one statement."""
+    params = {"owner_id": owner_id, "app": app_name, "version": version, "channel": channel}
+    params.update({kind: catalog.get(kind, "") for kind in CATALOG_KINDS})
+    row = conn.execute(_UPLOAD_TARGET, params).one()
+    changelog = row[2] if isinstance(row[2], list) else []
+    return UploadTarget(row[0], row[1], changelog, int(row[3]))
+
+
+def upload_path_states(
+    conn: Connection, paths: list[str]
+) -> tuple[dict[str, str], dict[str, ExistingArtifact]]:
+    """Claims on ``paths`` (path → task id) and the artifacts already at them, in one
+    statement."""
+    claimed: dict[str, str] = {}
+    existing: dict[str, ExistingArtifact] = {}
+    for path, task_id, sha256, length, signed in conn.execute(_PATH_STATES, {"paths": paths}):
+        if task_id is not None:
+            claimed[str(path)] = str(task_id)
+        else:
+            existing[str(path)] = ExistingArtifact(str(sha256), int(str(length)), bool(signed))
+    return claimed, existing
+
+
+def insert_app(conn: Connection, owner_id: int, name: str) -> str:
+    app_id = new_id()
+    conn.execute(_INSERT_APP, {"id": app_id, "owner_id": owner_id, "name": name})
+    return app_id
+
+
+def insert_version(conn: Connection, values: dict[str, object]) -> str:
+    """Insert a version row (``values`` without its id); return the new id."""
+    version_id = new_id()
+    conn.execute(_INSERT_VERSION, {"id": version_id, **values})
+    return version_id
+
+
+def update_version(
+    conn: Connection,
+    version_id: str,
+    *,
+    published: bool,
+    critical: bool,
+    intermediate: bool,
+    changelog: list[dict[str, str]] | None,
+) -> None:
+    """Raise (never lower) the version's flags, set ``updated_at`` and, when given,
+    the changelog."""
+    params = {
+        "b_id": version_id,
+        "b_published": published,
+        "b_critical": critical,
+        "b_intermediate": intermediate,
+        "b_now": utcnow(),
+    }
+    conn.execute(_UPDATE_VERSION, params)
+    if changelog is not None:
+        conn.execute(_SET_CHANGELOG, {"b_id": version_id, "b_changelog": changelog})
+
+
+def touch_app(conn: Connection, app_id: str) -> None:
+    conn.execute(_TOUCH_APP, {"b_id": app_id, "b_now": utcnow()})
+
+
+def insert_artifacts(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Insert artifact rows (one statement; a path taken meanwhile raises IntegrityError)."""
+    if rows:
+        conn.execute(_INSERT_ARTIFACT, rows)
+
+
+def _insert_ignoring_conflicts(dialect: str, table: Table) -> Insert:
+    if dialect == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+def add_catalog_items(conn: Connection, owner_id: int, catalog: dict[str, str]) -> None:
+    """Add the non-empty catalogue values (kind → name) the owner lacks; entries that
+    exist (or that a concurrent request adds) are left alone."""
+    rows = [
+        {"id": new_id(), "owner_id": owner_id, "kind": kind, "name": name, "updaters": []}
+        for kind, name in catalog.items()
+        if name
+    ]
+    if rows:
+        conn.execute(_insert_ignoring_conflicts(conn.dialect.name, _CATALOG), rows)

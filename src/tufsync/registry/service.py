@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tufsync import tenant_keys
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
-from tufsync.db.models import App, Artifact, CatalogItem, Version
+from tufsync.db.models import Artifact, Version
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.state.locks import hold_lock
@@ -64,7 +65,13 @@ def changelog_entry(version: str, changes: str) -> dict[str, str]:
 async def upload_artifacts(
     services: Services, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
 ) -> str:
-    """Store ``files`` as artifacts of one version; return the version id."""
+    """Store ``files`` as artifacts of one version; return the version id.
+
+    Files are staged (and hashed) before the admin's registry lock is taken; under
+    the lock one database transaction checks claims and existing paths, writes the
+    app, version, artifact and catalogue rows, and moves the staged files to their
+    public keys before it commits (any failure deletes what this request wrote).
+    """
     planned: dict[str, tuple[NamedUpload, str]] = {}
     for upload in files:
         ext = file_extension(upload.filename or "")
@@ -87,76 +94,12 @@ async def upload_artifacts(
             limit -= staged[path].length
         async with (
             hold_lock(services.state, tenant_keys.registry_lock(admin)),
-            services.sessions.begin() as session,
+            services.db.begin() as conn,
         ):
-            refuse_claimed(await queries.claims_on(session, list(planned)))
-            app = await queries.get_app(session, owner_id, meta.app_name)
-            if app is None:
-                app = App(id=queries.new_id(), owner_id=owner_id, name=meta.app_name)
-                session.add(app)
-                await session.flush()
-            version = await queries.find_version(session, app.id, meta.version, meta.channel)
-            if version is None:
-                version = Version(
-                    id=queries.new_id(),
-                    app_id=app.id,
-                    version=meta.version,
-                    channel=meta.channel,
-                    changelog=[],
-                )
-                session.add(version)
-            to_move: list[tuple[str, str]] = []
-            for path, (_upload, ext) in planned.items():
-                file = staged[path]
-                existing = await queries.get_artifact_by_path(session, path)
-                if existing is not None:
-                    if existing.sha256 == file.sha256 and existing.length == file.length:
-                        continue
-                    if existing.tuf_signed:
-                        raise RegistryError(
-                            409,
-                            f"Artifact {path} is TUF-signed and cannot be overwritten; "
-                            "remove it from TUF first",
-                        )
-                    raise RegistryError(
-                        409,
-                        f"Artifact {path} already exists with different content; "
-                        "delete it first or upload another version",
-                    )
-                session.add(
-                    Artifact(
-                        version_id=version.id,
-                        platform=meta.platform,
-                        arch=meta.arch,
-                        package=ext,
-                        length=file.length,
-                        sha256=file.sha256,
-                        sha512=file.sha512,
-                        tuf_path=path,
-                        tuf_signed=False,
-                    )
-                )
-                to_move.append((file.staging_key, path))
-            version.published = version.published or meta.publish
-            version.critical = meta.critical or version.critical
-            version.intermediate = meta.intermediate or version.intermediate
-            await add_catalog_values(
-                session,
-                owner_id,
-                {"channel": meta.channel, "platform": meta.platform, "arch": meta.arch},
-            )
-            if meta.changelog:
-                version.changelog = [
-                    *(version.changelog or []),
-                    changelog_entry(meta.version, meta.changelog),
-                ]
-            queries.touch(version)
-            queries.touch(app)
-            await session.flush()
+            version_id, to_move = await conn.run_sync(_write_rows, owner_id, meta, planned, staged)
             for source, target in to_move:
                 await storage.move(source, target)
                 moved.append(target)
-            version_id = version.id
     except IntegrityError:
         await _undo(services, staged, moved)
         raise RegistryError(
@@ -165,22 +108,101 @@ async def upload_artifacts(
     except BaseException:
         await _undo(services, staged, moved)
         raise
-    for file in staged.values():
-        await storage.delete(file.staging_key)
+    for path, file in staged.items():
+        if path not in moved:  # identical bytes were there already; a move consumed the rest
+            await storage.delete(file.staging_key)
     return version_id
 
 
-async def add_catalog_values(session: AsyncSession, owner_id: int, values: dict[str, str]) -> None:
-    """Add each non-empty channel/platform/arch value an upload names to its catalogue."""
-    for kind, name in values.items():
-        if name and await queries.get_catalog_item(session, owner_id, kind, name=name) is None:
-            async with session.begin_nested():
-                session.add(
-                    CatalogItem(
-                        id=queries.new_id(), owner_id=owner_id, kind=kind, name=name, updaters=[]
-                    )
-                )
-                await session.flush()
+def _catalog_values(meta: UploadMeta) -> dict[str, str]:
+    """The non-empty channel/platform/arch values an upload adds to its catalogue."""
+    values = {"channel": meta.channel, "platform": meta.platform, "arch": meta.arch}
+    return {kind: name for kind, name in values.items() if name}
+
+
+def _check_existing(path: str, file: StagedFile, existing: queries.ExistingArtifact) -> None:
+    """An artifact already at ``path`` is fine only with the same bytes; else 409."""
+    if existing.sha256 == file.sha256 and existing.length == file.length:
+        return
+    if existing.tuf_signed:
+        raise RegistryError(
+            409,
+            f"Artifact {path} is TUF-signed and cannot be overwritten; remove it from TUF first",
+        )
+    raise RegistryError(
+        409,
+        f"Artifact {path} already exists with different content; "
+        "delete it first or upload another version",
+    )
+
+
+def _write_rows(
+    conn: Connection,
+    owner_id: int,
+    meta: UploadMeta,
+    planned: dict[str, tuple[NamedUpload, str]],
+    staged: dict[str, StagedFile],
+) -> tuple[str, list[tuple[str, str]]]:
+    """The upload's rows (caller's transaction); returns the version id and the
+    (staging key, public key) moves to make before commit."""
+    claimed, existing = queries.upload_path_states(conn, list(planned))
+    refuse_claimed(claimed)
+    catalog = _catalog_values(meta)
+    target = queries.upload_target(
+        conn, owner_id, meta.app_name, meta.version, meta.channel, catalog
+    )
+    changelog = [changelog_entry(meta.version, meta.changelog)] if meta.changelog else []
+    app_id = target.app_id or queries.insert_app(conn, owner_id, meta.app_name)
+    if target.version_id is None:
+        version_id = queries.insert_version(
+            conn,
+            {
+                "app_id": app_id,
+                "version": meta.version,
+                "channel": meta.channel,
+                "published": meta.publish,
+                "critical": meta.critical,
+                "intermediate": meta.intermediate,
+                "changelog": changelog,
+            },
+        )
+    else:
+        version_id = target.version_id
+        queries.update_version(
+            conn,
+            version_id,
+            published=meta.publish,
+            critical=meta.critical,
+            intermediate=meta.intermediate,
+            changelog=[*target.changelog, *changelog] if changelog else None,
+        )
+    rows: list[dict[str, object]] = []
+    to_move: list[tuple[str, str]] = []
+    for path, (_upload, ext) in planned.items():
+        file = staged[path]
+        if path in existing:
+            _check_existing(path, file, existing[path])
+            continue
+        rows.append(
+            {
+                "version_id": version_id,
+                "platform": meta.platform,
+                "arch": meta.arch,
+                "package": ext,
+                "length": file.length,
+                "sha256": file.sha256,
+                "sha512": file.sha512,
+                "tuf_path": path,
+                "tuf_signed": False,
+            }
+        )
+        to_move.append((file.staging_key, path))
+    queries.insert_artifacts(conn, rows)
+    if target.catalog_known < len(catalog):
+        queries.add_catalog_items(conn, owner_id, catalog)
+    if target.app_id is not None:
+        queries.touch_app(conn, app_id)
+    return version_id, to_move
 
 
 async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[str]) -> None:
