@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from alembic import command
@@ -13,9 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.scaleout import _admin as pg_admin
+from tufsync import tenant_keys
 from tufsync.db import engine as db_engine
 from tufsync.db import queries
 from tufsync.db.models import App, Artifact, User, Version
+from tufsync.registry.service import RegistryError, UploadMeta, upload_artifacts
+from tufsync.state.sqlite import SqliteStateStore
+from tufsync.storage.objects import open_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -189,3 +197,95 @@ async def test_migration_0004_keeps_existing_rows(
             "",
         )
     await engine.dispose()
+
+
+class _Bytes:
+    """An uploaded file part (what ``upload_artifacts`` reads)."""
+
+    def __init__(self, filename: str, data: bytes) -> None:
+        self.filename = filename
+        self._data = io.BytesIO(data)
+
+    async def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+
+async def test_upload_rows_on_both_databases(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """The upload's Core statements (issue 14) on SQLite and PostgreSQL: app, version
+    and catalogue rows are created once, flags only rise, the changelog grows, an
+    identical re-upload is accepted, different bytes or a claimed path get 409, and
+    nothing stays in staging."""
+    suffix = queries.new_id()[:8]
+    admin = f"up{suffix}"
+    async with sessions.begin() as session:
+        user = User(username=admin, password_hash="h")
+        session.add(user)
+        await session.flush()
+        owner = user.id
+    state = await SqliteStateStore.open(str(tmp_path / "state.db"))
+    storage = open_store(f"file://{tmp_path / 'objects'}")
+    services = SimpleNamespace(
+        db=sessions.kw["bind"],
+        sessions=sessions,
+        state=state,
+        storage=storage,
+        settings=SimpleNamespace(max_upload_bytes=1024 * 1024),
+    )
+
+    def meta(**kw: Any) -> UploadMeta:
+        base: dict[str, Any] = {
+            "app_name": "tool",
+            "version": "1.0",
+            "channel": "stable",
+            "platform": "linux",
+            "arch": "x64",
+            "publish": False,
+            "critical": False,
+            "changelog": "first",
+        }
+        return UploadMeta(**{**base, **kw})
+
+    async def upload(m: UploadMeta, name: str, data: bytes) -> str:
+        return await upload_artifacts(
+            services,  # type: ignore[arg-type]
+            owner,
+            admin,
+            m,
+            [_Bytes(name, data)],
+        )
+
+    try:
+        first = await upload(meta(), "a.bin", b"one")
+        second = await upload(meta(publish=True, changelog="second"), "a.deb", b"two")
+        assert second == first
+        assert await upload(meta(changelog=""), "a.bin", b"one") == first  # same bytes
+        with pytest.raises(RegistryError) as conflict:
+            await upload(meta(changelog=""), "a.bin", b"other")
+        assert conflict.value.status == 409 and "different content" in str(conflict.value)
+        other = await upload(meta(version="2.0", critical=True, changelog=""), "b.bin", b"3")
+        assert other != first
+        async with sessions() as session:
+            version = await queries.get_version(session, owner, first)
+            assert version is not None
+            assert (version.published, version.critical) == (True, False)
+            assert [e["Changes"] for e in version.changelog] == ["first", "second"]
+            assert sorted(a.package for a in version.artifacts) == [".bin", ".deb"]
+            assert version.artifacts[0].sha256 == hashlib.sha256(b"one").hexdigest()
+            assert version.artifacts[0].sha512 == hashlib.sha512(b"one").hexdigest()
+            newer = await queries.get_version(session, owner, other)
+            assert newer is not None and newer.critical and not newer.published
+            assert [a.name for a in await queries.list_apps(session, owner)] == ["tool"]
+            for kind, name in (("channel", "stable"), ("platform", "linux"), ("arch", "x64")):
+                assert [c.name for c in await queries.list_catalog(session, owner, kind)] == [name]
+            path = version.artifacts[0].tuf_path
+        assert await storage.get(path) == b"one"
+        async with sessions.begin() as session:
+            queries.add_claims(session, [path], "task-1")
+        with pytest.raises(RegistryError) as claimed:
+            await upload(meta(changelog=""), "a.bin", b"one")
+        assert claimed.value.status == 409 and "task-1" in str(claimed.value)
+        assert await storage.list(tenant_keys.STAGING_PREFIX) == []
+    finally:
+        await state.close()
