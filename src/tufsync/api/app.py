@@ -30,6 +30,7 @@ from tufsync.api.routers import (
     tuf_signing,
     tuf_tasks,
 )
+from tufsync.auth.cache import AuthCache
 from tufsync.observability.metrics import process_exiting
 from tufsync.services import Services, settle_heap
 from tufsync.settings import Settings
@@ -42,10 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings)
         app.state.services = services
+        app.state.auth = AuthCache.open(services.settings.resolved_database_url)
         settle_heap()
         try:
             yield
         finally:
+            await app.state.auth.close()
             await services.stop()
             process_exiting()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from fastapi import Depends, Query, Request
@@ -15,8 +15,9 @@ from tufsync.api.bodylimit import MAX_JSON_BODY, BodyTooLarge
 from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
 from tufsync.api.jsonsafe import JsonProblem, parse_json_async, small_int
 from tufsync.auth import api_tokens
+from tufsync.auth.cache import AuthCache, CachedAccount, CachedApiToken
 from tufsync.auth.scope import set_scope
-from tufsync.auth.tokens import InvalidToken, read_token
+from tufsync.auth.tokens import InvalidToken, LoginClaims
 from tufsync.db import audit, queries
 from tufsync.db.models import utcnow
 from tufsync.names import InvalidName, check_app_name
@@ -28,9 +29,18 @@ M = TypeVar("M", bound=BaseModel)
 LAST_USED_STEP = timedelta(minutes=1)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """The running services (``async``: FastAPI would run a plain function in a thread)."""
     services: Services = request.app.state.services
     return services
+
+
+def auth_cache(request: Request) -> AuthCache:
+    """The process's sign-in cache (an inert one for apps built without the lifespan)."""
+    cache: AuthCache | None = getattr(request.app.state, "auth", None)
+    if cache is None:
+        cache = request.app.state.auth = AuthCache()
+    return cache
 
 
 @dataclass(frozen=True)
@@ -59,51 +69,89 @@ def _route_key(request: Request) -> tuple[str, str]:
     return request.method.upper(), str(path)
 
 
+def _check_api_token(request: Request, expires_at: datetime | None, now: datetime) -> None:
+    """Expiry (401) and the routes an API token may call (403), on every request."""
+    if expires_at is not None and queries.as_utc(expires_at) <= now:
+        raise ApiError(401, "token expired")
+    if _route_key(request) not in api_tokens.TOKEN_ROUTES:
+        raise ApiError(403, api_tokens.LOGIN_REQUIRED)
+
+
 async def _admin_from_api_token(request: Request, services: Services, token: str) -> Admin:
     """The admin behind an ``fns_`` token, scoped to its apps (403 off the token routes)."""
+    cache = auth_cache(request)
+    digest = api_tokens.hash_token(token)
+    epoch = cache.current_epoch()  # read before the database, see tufsync.auth.cache
+    now = utcnow()
+    hit = cache.api_token(digest, epoch)
+    if hit is not None and (
+        hit.last_used_at is not None and queries.as_utc(hit.last_used_at) >= now - LAST_USED_STEP
+    ):
+        _check_api_token(request, hit.expires_at, now)
+        return Admin(hit.user_id, hit.username, hit.app_names)
     async with services.sessions.begin() as session:
-        found = await queries.get_api_token(session, api_tokens.hash_token(token))
+        found = await queries.get_api_token(session, digest)
         if found is None:
             raise ApiError(401, "invalid or expired token")
         row, user = found
-        if row.expires_at is not None and queries.as_utc(row.expires_at) <= utcnow():
-            raise ApiError(401, "token expired")
-        if _route_key(request) not in api_tokens.TOKEN_ROUTES:
-            raise ApiError(403, api_tokens.LOGIN_REQUIRED)
+        _check_api_token(request, row.expires_at, now)
         names = await queries.app_names_by_id(session, user.id, list(row.allowed_apps or []))
-        now = utcnow()
         # At most one write a minute per token, so busy pipelines do not queue on it.
         if row.last_used_at is None or queries.as_utc(row.last_used_at) < now - LAST_USED_STEP:
             row.last_used_at = now
-    return Admin(user.id, user.username, frozenset(names))
+        last_used = row.last_used_at
+    admin = Admin(user.id, user.username, frozenset(names))
+    if epoch is not None:
+        cache.keep_api_token(
+            digest,
+            CachedApiToken(
+                user.id, user.username, frozenset(names), row.expires_at, last_used, epoch
+            ),
+        )
+    return admin
 
 
-async def _admin_from_login(services: Services, token: str) -> Admin:
+def _same_account(username: str, generation: str, claims: LoginClaims) -> bool:
+    return username == claims.username and hmac.compare_digest(
+        generation.encode(), claims.generation.encode()
+    )
+
+
+async def _admin_from_login(request: Request, services: Services, token: str) -> Admin:
     assert services.settings.jwt_secret is not None
+    cache = auth_cache(request)
     try:
-        claims = read_token(services.settings.jwt_secret, token)
+        claims = cache.jwts.claims(services.settings.jwt_secret, token)
     except InvalidToken:
         raise ApiError(401, "Unauthorized") from None
-    # Checked on every request (one primary-key read): a deleted account's tokens stop
-    # at once, and a re-created one has another id and token generation.
+    # The token must match the account as it is now: a deleted account's tokens stop
+    # at once, and a re-created one has another id and token generation. The cached
+    # answer is used only while no account change has committed since it was read.
+    epoch = cache.current_epoch()
+    hit = cache.account(claims.user_id, epoch)
+    if hit is not None:
+        if not _same_account(hit.username, hit.generation, claims):
+            raise ApiError(401, "Unauthorized")
+        return Admin(hit.user_id, hit.username)
     async with services.sessions() as session:
         user = await queries.get_user_by_id(session, claims.user_id)
-    if (
-        user is None
-        or user.username != claims.username
-        or not hmac.compare_digest(user.token_generation.encode(), claims.generation.encode())
-    ):
+    if user is None:
+        raise ApiError(401, "Unauthorized")
+    if epoch is not None:
+        cache.keep_account(CachedAccount(user.id, user.username, user.token_generation, epoch))
+    if not _same_account(user.username, user.token_generation, claims):
         raise ApiError(401, "Unauthorized")
     return Admin(user.id, user.username)
 
 
-async def current_admin(request: Request, services: Services = Depends(get_services)) -> Admin:
+async def current_admin(request: Request) -> Admin:
     """The caller: a login JWT, or an API token on the routes tokens may use."""
     token = _bearer(request)
+    services: Services = request.app.state.services
     if api_tokens.is_api_token(token):
         admin = await _admin_from_api_token(request, services, token)
     else:
-        admin = await _admin_from_login(services, token)
+        admin = await _admin_from_login(request, services, token)
     set_scope(admin.token_apps)
     request.state.admin = admin.username  # for the request log line (never the token)
     return admin

@@ -41,6 +41,12 @@ def issue_token(
 
 def read_token(secret: str, token: str) -> LoginClaims:
     """Return the claims of a valid token or raise InvalidToken."""
+    return read_token_with_expiry(secret, token)[0]
+
+
+def read_token_with_expiry(secret: str, token: str) -> tuple[LoginClaims, float]:
+    """The claims of a valid token and its ``exp`` (seconds since the epoch), or raise
+    InvalidToken."""
     try:
         claims = jwt.decode(
             token,
@@ -57,4 +63,4 @@ def read_token(secret: str, token: str) -> LoginClaims:
         raise InvalidToken("token has no username")
     if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(generation, str):
         raise InvalidToken("token is not bound to an account")
-    return LoginClaims(username, user_id, generation)
+    return LoginClaims(username, user_id, generation), float(claims["exp"])

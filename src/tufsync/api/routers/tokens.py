@@ -12,7 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from tufsync.api.deps import Admin, current_admin, get_services, read_json_object
+from tufsync.api.deps import (
+    Admin,
+    auth_cache,
+    current_admin,
+    get_services,
+    read_json_object,
+)
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.auth import api_tokens
 from tufsync.db import queries
@@ -96,4 +102,5 @@ async def delete_token(
     async with services.sessions.begin() as session:
         if not await queries.delete_api_token(session, admin.id, body.id):
             raise ApiError(404, "Token not found")
+    auth_cache(request).changed()  # this process at once; others by the epoch
     return {"message": "Token revoked"}
