@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A TUF repository service for software update servers.",
         lifespan=lifespan,
+        # Observability is tufsync's own (request log line, Prometheus metrics); without
+        # this FastAPI asks OpenTelemetry for its providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -74,9 +75,23 @@ BATCH_SIZE = Histogram(
 )
 
 
+# The labelled series of each (method, route template, status): ``labels()`` takes a
+# lock and builds its key on every call; these are looked up once. Bounded because
+# methods, route templates and status codes are (unmatched paths share one route).
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    REQUEST_SECONDS.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _request_series.get(key)
+    if series is None:
+        series = (
+            REQUESTS.labels(method, route, str(status)),
+            REQUEST_SECONDS.labels(method, route),
+        )
+        _request_series[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def observe_task(name: str, outcome: str, seconds: float) -> None:
