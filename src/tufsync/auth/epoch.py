@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 CHANNEL = "tufsync_auth"
+LISTENER_NAME = "tufsync-auth-listener"  # application_name, as pg_stat_activity shows it
 HEARTBEAT_SECONDS = 0.5
 FRESH_SECONDS = 1.5
 RECONNECT_SECONDS = 1.0
@@ -124,7 +125,9 @@ class PostgresEpoch:
     async def _listen_once(self) -> None:
         import asyncpg
 
-        conn = await asyncpg.connect(self._dsn, timeout=5)
+        conn = await asyncpg.connect(
+            self._dsn, timeout=5, server_settings={"application_name": LISTENER_NAME}
+        )
         try:
             conn.add_termination_listener(self._lost)
             await conn.add_listener(CHANNEL, self._notified)
