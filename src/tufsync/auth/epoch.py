@@ -77,10 +77,11 @@ class SqliteEpoch:
         self._conn = sqlite3.connect(
             uri, uri=True, timeout=0, isolation_level=None, check_same_thread=False
         )
+        self._cursor = self._conn.cursor()
 
     def current(self) -> int | None:
         try:
-            row = self._conn.execute("SELECT value FROM auth_epoch WHERE id = 1").fetchone()
+            row = self._cursor.execute("SELECT value FROM auth_epoch WHERE id = 1").fetchone()
         except sqlite3.Error:
             return None
         return int(row[0]) if row else None
