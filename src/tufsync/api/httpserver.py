@@ -32,7 +32,7 @@ class CoalescingTransport:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._pending:
             self._loop.call_soon(self._flush)
-        self._pending.append(bytes(data))
+        self._pending.append(data if type(data) is bytes else bytes(data))
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
@@ -55,15 +55,13 @@ class CoalescingTransport:
 
 
 def http_protocol() -> Any:
-    """The HTTP protocol for uvicorn: httptools with coalesced writes when installed."""
+    """The HTTP protocol for uvicorn: httptools with coalesced writes when installed.
+
+    A class of a module (not of a function): ``serve --workers N`` pickles it for the
+    worker processes."""
     if not has_module("httptools"):
         return "auto"
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            wrapped = CoalescingTransport(transport, asyncio.get_running_loop())
-            super().connection_made(wrapped)  # type: ignore[arg-type]
+    from tufsync.api.httptools_coalescing import CoalescingHttpToolsProtocol
 
     return CoalescingHttpToolsProtocol
 
