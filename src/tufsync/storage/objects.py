@@ -1,7 +1,10 @@
 """The object store: one small async interface over obstore.
 
 Keys are checked with :func:`tufsync.names.is_safe_key` before any call, so
-no caller can reach outside the store's root or prefix.
+no caller can reach outside the store's root or prefix. In a local directory,
+``head`` and the small-file reads of ``open`` go to
+:class:`tufsync.storage.localread.LocalFiles` (inline, with a validated
+cache; its docstring says what invalidates it); S3 reads always ask S3.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import obstore
 from obstore.store import LocalStore, S3Store
 
 from tufsync.names import is_safe_key
+from tufsync.storage.localread import Found, LocalFiles
 
 
 class StorageUnavailable(RuntimeError):
@@ -47,6 +51,7 @@ class ObjectStore:
         self._store = store
         self.description = description
         self._local_root = local_root
+        self._local = LocalFiles(str(local_root)) if local_root is not None else None
 
     async def put(self, key: str, data: bytes) -> None:
         try:
@@ -70,15 +75,30 @@ class ObjectStore:
                 return None
             raise StorageUnavailable(f"object store read failed: {exc}") from exc
 
-    async def open(self, key: str) -> tuple[int, AsyncIterator[bytes]] | None:
-        """Return (size, chunk iterator) for streaming, or None when missing."""
+    async def open(
+        self, key: str, inline_limit: int = 0
+    ) -> tuple[int, bytes | AsyncIterator[bytes]] | None:
+        """Return (size, body) or None when missing; the body is the object's bytes
+        when it is at most ``inline_limit`` bytes, else a chunk iterator."""
+        _check(key)
+        if self._local is not None and inline_limit > 0:
+            found = self._read_local(key, inline_limit)
+            if found is None:
+                return None
+            if found.data is not None:
+                return found.size, found.data
         try:
-            result = await obstore.get_async(self._store, _check(key))
+            result = await obstore.get_async(self._store, key)
         except Exception as exc:
             if _is_not_found(exc):
                 return None
             raise StorageUnavailable(f"object store read failed: {exc}") from exc
         size = int(result.meta["size"])
+        if size <= inline_limit:
+            try:
+                return size, bytes(await result.bytes_async())
+            except Exception as exc:
+                raise StorageUnavailable(f"object store read failed: {exc}") from exc
 
         async def chunks() -> AsyncIterator[bytes]:
             async for chunk in result.stream(min_chunk_size=256 * 1024):
@@ -86,9 +106,26 @@ class ObjectStore:
 
         return size, chunks()
 
-    async def head(self, key: str) -> ObjectInfo | None:
+    def _read_local(self, key: str, inline_limit: int) -> Found | None:
+        assert self._local is not None
         try:
-            meta = await obstore.head_async(self._store, _check(key))
+            found = self._local.read(key)
+        except OSError as exc:
+            raise StorageUnavailable(f"object store read failed: {exc}") from exc
+        if found is not None and found.data is not None and found.size > inline_limit:
+            return Found(found.size, None)
+        return found
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        _check(key)
+        if self._local is not None:
+            try:
+                st = self._local.stat(key)
+            except OSError as exc:
+                raise StorageUnavailable(f"object store head failed: {exc}") from exc
+            return None if st is None else ObjectInfo(key=key, size=st.st_size)
+        try:
+            meta = await obstore.head_async(self._store, key)
         except Exception as exc:
             if _is_not_found(exc):
                 return None
