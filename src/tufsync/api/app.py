@@ -65,13 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, upload_limit=settings.max_upload_bytes)
     app.add_middleware(RequestObserver)
     install_cors(app, settings)
+    # Routes are matched in this order: /health first, then the public files
+    # every TUF client polls, ahead of the twenty-odd authenticated routes.
     for module in (
         ops,
+        public,
         accounts,
         registry,
         catalogs,
         tokens,
-        public,
         tuf_bootstrap,
         tuf_tasks,
         tuf_artifacts,

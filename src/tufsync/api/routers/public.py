@@ -34,8 +34,18 @@ def _headers(key: str, size: int) -> dict[str, str]:
     return {"Content-Length": str(size)}
 
 
-@router.api_route("/public/{key:path}", methods=["GET", "HEAD"])
-async def public_file(key: str, request: Request) -> Response:
+# ``key`` is read from the path parameters rather than declared, so FastAPI has
+# nothing to validate or inject; the schema still documents it.
+KEY_PARAMETER = {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+@router.api_route(
+    "/public/{key:path}",
+    methods=["GET", "HEAD"],
+    openapi_extra={"parameters": [KEY_PARAMETER]},
+)
+async def public_file(request: Request) -> Response:
+    key: str = request.path_params["key"]
     if not is_public_key(key):
         return _not_found()
     storage: ObjectStore = request.app.state.services.storage
