@@ -62,3 +62,25 @@ async def test_unsafe_keys_are_refused(store: ObjectStore) -> None:
     for key in ("../x", "/abs", "a//b", "a\\b", "a/./b", ""):
         with pytest.raises(ValueError):
             await store.put(key, b"x")
+
+
+async def test_small_reads_are_fresh_and_large_ones_stream(store: ObjectStore) -> None:
+    """``open`` with an inline limit: bytes for small objects, a stream beyond it; a new
+    version and a deletion are seen by the next read (no stale copy in either backend)."""
+    key = "tuf_metadata/a/b/timestamp.json"
+    await store.put(key, b"version-1")
+    assert await store.open(key, 64) == (9, b"version-1")
+    await store.put(key, b"version-2")
+    assert await store.open(key, 64) == (9, b"version-2")
+    head = await store.head(key)
+    assert head is not None and head.size == 9
+    await store.delete(key)
+    assert await store.open(key, 64) is None
+    assert await store.head(key) is None
+    await store.put("app-bob/default/big.bin", b"b" * 100)
+    opened = await store.open("app-bob/default/big.bin", 64)
+    assert opened is not None
+    size, body = opened
+    assert size == 100 and not isinstance(body, bytes)
+    assert b"".join([c async for c in body]) == b"b" * 100
+    assert await store.open("tuf_metadata/a/b/timestamp.json#1", 64) is None
