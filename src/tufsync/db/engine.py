@@ -1,7 +1,19 @@
-"""Database engine, session factory, and migrations run at start-up."""
+"""Database engine, session factory, and migrations run at start-up.
+
+PostgreSQL pool (scale-out): a pooled connection is checked with a ping only
+when it sat unused for ``PING_AFTER_IDLE`` seconds. SQLAlchemy's
+``pool_pre_ping`` pinged on every checkout, and with asyncpg a ping is three
+round trips (BEGIN, an empty query, ROLLBACK), more than the one query most
+requests make. A connection used a moment ago is as alive as a pinged one
+would be a moment later (a server restart between ping and query breaks both
+alike); one that failed anyway is recognised as a disconnect by SQLAlchemy,
+which then replaces every pooled connection. The pool is LIFO, so under load
+the same few connections stay warm and only the idle tail gets pinged.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -10,10 +22,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PING_AFTER_IDLE = 2.0
+_LAST_USED = "tufsync_last_used"
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -32,7 +48,28 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_use_lifo=True)
+    event.listen(engine.sync_engine.pool, "checkin", _remember_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+    return engine
+
+
+def _remember_checkin(dbapi_conn: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+    record.info[_LAST_USED] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    """Ping a connection that was idle for ``PING_AFTER_IDLE`` s; a dead one is replaced
+    (DisconnectionError makes the pool discard it and check out another)."""
+    last_used = record.info.get(_LAST_USED)
+    if last_used is None or time.monotonic() - last_used < PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_conn.ping()  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise DisconnectionError(f"pooled database connection is gone: {exc}") from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

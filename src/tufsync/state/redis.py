@@ -1,7 +1,8 @@
 """Redis state store for the scale-out mode (redis-py asyncio).
 
-Compare-and-delete and lock extension run as Lua scripts so they stay atomic
-across API processes and workers; fencing tokens come from INCR.
+Compare-and-delete, lock acquisition and lock extension run as Lua scripts so
+they stay atomic across API processes and workers and cost one round trip
+each; fencing tokens come from INCR inside the acquiring script.
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ _DRAIN_SET = """
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return members
+"""
+# One round trip: draw the next fencing token (INCR), then SET NX the lock to
+# "<token>" or "<token> <owner>" (see state.base.lock_value). A token is drawn
+# even when the lock is taken, as the two separate commands did before.
+_ACQUIRE_LOCK = """
+local token = redis.call('INCR', KEYS[2])
+local value = tostring(token)
+if ARGV[2] ~= '' then
+  value = value .. ' ' .. ARGV[2]
+end
+if redis.call('SET', KEYS[1], value, 'PX', ARGV[1], 'NX') then
+  return token
+end
+return false
 """
 # A lock's value is "<token>" or "<token> <owner>"; these match it by token.
 _EXTEND_LOCK = """
@@ -48,6 +63,7 @@ class RedisStateStore:
         self._extend_lock = client.register_script(_EXTEND_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._drain_set = client.register_script(_DRAIN_SET)
+        self._acquire_lock = client.register_script(_ACQUIRE_LOCK)
 
     @classmethod
     async def open(cls, url: str) -> RedisStateStore:
@@ -102,10 +118,11 @@ class RedisStateStore:
         return sorted(str(m) for m in members)
 
     async def acquire_lock(self, name: str, ttl: float, owner: str = "") -> int | None:
-        token = int(await self._r.incr(f"fence:{name}"))
-        if await self._r.set(name, lock_value(token, owner), px=self._px(ttl), nx=True):
-            return token
-        return None
+        lock_value(0, owner)  # refuses an owner name with a space, as parse_lock_value needs
+        result: Any = await self._acquire_lock(
+            keys=[name, f"fence:{name}"], args=[max(1, int(ttl * 1000)), owner]
+        )
+        return None if result is None else int(result)
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
         result: Any = await self._extend_lock(
