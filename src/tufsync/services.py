@@ -62,6 +62,9 @@ class Services:
     tuf: Engine
     records: TaskRecords
     queue: TaskQueue
+    # One-query reads outside a transaction (no BEGIN/ROLLBACK on PostgreSQL):
+    # see db.engine.make_read_sessionmaker for when they may be used.
+    reads: async_sessionmaker[AsyncSession]
     background: list[asyncio.Task[None]] = field(default_factory=list)
     passwords: PasswordPool = field(default_factory=PasswordPool)
     attempts: AttemptLimiter = field(
@@ -113,6 +116,7 @@ class Services:
             settings=settings,
             db=db,
             sessions=db_engine.make_sessionmaker(db),
+            reads=db_engine.make_read_sessionmaker(db),
             state=state,
             storage=storage,
             tuf=tuf_engine,

@@ -133,7 +133,7 @@ async def _admin_from_login(request: Request, services: Services, token: str) ->
         if not _same_account(hit.username, hit.generation, claims):
             raise ApiError(401, "Unauthorized")
         return Admin(hit.user_id, hit.username)
-    async with services.sessions() as session:
+    async with services.reads() as session:
         user = await queries.get_user_by_id(session, claims.user_id)
     if user is None:
         raise ApiError(401, "Unauthorized")

@@ -76,6 +76,22 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for a read that needs no transaction, e.g. one SELECT per request.
+
+    On PostgreSQL they run in autocommit: asyncpg then sends no BEGIN before the
+    first query and no ROLLBACK when the session closes, two of the three round
+    trips of a one-query session. Each statement sees its own snapshot, so use
+    them only where statements need not agree with each other, and never to
+    write (nothing would make several writes atomic). SQLite opens no
+    transaction for a SELECT anyway, so there they are the ordinary sessions.
+    """
+    if engine.dialect.name != "postgresql":
+        return make_sessionmaker(engine)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(autocommit, expire_on_commit=False)
+
+
 def _alembic_config(connection: Connection) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
