@@ -49,7 +49,7 @@ async def test_recently_used_connection_is_not_pinged(
     pid = await _backend_pid(engine)
     await _kill_backend(pid)
     monkeypatch.setattr(db_engine, "PING_AFTER_IDLE", 3600.0)
-    with pytest.raises(Exception, match="(?i)connection|terminat"):
+    with pytest.raises(Exception, match=r"(?i)connection|terminat"):
         await _backend_pid(engine)
     assert await _backend_pid(engine) != pid  # the pool replaced it after the error
 
