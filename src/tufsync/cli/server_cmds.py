@@ -142,7 +142,7 @@ def register_worker(app: typer.Typer) -> None:
         """Run tasks from the Redis queue (scale-out mode), plus the refresh scheduler."""
         import asyncio
 
-        from tufsync.api.worker_app import serve_worker_http
+        from tufsync.api.worker_app import run_event_loop, serve_worker_http
         from tufsync.observability.logs import configure_logging
         from tufsync.observability.metrics import process_exiting
         from tufsync.services import Services, StartupRefused, settle_heap
@@ -180,7 +180,7 @@ def register_worker(app: typer.Typer) -> None:
                 process_exiting()
 
         try:
-            asyncio.run(main())
+            run_event_loop(main())
         except StartupRefused as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(STARTUP_FAILED) from None
