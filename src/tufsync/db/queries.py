@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
     func,
     insert,
     literal,
@@ -154,6 +155,55 @@ async def app_versions(
         .order_by(Version.channel)
     )
     return (await session.execute(stmt)).scalars().all()
+
+
+@dataclass(frozen=True)
+class PublishRow:
+    """One row of :func:`publish_rows`: a version row and one of its unsigned artifacts."""
+
+    version_id: str
+    app_id: str
+    app_name: str
+    tuf_path: str | None  # None: the version row has no unsigned artifact
+    length: int | None
+    sha256: str | None
+    sha512: str | None
+    claimed_by: str | None  # the task that claims ``tuf_path``, if any
+
+
+async def publish_rows(
+    session: AsyncSession, owner_id: int, app_id: str, version: str
+) -> list[PublishRow]:
+    """The owner's rows of ``version`` whose app id or version id is ``app_id`` (one
+    per channel, ordered by channel), each with its unsigned artifacts (by id) and the
+    claim on each artifact's path, in one query.
+
+    A version row without unsigned artifacts appears once with ``tuf_path`` None.
+    """
+    stmt = (
+        select(
+            Version.id,
+            Version.app_id,
+            App.name,
+            Artifact.tuf_path,
+            Artifact.length,
+            Artifact.sha256,
+            Artifact.sha512,
+            TufClaim.task_id,
+        )
+        .join(App, Version.app_id == App.id)
+        .outerjoin(
+            Artifact, and_(Artifact.version_id == Version.id, Artifact.tuf_signed == false())
+        )
+        .outerjoin(TufClaim, TufClaim.tuf_path == Artifact.tuf_path)
+        .where(
+            App.owner_id == owner_id,
+            Version.version == version,
+            or_(Version.app_id == app_id, Version.id == app_id),
+        )
+        .order_by(Version.channel, Artifact.id)
+    )
+    return [PublishRow(*row) for row in (await session.execute(stmt)).tuples()]
 
 
 async def find_version(
@@ -311,6 +361,16 @@ async def claims_on(session: AsyncSession, paths: list[str]) -> dict[str, str]:
 def add_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
     """Claim ``paths`` for ``task_id`` (a path claimed twice fails the flush)."""
     session.add_all(TufClaim(tuf_path=p, task_id=task_id) for p in paths)
+
+
+async def insert_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
+    """Claim ``paths`` for ``task_id`` in one statement (a path claimed twice fails it)."""
+    if paths:
+        now = utcnow()
+        await session.execute(
+            insert(TufClaim),
+            [{"tuf_path": p, "task_id": task_id, "created_at": now} for p in paths],
+        )
 
 
 async def release_claims(session: AsyncSession, task_ids: list[str]) -> None:

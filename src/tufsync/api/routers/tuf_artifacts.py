@@ -1,7 +1,9 @@
 """Publishing artifacts into TUF and removing them from it.
 
 Each route claims the target paths its task will touch (under the admin's
-registry lock), so no upload or deletion races the queued task.
+registry lock), so no upload or deletion races the queued task. A publish
+reads the registry once, under that lock, in one query (version rows, unsigned
+artifacts, claims) and claims its paths in one statement of the same transaction.
 """
 
 from __future__ import annotations
@@ -54,19 +56,16 @@ async def publish(
     services: Services = Depends(get_services),
 ) -> Any:
     body = validate_model(PublishRequest, await read_json_object(request))
-    async with services.sessions() as session:
-        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
-    await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
     task_id = str(uuid.uuid4())
+    # One read, under the registry lock: what is unsigned now, and unclaimed.
     async with (
         hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
         services.sessions.begin() as session,
     ):
-        # Re-read under the registry lock: what is unsigned now, and unclaimed.
         selection = await resolve_publish(session, admin.id, body.app_id, body.version)
-        paths = [s["path"] for s in selection.specs]
-        refuse_claimed(await queries.claims_on(session, paths))
-        queries.add_claims(session, paths, task_id)
+        await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
+        refuse_claimed(selection.claimed)
+        await queries.insert_claims(session, [s["path"] for s in selection.specs], task_id)
     if not selection.specs:
         return JSONResponse(
             {
@@ -127,7 +126,7 @@ async def delete_from_tuf(
             raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
         await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
         refuse_claimed(await queries.claims_on(session, paths))
-        queries.add_claims(session, paths, task_id)
+        await queries.insert_claims(session, paths, task_id)
     record = await submit_claimed(
         services,
         "remove_artifacts",
