@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import BindParameter, Executable
 
@@ -41,6 +41,9 @@ from tufsync.db.models import (
     Version,
     utcnow,
 )
+
+# A session, or a plain connection where no ORM object is loaded (cheaper per statement).
+Executor = AsyncSession | AsyncConnection
 
 
 def new_id() -> str:
@@ -172,7 +175,7 @@ class PublishRow:
 
 
 async def publish_rows(
-    session: AsyncSession, owner_id: int, app_id: str, version: str
+    session: Executor, owner_id: int, app_id: str, version: str
 ) -> list[PublishRow]:
     """The owner's rows of ``version`` whose app id or version id is ``app_id`` (one
     per channel, ordered by channel), each with its unsigned artifacts (by id) and the
@@ -363,7 +366,7 @@ def add_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
     session.add_all(TufClaim(tuf_path=p, task_id=task_id) for p in paths)
 
 
-async def insert_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
+async def insert_claims(session: Executor, paths: list[str], task_id: str) -> None:
     """Claim ``paths`` for ``task_id`` in one statement (a path claimed twice fails it)."""
     if paths:
         now = utcnow()

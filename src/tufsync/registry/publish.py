@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.registry.service import RegistryError
@@ -36,7 +34,7 @@ def _named_rows(rows: list[queries.PublishRow], app_id: str) -> list[queries.Pub
 
 
 async def resolve_publish(
-    session: AsyncSession, owner_id: int, app_id: str, version: str
+    session: queries.Executor, owner_id: int, app_id: str, version: str
 ) -> PublishSelection:
     """The unsigned artifacts of ``version`` of the app ``app_id`` (every channel)."""
     rows = _named_rows(await queries.publish_rows(session, owner_id, app_id, version), app_id)

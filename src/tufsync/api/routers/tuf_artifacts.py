@@ -3,7 +3,8 @@
 Each route claims the target paths its task will touch (under the admin's
 registry lock), so no upload or deletion races the queued task. A publish
 reads the registry once, under that lock, in one query (version rows, unsigned
-artifacts, claims) and claims its paths in one statement of the same transaction.
+artifacts, claims) and claims its paths in one statement of the same transaction,
+on a plain connection (no ORM session: it loads no ORM object).
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ async def publish(
     # One read, under the registry lock: what is unsigned now, and unclaimed.
     async with (
         hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
-        services.sessions.begin() as session,
+        services.db.begin() as conn,
     ):
-        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
+        selection = await resolve_publish(conn, admin.id, body.app_id, body.version)
         await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
         refuse_claimed(selection.claimed)
-        await queries.insert_claims(session, [s["path"] for s in selection.specs], task_id)
+        await queries.insert_claims(conn, [s["path"] for s in selection.specs], task_id)
     if not selection.specs:
         return JSONResponse(
             {
