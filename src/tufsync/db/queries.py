@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.expression import BindParameter, Executable
 
@@ -41,9 +41,6 @@ from tufsync.db.models import (
     Version,
     utcnow,
 )
-
-# A session, or a plain connection where no ORM object is loaded (cheaper per statement).
-Executor = AsyncSession | AsyncConnection
 
 
 def new_id() -> str:
@@ -158,55 +155,6 @@ async def app_versions(
         .order_by(Version.channel)
     )
     return (await session.execute(stmt)).scalars().all()
-
-
-@dataclass(frozen=True)
-class PublishRow:
-    """One row of :func:`publish_rows`: a version row and one of its unsigned artifacts."""
-
-    version_id: str
-    app_id: str
-    app_name: str
-    tuf_path: str | None  # None: the version row has no unsigned artifact
-    length: int | None
-    sha256: str | None
-    sha512: str | None
-    claimed_by: str | None  # the task that claims ``tuf_path``, if any
-
-
-async def publish_rows(
-    session: Executor, owner_id: int, app_id: str, version: str
-) -> list[PublishRow]:
-    """The owner's rows of ``version`` whose app id or version id is ``app_id`` (one
-    per channel, ordered by channel), each with its unsigned artifacts (by id) and the
-    claim on each artifact's path, in one query.
-
-    A version row without unsigned artifacts appears once with ``tuf_path`` None.
-    """
-    stmt = (
-        select(
-            Version.id,
-            Version.app_id,
-            App.name,
-            Artifact.tuf_path,
-            Artifact.length,
-            Artifact.sha256,
-            Artifact.sha512,
-            TufClaim.task_id,
-        )
-        .join(App, Version.app_id == App.id)
-        .outerjoin(
-            Artifact, and_(Artifact.version_id == Version.id, Artifact.tuf_signed == false())
-        )
-        .outerjoin(TufClaim, TufClaim.tuf_path == Artifact.tuf_path)
-        .where(
-            App.owner_id == owner_id,
-            Version.version == version,
-            or_(Version.app_id == app_id, Version.id == app_id),
-        )
-        .order_by(Version.channel, Artifact.id)
-    )
-    return [PublishRow(*row) for row in (await session.execute(stmt)).tuples()]
 
 
 async def find_version(
@@ -364,16 +312,6 @@ async def claims_on(session: AsyncSession, paths: list[str]) -> dict[str, str]:
 def add_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
     """Claim ``paths`` for ``task_id`` (a path claimed twice fails the flush)."""
     session.add_all(TufClaim(tuf_path=p, task_id=task_id) for p in paths)
-
-
-async def insert_claims(session: Executor, paths: list[str], task_id: str) -> None:
-    """Claim ``paths`` for ``task_id`` in one statement (a path claimed twice fails it)."""
-    if paths:
-        now = utcnow()
-        await session.execute(
-            insert(TufClaim),
-            [{"tuf_path": p, "task_id": task_id, "created_at": now} for p in paths],
-        )
 
 
 async def release_claims(session: AsyncSession, task_ids: list[str]) -> None:
@@ -593,3 +531,78 @@ def add_catalog_items(conn: Connection, owner_id: int, catalog: dict[str, str]) 
     ]
     if rows:
         conn.execute(_insert_ignoring_conflicts(conn.dialect.name, _CATALOG), rows)
+
+
+# --- Publishing: one SELECT and one INSERT on one connection, under the registry lock -----
+# Like the upload statements above: built once, run by the caller in one
+# ``AsyncConnection.run_sync`` (see tufsync.registry.publish).
+
+
+@dataclass(frozen=True)
+class PublishRow:
+    """One row of :func:`publish_rows`: a version row and one of its unsigned artifacts."""
+
+    version_id: str
+    app_id: str
+    app_name: str
+    tuf_path: str | None  # None: the version row has no unsigned artifact
+    length: int | None
+    sha256: str | None
+    sha512: str | None
+    claimed_by: str | None  # the task that claims ``tuf_path``, if any
+
+
+def _publish_rows_statement() -> Executable:
+    """Version rows of one version named by app id or version id, owner-scoped, with
+    their unsigned artifacts and the claims on those artifacts' paths."""
+    named: BindParameter[str] = bindparam("app_id")
+    joined = (
+        _VERSIONS.join(_APPS, _VERSIONS.c.app_id == _APPS.c.id)
+        .outerjoin(
+            _ARTIFACTS,
+            and_(_ARTIFACTS.c.version_id == _VERSIONS.c.id, _ARTIFACTS.c.tuf_signed == false()),
+        )
+        .outerjoin(_CLAIMS, _CLAIMS.c.tuf_path == _ARTIFACTS.c.tuf_path)
+    )
+    return (
+        select(
+            _VERSIONS.c.id,
+            _VERSIONS.c.app_id,
+            _APPS.c.name,
+            _ARTIFACTS.c.tuf_path,
+            _ARTIFACTS.c.length,
+            _ARTIFACTS.c.sha256,
+            _ARTIFACTS.c.sha512,
+            _CLAIMS.c.task_id,
+        )
+        .select_from(joined)
+        .where(
+            _APPS.c.owner_id == bindparam("owner_id"),
+            _VERSIONS.c.version == bindparam("version"),
+            or_(_VERSIONS.c.app_id == named, _VERSIONS.c.id == named),
+        )
+        .order_by(_VERSIONS.c.channel, _ARTIFACTS.c.id)
+    )
+
+
+_PUBLISH_ROWS = _publish_rows_statement()
+_INSERT_CLAIMS = insert(_CLAIMS)
+
+
+def publish_rows(conn: Connection, owner_id: int, app_id: str, version: str) -> list[PublishRow]:
+    """The owner's rows of ``version`` whose app id or version id is ``app_id`` (one
+    per channel, ordered by channel), each with its unsigned artifacts (by id) and the
+    claim on each artifact's path, in one statement.
+
+    A version row without unsigned artifacts appears once with ``tuf_path`` None.
+    """
+    params = {"owner_id": owner_id, "app_id": app_id, "version": version}
+    return [PublishRow(*row) for row in conn.execute(_PUBLISH_ROWS, params)]
+
+
+def insert_claims(conn: Connection, paths: list[str], task_id: str) -> None:
+    """Claim ``paths`` for ``task_id`` in one statement (a path claimed meanwhile fails it)."""
+    if paths:
+        now = utcnow()
+        rows = [{"tuf_path": p, "task_id": task_id, "created_at": now} for p in paths]
+        conn.execute(_INSERT_CLAIMS, rows)

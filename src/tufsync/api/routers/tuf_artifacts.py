@@ -4,7 +4,7 @@ Each route claims the target paths its task will touch (under the admin's
 registry lock), so no upload or deletion races the queued task. A publish
 reads the registry once, under that lock, in one query (version rows, unsigned
 artifacts, claims) and claims its paths in one statement of the same transaction,
-on a plain connection (no ORM session: it loads no ORM object).
+both in one greenlet on a plain connection (no ORM session).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tufsync.api.tuf_models import (
     answers,
 )
 from tufsync.db import queries
-from tufsync.registry.publish import resolve_publish
+from tufsync.registry.publish import claim_publish
 from tufsync.registry.service import owned_version, pick_artifacts, refuse_claimed
 from tufsync.services import Services
 from tufsync.state.locks import hold_lock
@@ -63,10 +63,10 @@ async def publish(
         hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
         services.db.begin() as conn,
     ):
-        selection = await resolve_publish(conn, admin.id, body.app_id, body.version)
+        # Claims are inserted at once unless a path is claimed; a refusal below rolls back.
+        selection = await claim_publish(conn, admin.id, body.app_id, body.version, task_id)
         await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
         refuse_claimed(selection.claimed)
-        await queries.insert_claims(conn, [s["path"] for s in selection.specs], task_id)
     if not selection.specs:
         return JSONResponse(
             {
@@ -127,7 +127,7 @@ async def delete_from_tuf(
             raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
         await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
         refuse_claimed(await queries.claims_on(session, paths))
-        await queries.insert_claims(session, paths, task_id)
+        queries.add_claims(session, paths, task_id)
     record = await submit_claimed(
         services,
         "remove_artifacts",
