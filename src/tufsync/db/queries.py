@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
     func,
     insert,
     literal,
@@ -530,3 +531,78 @@ def add_catalog_items(conn: Connection, owner_id: int, catalog: dict[str, str]) 
     ]
     if rows:
         conn.execute(_insert_ignoring_conflicts(conn.dialect.name, _CATALOG), rows)
+
+
+# --- Publishing: one SELECT and one INSERT on one connection, under the registry lock -----
+# Like the upload statements above: built once, run by the caller in one
+# ``AsyncConnection.run_sync`` (see tufsync.registry.publish).
+
+
+@dataclass(frozen=True)
+class PublishRow:
+    """One row of :func:`publish_rows`: a version row and one of its unsigned artifacts."""
+
+    version_id: str
+    app_id: str
+    app_name: str
+    tuf_path: str | None  # None: the version row has no unsigned artifact
+    length: int | None
+    sha256: str | None
+    sha512: str | None
+    claimed_by: str | None  # the task that claims ``tuf_path``, if any
+
+
+def _publish_rows_statement() -> Executable:
+    """Version rows of one version named by app id or version id, owner-scoped, with
+    their unsigned artifacts and the claims on those artifacts' paths."""
+    named: BindParameter[str] = bindparam("app_id")
+    joined = (
+        _VERSIONS.join(_APPS, _VERSIONS.c.app_id == _APPS.c.id)
+        .outerjoin(
+            _ARTIFACTS,
+            and_(_ARTIFACTS.c.version_id == _VERSIONS.c.id, _ARTIFACTS.c.tuf_signed == false()),
+        )
+        .outerjoin(_CLAIMS, _CLAIMS.c.tuf_path == _ARTIFACTS.c.tuf_path)
+    )
+    return (
+        select(
+            _VERSIONS.c.id,
+            _VERSIONS.c.app_id,
+            _APPS.c.name,
+            _ARTIFACTS.c.tuf_path,
+            _ARTIFACTS.c.length,
+            _ARTIFACTS.c.sha256,
+            _ARTIFACTS.c.sha512,
+            _CLAIMS.c.task_id,
+        )
+        .select_from(joined)
+        .where(
+            _APPS.c.owner_id == bindparam("owner_id"),
+            _VERSIONS.c.version == bindparam("version"),
+            or_(_VERSIONS.c.app_id == named, _VERSIONS.c.id == named),
+        )
+        .order_by(_VERSIONS.c.channel, _ARTIFACTS.c.id)
+    )
+
+
+_PUBLISH_ROWS = _publish_rows_statement()
+_INSERT_CLAIMS = insert(_CLAIMS)
+
+
+def publish_rows(conn: Connection, owner_id: int, app_id: str, version: str) -> list[PublishRow]:
+    """The owner's rows of ``version`` whose app id or version id is ``app_id`` (one
+    per channel, ordered by channel), each with its unsigned artifacts (by id) and the
+    claim on each artifact's path, in one statement.
+
+    A version row without unsigned artifacts appears once with ``tuf_path`` None.
+    """
+    params = {"owner_id": owner_id, "app_id": app_id, "version": version}
+    return [PublishRow(*row) for row in conn.execute(_PUBLISH_ROWS, params)]
+
+
+def insert_claims(conn: Connection, paths: list[str], task_id: str) -> None:
+    """Claim ``paths`` for ``task_id`` in one statement (a path claimed meanwhile fails it)."""
+    if paths:
+        now = utcnow()
+        rows = [{"tuf_path": p, "task_id": task_id, "created_at": now} for p in paths]
+        conn.execute(_INSERT_CLAIMS, rows)

@@ -1,10 +1,12 @@
-"""Which registry artifacts a publish request names (faynoSync's resolution).
+"""Which registry artifacts a publish request names (faynoSync's resolution), claimed.
 
 ``POST /tuf/v1/artifacts/publish`` carries ``app_id`` and ``version``. As on
 faynoSync's server, ``app_id`` is the application id and ``version`` selects
 that app's version; a version id in ``app_id`` is accepted too (older tufsync
 clients send it). Lookups are scoped to the owner, so a foreign id answers as a
-missing one.
+missing one. One query reads the version rows, their unsigned artifacts and the
+claims on those artifacts' paths; unless one of them is claimed, one INSERT
+claims them all, in the same transaction and the same greenlet.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
-from tufsync.db.models import Version
 from tufsync.registry.service import RegistryError
 
 
@@ -25,28 +27,57 @@ class PublishSelection:
     app_name: str
     version_ids: list[str]
     specs: list[dict[str, Any]]
+    # Claimed paths among the specs: path → the task id that will touch it.
+    claimed: dict[str, str]
 
 
-async def resolve_publish(
-    session: AsyncSession, owner_id: int, app_id: str, version: str
-) -> PublishSelection:
-    """The unsigned artifacts of ``version`` of the app ``app_id`` (every channel)."""
-    rows: list[Version] = list(await queries.app_versions(session, owner_id, app_id, version))
-    if not rows:
-        row = await queries.get_version(session, owner_id, app_id)
-        if row is not None and row.version == version:
-            rows = [row]
-    if not rows:
-        raise RegistryError(404, f"App version not found: app_id={app_id}, version={version}")
-    require_app(rows[0].app.name)  # an API token publishes only the apps it covers
+def _named_rows(rows: list[queries.PublishRow], app_id: str) -> list[queries.PublishRow]:
+    """The rows of the app ``app_id``; else (an older client's version id) that version's."""
+    of_app = [r for r in rows if r.app_id == app_id]
+    return of_app or [r for r in rows if r.version_id == app_id]
+
+
+def _selection(rows: list[queries.PublishRow]) -> PublishSelection:
+    """The unsigned artifacts of ``rows`` (every channel) and the claims on them."""
     specs = [
         {
-            "path": a.tuf_path,
-            "length": a.length,
-            "hashes": {"sha256": a.sha256, "sha512": a.sha512},
+            "path": r.tuf_path,
+            "length": r.length,
+            "hashes": {"sha256": r.sha256, "sha512": r.sha512},
         }
-        for row in rows
-        for a in row.artifacts
-        if not a.tuf_signed
+        for r in rows
+        if r.tuf_path is not None
     ]
-    return PublishSelection(rows[0].app.name, [r.id for r in rows], specs)
+    claimed = {r.tuf_path: r.claimed_by for r in rows if r.tuf_path and r.claimed_by}
+    version_ids = list(dict.fromkeys(r.version_id for r in rows))
+    return PublishSelection(rows[0].app_name, version_ids, specs, claimed)
+
+
+def _select_and_claim(
+    conn: Connection, owner_id: int, app_id: str, version: str, task_id: str
+) -> PublishSelection | None:
+    """The selection (None: no such version), its paths claimed for ``task_id`` unless
+    one of them is claimed already."""
+    rows = _named_rows(queries.publish_rows(conn, owner_id, app_id, version), app_id)
+    if not rows:
+        return None
+    selection = _selection(rows)
+    if not selection.claimed:
+        queries.insert_claims(conn, [s["path"] for s in selection.specs], task_id)
+    return selection
+
+
+async def claim_publish(
+    conn: AsyncConnection, owner_id: int, app_id: str, version: str, task_id: str
+) -> PublishSelection:
+    """The unsigned artifacts of ``version`` of the app ``app_id`` (every channel), claimed
+    for ``task_id`` in ``conn``'s transaction unless ``selection.claimed`` names a path.
+
+    404 when there is no such version of the owner's; 403 when an API token does
+    not cover the app (the caller's transaction then rolls the claims back).
+    """
+    selection = await conn.run_sync(_select_and_claim, owner_id, app_id, version, task_id)
+    if selection is None:
+        raise RegistryError(404, f"App version not found: app_id={app_id}, version={version}")
+    require_app(selection.app_name)  # an API token publishes only the apps it covers
+    return selection

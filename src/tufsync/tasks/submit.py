@@ -1,9 +1,16 @@
-"""Accepting a task: write its PENDING record, then hand its id to the queue."""
+"""Accepting a task: write its PENDING record, then hand its id to the queue.
+
+The repository's short list of recent task ids (shown by ``status``) is updated
+after the task is accepted. Requests of one process that update the same list
+at the same time share one read-modify-write of it (see :class:`_RecentList`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tufsync import tenant_keys
@@ -42,7 +49,13 @@ async def submit_task(
 
 async def recent_task_ids(services: Services, admin: str, app: str) -> list[str]:
     """The repository's latest task ids, newest first."""
-    raw = await services.state.get(tenant_keys.recent_tasks(tenant_keys.TenantRef(admin, app)))
+    return _parse_ids(
+        await services.state.get(tenant_keys.recent_tasks(tenant_keys.TenantRef(admin, app)))
+    )
+
+
+def _parse_ids(raw: str | None) -> list[str]:
+    """The ids of a stored recent-task list; [] when missing or unreadable."""
     try:
         ids = json.loads(raw) if raw else []
     except ValueError:
@@ -50,14 +63,52 @@ async def recent_task_ids(services: Services, admin: str, app: str) -> list[str]
     return [t for t in ids if isinstance(t, str)] if isinstance(ids, list) else []
 
 
+@dataclass
+class _RecentList:
+    """The ids waiting to be put first in one repository's recent-task list.
+
+    Holds no copy of the list itself (the state store is the only copy, shared
+    by every process), so nothing here can go stale: it only merges writes.
+    """
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: list[str] = field(default_factory=list)
+    users: int = 0
+
+
+_lists: dict[tuple[int, str], _RecentList] = {}
+
+
 async def remember_task(services: Services, admin: str, app: str, task_id: str) -> None:
     """Put the task first in the repository's short list of recent tasks (for ``status``).
 
-    Read-modify-write without a lock: two tasks accepted at the same instant may
-    leave one of them out of this list (never out of the task records).
+    The caller waits until its id is written. Callers of this process that
+    arrive while the list is being written queue their ids, and the first of
+    them to get the turn writes them all in one read-modify-write. Across
+    processes (scale-out) there is no lock: two tasks accepted at the same
+    instant may leave one of them out of this list (never out of the task records).
     """
-    ids = await recent_task_ids(services, admin, app)
-    ids = [task_id, *(t for t in ids if t != task_id)][:RECENT_TASKS]
-    await services.state.set(
-        tenant_keys.recent_tasks(tenant_keys.TenantRef(admin, app)), json.dumps(ids), ttl=RECORD_TTL
-    )
+    key = tenant_keys.recent_tasks(tenant_keys.TenantRef(admin, app))
+    slot = (id(services.state), key)
+    entry = _lists.setdefault(slot, _RecentList())
+    entry.waiting.append(task_id)
+    entry.users += 1
+    try:
+        async with entry.lock:
+            if task_id not in entry.waiting:
+                return  # an earlier caller wrote it with its own
+            ids, entry.waiting = entry.waiting, []
+            await _put_first(services, key, ids)
+    finally:
+        entry.users -= 1
+        if entry.users == 0:
+            del _lists[slot]
+
+
+async def _put_first(services: Services, key: str, new_ids: list[str]) -> None:
+    """Read the list at ``key``, put ``new_ids`` first (newest first), write it back."""
+    raw = await services.state.get(key)
+    ids = _parse_ids(raw)
+    fresh = list(reversed(new_ids))
+    ids = [*fresh, *(t for t in ids if t not in fresh)][:RECENT_TASKS]
+    await services.state.set(key, json.dumps(ids), ttl=RECORD_TTL)

@@ -1,7 +1,10 @@
 """Publishing artifacts into TUF and removing them from it.
 
 Each route claims the target paths its task will touch (under the admin's
-registry lock), so no upload or deletion races the queued task.
+registry lock), so no upload or deletion races the queued task. A publish
+reads the registry once, under that lock, in one query (version rows, unsigned
+artifacts, claims) and claims its paths in one statement of the same transaction,
+both in one greenlet on a plain connection (no ORM session).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from tufsync.api.tuf_models import (
     answers,
 )
 from tufsync.db import queries
-from tufsync.registry.publish import resolve_publish
+from tufsync.registry.publish import claim_publish
 from tufsync.registry.service import owned_version, pick_artifacts, refuse_claimed
 from tufsync.services import Services
 from tufsync.state.locks import hold_lock
@@ -54,19 +57,16 @@ async def publish(
     services: Services = Depends(get_services),
 ) -> Any:
     body = validate_model(PublishRequest, await read_json_object(request))
-    async with services.sessions() as session:
-        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
-    await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
     task_id = str(uuid.uuid4())
+    # One read, under the registry lock: what is unsigned now, and unclaimed.
     async with (
         hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
-        services.sessions.begin() as session,
+        services.db.begin() as conn,
     ):
-        # Re-read under the registry lock: what is unsigned now, and unclaimed.
-        selection = await resolve_publish(session, admin.id, body.app_id, body.version)
-        paths = [s["path"] for s in selection.specs]
-        refuse_claimed(await queries.claims_on(session, paths))
-        queries.add_claims(session, paths, task_id)
+        # Claims are inserted at once unless a path is claimed; a refusal below rolls back.
+        selection = await claim_publish(conn, admin.id, body.app_id, body.version, task_id)
+        await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
+        refuse_claimed(selection.claimed)
     if not selection.specs:
         return JSONResponse(
             {
