@@ -6,6 +6,7 @@ change; failure hooks undo markers so a failed task leaves no partial state.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -102,29 +103,47 @@ class _BatchItem:
     unsigned: list[str] = field(default_factory=list)
 
 
-async def _still_there(services: Services, specs: list[TargetSpec]) -> list[TargetSpec]:
-    """The specs whose artifact still exists as uploaded: a registry row with the same
-    sha256 and length, and a stored file of that length (publish rule: sign only
-    what exists; read under the repository lock)."""
+async def _uploaded(services: Services, items: list[_BatchItem]) -> set[tuple[str, str, int]]:
+    """(path, sha256, length) of every artifact the batch's publish tasks name that
+    still exists as uploaded: a registry row with that sha256 and length, and a
+    stored file of that length (publish rule: sign only what exists; read under
+    the repository lock). One query for the whole batch; the files are checked
+    concurrently."""
+    specs = [
+        spec
+        for item in items
+        if item.record.name in PUBLISH_TASKS
+        for spec in _specs(item.record.params["artifacts"])
+    ]
+    if not specs:
+        return set()
     async with services.sessions() as session:
-        rows = await queries.artifacts_by_path(session, [s.path for s in specs])
-    kept: list[TargetSpec] = []
-    for spec in specs:
-        row = rows.get(spec.path)
-        if row is None or row.sha256 != spec.hashes.get("sha256") or row.length != spec.length:
-            continue
-        info = await services.storage.head(spec.path)
-        if info is not None and info.size == spec.length:
-            kept.append(spec)
-    return kept
+        rows = await queries.artifacts_by_path(session, sorted({s.path for s in specs}))
+    candidates = {
+        (s.path, row.sha256, row.length)
+        for s in specs
+        if (row := rows.get(s.path)) is not None
+        and row.sha256 == s.hashes.get("sha256")
+        and row.length == s.length
+    }
+    ordered = sorted(candidates)
+    infos = await asyncio.gather(*(services.storage.head(path) for path, _, _ in ordered))
+    return {
+        c for c, info in zip(ordered, infos, strict=True) if info is not None and info.size == c[2]
+    }
 
 
-async def _apply(services: Services, change: MetadataChange, item: _BatchItem) -> None:
+async def _apply(
+    services: Services,
+    change: MetadataChange,
+    item: _BatchItem,
+    uploaded: set[tuple[str, str, int]],
+) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
     if record.name in PUBLISH_TASKS:
         requested = _specs(record.params["artifacts"])
-        specs = await _still_there(services, requested)
+        specs = [s for s in requested if (s.path, s.hashes.get("sha256"), s.length) in uploaded]
         gone = sorted({s.path for s in requested} - {s.path for s in specs})
         if not specs:
             raise TaskFailed(
@@ -159,15 +178,36 @@ async def _apply(services: Services, change: MetadataChange, item: _BatchItem) -
 PUBLISH_TASKS = ("add_artifacts", "publish_artifacts")
 
 
-async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, int]) -> None:
+async def _audit(
+    session: AsyncSession, owner: int | str, item: _BatchItem, versions: dict[str, int]
+) -> None:
     """The audit event of one landed publish or removal, in the batch's transaction."""
     assert item.outcome is not None
     event = task_event(item.record, {"versions": versions})
     if event is not None:
         record = item.record
         await audit.add(
-            session, record.admin, record.app, event[0], task_id=record.task_id, details=event[1]
+            session,
+            owner,
+            record.app,
+            event[0],
+            actor=record.admin,
+            task_id=record.task_id,
+            details=event[1],
         )
+
+
+async def _mark(session: AsyncSession, landed: list[_BatchItem]) -> None:
+    """Mark the registry rows of the landed tasks signed or unsigned, in task order
+    (signed rows of consecutive publishes in one statement)."""
+    signed: list[tuple[str, str, str]] = []
+    for item in landed:
+        if item.unsigned:
+            await queries.mark_signed_by_tasks(session, signed)
+            signed = []
+            await queries.mark_unsigned(session, item.unsigned)
+        signed += [(path, sha, item.record.task_id) for path, (sha, _) in item.signed.items()]
+    await queries.mark_signed_by_tasks(session, signed)
 
 
 async def _delete_unowned(services: Services, path: str) -> None:
@@ -193,18 +233,26 @@ class TargetsBatchHandler(MetadataHandler):
     ) -> dict[str, int]:
         """Publish the change, then record it in the registry and drop the claims."""
         versions = (await change.commit()).versions if change.opened else {}
+        landed = [item for item in items if item.outcome is not None]
+        deleting = [
+            item for item in landed if item.unsigned and item.record.params.get("delete_files")
+        ]
+        task_ids = [i.record.task_id for i in items]
         async with services.sessions.begin() as session:
-            for item in items:
-                if item.outcome is not None:
-                    await queries.mark_signed(session, item.signed, item.record.task_id)
-                    await queries.mark_unsigned(session, item.unsigned)
-                    await _audit(session, item, versions)
-        for item in items:
-            if item.outcome is not None and item.record.params.get("delete_files"):
+            if landed:
+                user = await queries.get_user(session, items[0].record.admin)
+                owner: int | str = user.id if user is not None else items[0].record.admin
+                await _mark(session, landed)
+                for item in landed:
+                    await _audit(session, owner, item, versions)
+            if not deleting:  # nothing left to do under the claims: drop them now
+                await queries.release_claims(session, task_ids)
+        if deleting:
+            for item in deleting:
                 for path in item.unsigned:
                     await _delete_unowned(services, path)
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, [i.record.task_id for i in items])
+            async with services.sessions.begin() as session:
+                await queries.release_claims(session, task_ids)
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -222,9 +270,10 @@ class TargetsBatchHandler(MetadataHandler):
             items = [i for i in items if i.record.state not in (SUCCESS, FAILURE)]
             observe_batch(len(items))
             change = await MetadataChange.begin(repo, lock)
+            uploaded = await _uploaded(services, items)
             for item in items:
                 try:
-                    await _apply(services, change, item)
+                    await _apply(services, change, item, uploaded)
                 except (TufError, TaskFailed) as exc:
                     item.error = str(exc)
             versions = await write_section(self._commit(services, change, items))

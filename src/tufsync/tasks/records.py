@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +68,24 @@ class TaskRecord:
         tenant_keys.TenantRef(record.admin, record.app)  # raises InvalidName
         return record
 
+    def to_json(self) -> str:
+        """The stored form (``from_json`` reads it back). Fields are listed, not
+        deep-copied as ``dataclasses.asdict`` would: params and result are
+        already JSON values."""
+        return json.dumps(
+            {
+                "task_id": self.task_id,
+                "name": self.name,
+                "admin": self.admin,
+                "app": self.app,
+                "params": self.params,
+                "state": self.state,
+                "result": self.result,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+            }
+        )
+
     def public_view(self) -> dict[str, Any]:
         """The ``data`` of GET /tuf/v1/task."""
         result = self.result or {"task": self.name, "status": False, "last_update": self.updated_at}
@@ -100,9 +118,7 @@ class TaskRecords:
 
     async def save(self, record: TaskRecord) -> None:
         record.updated_at = now_iso()
-        await self.state.set(
-            tenant_keys.task(record.task_id), json.dumps(asdict(record)), ttl=RECORD_TTL
-        )
+        await self.state.set(tenant_keys.task(record.task_id), record.to_json(), ttl=RECORD_TTL)
 
     async def get(self, task_id: str) -> TaskRecord | None:
         raw = await self.state.get(tenant_keys.task(task_id))
