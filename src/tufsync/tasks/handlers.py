@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,8 +17,9 @@ from tuf.api.metadata import Metadata
 from tufsync import tenant_keys
 from tufsync.audit_events import task_event
 from tufsync.db import audit, queries
+from tufsync.db.audit import AuditDetailError
 from tufsync.observability.metrics import observe_batch
-from tufsync.state.locks import hold_lock
+from tufsync.state.locks import LockNotNeeded, hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
@@ -178,23 +180,13 @@ async def _apply(
 PUBLISH_TASKS = ("add_artifacts", "publish_artifacts")
 
 
-async def _audit(
-    session: AsyncSession, owner: int | str, item: _BatchItem, versions: dict[str, int]
-) -> None:
-    """The audit event of one landed publish or removal, in the batch's transaction."""
-    assert item.outcome is not None
+def _audit_event(item: _BatchItem, versions: dict[str, int]) -> audit.NewEvent | None:
+    """The audit event of one landed publish or removal (written in the batch's transaction)."""
     event = task_event(item.record, {"versions": versions})
-    if event is not None:
-        record = item.record
-        await audit.add(
-            session,
-            owner,
-            record.app,
-            event[0],
-            actor=record.admin,
-            task_id=record.task_id,
-            details=event[1],
-        )
+    if event is None:
+        return None
+    record = item.record
+    return audit.NewEvent(record.app, event[0], record.admin, record.task_id, event[1])
 
 
 async def _mark(session: AsyncSession, landed: list[_BatchItem]) -> None:
@@ -240,11 +232,14 @@ class TargetsBatchHandler(MetadataHandler):
         task_ids = [i.record.task_id for i in items]
         async with services.sessions.begin() as session:
             if landed:
-                user = await queries.get_user(session, items[0].record.admin)
-                owner: int | str = user.id if user is not None else items[0].record.admin
                 await _mark(session, landed)
-                for item in landed:
-                    await _audit(session, owner, item, versions)
+                events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
+                if events:
+                    admin = items[0].record.admin
+                    user = await queries.get_user(session, admin)
+                    if user is None:
+                        raise AuditDetailError(f"no account {admin!r} to record its events for")
+                    await audit.add_many(session, user.id, events)
             if not deleting:  # nothing left to do under the claims: drop them now
                 await queries.release_claims(session, task_ids)
         if deleting:
@@ -256,13 +251,26 @@ class TargetsBatchHandler(MetadataHandler):
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        await services.state.add_to_set(tenant_keys.target_batch(record.ref), record.task_id)
+
+        async def finished() -> bool:  # SUCCESS and FAILURE are final: no lock needed
+            current = await services.records.get(record.task_id)
+            return current is not None and current.state in (SUCCESS, FAILURE)
+
+        try:
+            return await self._run_locked(services, record, finished)
+        except LockNotNeeded:
+            raise AlreadyFinished() from None
+
+    async def _run_locked(
+        self, services: Services, record: TaskRecord, finished: Callable[[], Awaitable[bool]]
+    ) -> Outcome:
+        """Under the repository lock: claim the batch, apply it, commit, finish the others."""
         state = services.state
         repo = services.tuf.repo(record.admin, record.app)
         batch = tenant_keys.target_batch(record.ref)
-        await state.add_to_set(batch, record.task_id)
-        async with hold_lock(state, repo.lock_name) as lock:
-            current = await services.records.get(record.task_id)
-            if current is not None and current.state in (SUCCESS, FAILURE):
+        async with hold_lock(state, repo.lock_name, unless=finished) as lock:
+            if await finished():  # finished after the check at our turn, by another process
                 raise AlreadyFinished()
             claimed = [tid for tid in await state.drain_set(batch) if tid != record.task_id]
             others = await services.records.get_many(claimed)
