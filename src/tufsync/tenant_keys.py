@@ -76,11 +76,14 @@ INSTANCE_PREFIX = "system:instance-alive:"
 STATE_SCHEMA = "system:state-schema"
 STAGING_PREFIX = "tuf_staging/"
 
+_ALL_SAFE = re.compile(r"[A-Za-z0-9._-]*")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 def escape(component: str) -> str:
     """``component`` with every byte outside ``[A-Za-z0-9._-]`` as ``%XX`` (so no ``:``)."""
+    if _ALL_SAFE.fullmatch(component):
+        return component  # the common case (ids, plain names), without the loop below
     out: list[str] = []
     for char in component:
         if char in _SAFE:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from tests.scaleout import TEST_REDIS_DB
 from tufsync import tenant_keys
 from tufsync.state import instances
 from tufsync.state.base import StateStore
-from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.state.locks import LockNotNeeded, LockTimeout, hold_lock
 from tufsync.state.redis import RedisStateStore
 from tufsync.state.sqlite import SqliteStateStore
 
@@ -179,3 +179,34 @@ async def test_lock_of_dead_owner_is_taken_over_at_once(store: StateStore, prefi
         async with hold_lock(store, name, ttl=5, wait=0.6):
             pass
     await store.delete(name)
+
+
+async def test_hold_lock_unless_skips_the_lock_when_the_work_is_done(
+    store: StateStore, prefix: str
+) -> None:
+    name = prefix + "lock"
+    asked: list[str] = []
+
+    async def done() -> bool:
+        asked.append("done")
+        return True
+
+    async def not_done() -> bool:
+        return False
+
+    async with hold_lock(store, name) as held:  # a holder: the waiter's turn comes after it
+        waiter = asyncio.create_task(_enter(store, name, done))
+        await asyncio.sleep(0.05)
+        assert not asked  # asked only at its turn, not while the lock is held
+        assert await store.lock_holder(name) == held.token
+    with pytest.raises(LockNotNeeded):
+        await waiter
+    assert asked == ["done"]
+    assert await store.lock_holder(name) is None  # never taken
+    async with hold_lock(store, name, unless=not_done) as held:
+        assert await store.lock_holder(name) == held.token
+
+
+async def _enter(store: StateStore, name: str, unless: Callable[[], Awaitable[bool]]) -> None:
+    async with hold_lock(store, name, unless=unless):
+        raise AssertionError("the lock was taken although its work was done")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -133,6 +133,36 @@ async def add(
             created_at=utcnow(),
         )
     )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for :func:`add_many`."""
+
+    app: str
+    event: str
+    actor: str
+    task_id: str | None
+    details: Mapping[str, Any]
+
+
+async def add_many(session: AsyncSession, owner_id: int, events: list[NewEvent]) -> None:
+    """Add several events of one owner in the caller's transaction, as one
+    statement (a batch of publish tasks writes one event per task)."""
+    rows = [
+        {
+            "owner_id": owner_id,
+            "app": e.app,
+            "event": e.event,
+            "actor": e.actor,
+            "task_id": e.task_id,
+            "details": checked_details(e.event, e.details),
+            "created_at": utcnow(),
+        }
+        for e in events
+    ]
+    if rows:
+        await session.execute(insert(AuditEvent), rows)
 
 
 async def record(

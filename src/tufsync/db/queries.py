@@ -285,6 +285,21 @@ async def mark_signed(
     await session.execute(statement, rows)
 
 
+async def mark_signed_by_tasks(session: AsyncSession, signed: list[tuple[str, str, str]]) -> None:
+    """``mark_signed`` for several tasks in one statement: ``signed`` lists
+    (path, sha256, task id); each row is marked for the bytes that were signed."""
+    if not signed:
+        return
+    table: Table = Artifact.__table__  # type: ignore[assignment]
+    statement = (
+        update(table)
+        .where(table.c.tuf_path == bindparam("b_path"), table.c.sha256 == bindparam("b_sha256"))
+        .values(tuf_signed=True, tuf_task_id=bindparam("b_task"))
+    )
+    rows = [{"b_path": p, "b_sha256": h, "b_task": t} for p, h, t in signed]
+    await session.execute(statement, rows)
+
+
 async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:
     """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
     if paths:

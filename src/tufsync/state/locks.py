@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -21,6 +21,11 @@ OWNER_CHECK_INTERVAL = 0.25
 
 class LockTimeout(TimeoutError):
     """The lock stayed taken for longer than the caller would wait."""
+
+
+class LockNotNeeded(Exception):
+    """``hold_lock``'s ``unless`` check found, at the waiter's turn, that the work
+    the lock was wanted for is already done; the lock was not taken."""
 
 
 class LockLost(RuntimeError):
@@ -86,6 +91,7 @@ async def hold_lock(
     ttl: float = 15.0,
     wait: float = 120.0,
     poll_max: float = 0.05,
+    unless: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[HeldLock]:
     """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body.
 
@@ -93,18 +99,27 @@ async def hold_lock(
     polls the state store. The lock is extended in the background every
     ``ttl / 3`` seconds, so a short ``ttl`` only matters when the holder dies:
     then others get it after ``ttl``.
+
+    ``unless`` is asked at the waiter's turn in the in-process queue, before the
+    shared lock is taken: True raises :class:`LockNotNeeded` (e.g. a batched task
+    that the previous holder already finished), sparing the state-store round
+    trips of taking and releasing the lock. It must only answer True for a final
+    fact, since it runs without the lock.
     """
     if wait <= 0:
+        if unless is not None and await unless():
+            raise LockNotNeeded(name)
         async with _hold_shared(store, name, ttl, 0.0, poll_max) as held:
             yield held
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with (
-        _local.turn(name, wait),
-        _hold_shared(store, name, ttl, max(0.0, deadline - loop.time()), poll_max) as held,
-    ):
-        yield held
+    async with _local.turn(name, wait):
+        if unless is not None and await unless():
+            raise LockNotNeeded(name)
+        remaining = max(0.0, deadline - loop.time())
+        async with _hold_shared(store, name, ttl, remaining, poll_max) as held:
+            yield held
 
 
 @asynccontextmanager

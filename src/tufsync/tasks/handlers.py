@@ -6,7 +6,9 @@ change; failure hooks undo markers so a failed task leaves no partial state.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -15,8 +17,9 @@ from tuf.api.metadata import Metadata
 from tufsync import tenant_keys
 from tufsync.audit_events import task_event
 from tufsync.db import audit, queries
+from tufsync.db.audit import AuditDetailError
 from tufsync.observability.metrics import observe_batch
-from tufsync.state.locks import hold_lock
+from tufsync.state.locks import LockNotNeeded, hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap
 from tufsync.tuf.changes import MetadataChange
@@ -102,29 +105,47 @@ class _BatchItem:
     unsigned: list[str] = field(default_factory=list)
 
 
-async def _still_there(services: Services, specs: list[TargetSpec]) -> list[TargetSpec]:
-    """The specs whose artifact still exists as uploaded: a registry row with the same
-    sha256 and length, and a stored file of that length (publish rule: sign only
-    what exists; read under the repository lock)."""
+async def _uploaded(services: Services, items: list[_BatchItem]) -> set[tuple[str, str, int]]:
+    """(path, sha256, length) of every artifact the batch's publish tasks name that
+    still exists as uploaded: a registry row with that sha256 and length, and a
+    stored file of that length (publish rule: sign only what exists; read under
+    the repository lock). One query for the whole batch; the files are checked
+    concurrently."""
+    specs = [
+        spec
+        for item in items
+        if item.record.name in PUBLISH_TASKS
+        for spec in _specs(item.record.params["artifacts"])
+    ]
+    if not specs:
+        return set()
     async with services.sessions() as session:
-        rows = await queries.artifacts_by_path(session, [s.path for s in specs])
-    kept: list[TargetSpec] = []
-    for spec in specs:
-        row = rows.get(spec.path)
-        if row is None or row.sha256 != spec.hashes.get("sha256") or row.length != spec.length:
-            continue
-        info = await services.storage.head(spec.path)
-        if info is not None and info.size == spec.length:
-            kept.append(spec)
-    return kept
+        rows = await queries.artifacts_by_path(session, sorted({s.path for s in specs}))
+    candidates = {
+        (s.path, row.sha256, row.length)
+        for s in specs
+        if (row := rows.get(s.path)) is not None
+        and row.sha256 == s.hashes.get("sha256")
+        and row.length == s.length
+    }
+    ordered = sorted(candidates)
+    infos = await asyncio.gather(*(services.storage.head(path) for path, _, _ in ordered))
+    return {
+        c for c, info in zip(ordered, infos, strict=True) if info is not None and info.size == c[2]
+    }
 
 
-async def _apply(services: Services, change: MetadataChange, item: _BatchItem) -> None:
+async def _apply(
+    services: Services,
+    change: MetadataChange,
+    item: _BatchItem,
+    uploaded: set[tuple[str, str, int]],
+) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
     if record.name in PUBLISH_TASKS:
         requested = _specs(record.params["artifacts"])
-        specs = await _still_there(services, requested)
+        specs = [s for s in requested if (s.path, s.hashes.get("sha256"), s.length) in uploaded]
         gone = sorted({s.path for s in requested} - {s.path for s in specs})
         if not specs:
             raise TaskFailed(
@@ -159,15 +180,26 @@ async def _apply(services: Services, change: MetadataChange, item: _BatchItem) -
 PUBLISH_TASKS = ("add_artifacts", "publish_artifacts")
 
 
-async def _audit(session: AsyncSession, item: _BatchItem, versions: dict[str, int]) -> None:
-    """The audit event of one landed publish or removal, in the batch's transaction."""
-    assert item.outcome is not None
+def _audit_event(item: _BatchItem, versions: dict[str, int]) -> audit.NewEvent | None:
+    """The audit event of one landed publish or removal (written in the batch's transaction)."""
     event = task_event(item.record, {"versions": versions})
-    if event is not None:
-        record = item.record
-        await audit.add(
-            session, record.admin, record.app, event[0], task_id=record.task_id, details=event[1]
-        )
+    if event is None:
+        return None
+    record = item.record
+    return audit.NewEvent(record.app, event[0], record.admin, record.task_id, event[1])
+
+
+async def _mark(session: AsyncSession, landed: list[_BatchItem]) -> None:
+    """Mark the registry rows of the landed tasks signed or unsigned, in task order
+    (signed rows of consecutive publishes in one statement)."""
+    signed: list[tuple[str, str, str]] = []
+    for item in landed:
+        if item.unsigned:
+            await queries.mark_signed_by_tasks(session, signed)
+            signed = []
+            await queries.mark_unsigned(session, item.unsigned)
+        signed += [(path, sha, item.record.task_id) for path, (sha, _) in item.signed.items()]
+    await queries.mark_signed_by_tasks(session, signed)
 
 
 async def _delete_unowned(services: Services, path: str) -> None:
@@ -193,28 +225,52 @@ class TargetsBatchHandler(MetadataHandler):
     ) -> dict[str, int]:
         """Publish the change, then record it in the registry and drop the claims."""
         versions = (await change.commit()).versions if change.opened else {}
+        landed = [item for item in items if item.outcome is not None]
+        deleting = [
+            item for item in landed if item.unsigned and item.record.params.get("delete_files")
+        ]
+        task_ids = [i.record.task_id for i in items]
         async with services.sessions.begin() as session:
-            for item in items:
-                if item.outcome is not None:
-                    await queries.mark_signed(session, item.signed, item.record.task_id)
-                    await queries.mark_unsigned(session, item.unsigned)
-                    await _audit(session, item, versions)
-        for item in items:
-            if item.outcome is not None and item.record.params.get("delete_files"):
+            if landed:
+                await _mark(session, landed)
+                events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
+                if events:
+                    admin = items[0].record.admin
+                    user = await queries.get_user(session, admin)
+                    if user is None:
+                        raise AuditDetailError(f"no account {admin!r} to record its events for")
+                    await audit.add_many(session, user.id, events)
+            if not deleting:  # nothing left to do under the claims: drop them now
+                await queries.release_claims(session, task_ids)
+        if deleting:
+            for item in deleting:
                 for path in item.unsigned:
                     await _delete_unowned(services, path)
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, [i.record.task_id for i in items])
+            async with services.sessions.begin() as session:
+                await queries.release_claims(session, task_ids)
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
+        await services.state.add_to_set(tenant_keys.target_batch(record.ref), record.task_id)
+
+        async def finished() -> bool:  # SUCCESS and FAILURE are final: no lock needed
+            current = await services.records.get(record.task_id)
+            return current is not None and current.state in (SUCCESS, FAILURE)
+
+        try:
+            return await self._run_locked(services, record, finished)
+        except LockNotNeeded:
+            raise AlreadyFinished() from None
+
+    async def _run_locked(
+        self, services: Services, record: TaskRecord, finished: Callable[[], Awaitable[bool]]
+    ) -> Outcome:
+        """Under the repository lock: claim the batch, apply it, commit, finish the others."""
         state = services.state
         repo = services.tuf.repo(record.admin, record.app)
         batch = tenant_keys.target_batch(record.ref)
-        await state.add_to_set(batch, record.task_id)
-        async with hold_lock(state, repo.lock_name) as lock:
-            current = await services.records.get(record.task_id)
-            if current is not None and current.state in (SUCCESS, FAILURE):
+        async with hold_lock(state, repo.lock_name, unless=finished) as lock:
+            if await finished():  # finished after the check at our turn, by another process
                 raise AlreadyFinished()
             claimed = [tid for tid in await state.drain_set(batch) if tid != record.task_id]
             others = await services.records.get_many(claimed)
@@ -222,9 +278,10 @@ class TargetsBatchHandler(MetadataHandler):
             items = [i for i in items if i.record.state not in (SUCCESS, FAILURE)]
             observe_batch(len(items))
             change = await MetadataChange.begin(repo, lock)
+            uploaded = await _uploaded(services, items)
             for item in items:
                 try:
-                    await _apply(services, change, item)
+                    await _apply(services, change, item, uploaded)
                 except (TufError, TaskFailed) as exc:
                     item.error = str(exc)
             versions = await write_section(self._commit(services, change, items))

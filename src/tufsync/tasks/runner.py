@@ -70,19 +70,26 @@ def _timeout(params: dict[str, Any]) -> float:
 
 async def _observed(services: Services, task_id: str) -> None:
     """Run the task, then write its log line and count it (once per task: a task
-    another task's batch finished counts when its own delivery finds it done)."""
-    before = await services.records.get(task_id)
-    if before is None or before.state in (SUCCESS, FAILURE):
+    another task's batch finished counts when its own delivery finds it done).
+
+    The record is read again here, under the lease: another runner may have
+    finished the task while this one waited for the lease.
+    """
+    record = await services.records.get(task_id)
+    if record is None or record.state in (SUCCESS, FAILURE):
         return
+    name, admin, app = record.name, record.admin, record.app
     started = time.perf_counter()
+    after: TaskRecord | None = None
     try:
-        await _run_leased(services, task_id)
+        after = await _run_leased(services, record)
     finally:
         seconds = time.perf_counter() - started
-        after = await services.records.get(task_id)
+        if after is None:  # interrupted: what is stored says how it ended, if it did
+            after = await services.records.get(task_id)
         outcome, error = outcome_of(after)
-        observe_task(before.name, outcome, seconds)
-        log_task(before.name, before.admin, before.app, task_id, outcome, seconds, error)
+        observe_task(name, outcome, seconds)
+        log_task(name, admin, app, task_id, outcome, seconds, error)
 
 
 def outcome_of(record: TaskRecord | None) -> tuple[str, str | None]:
@@ -99,11 +106,9 @@ def outcome_of(record: TaskRecord | None) -> tuple[str, str | None]:
     return "failure", error
 
 
-async def _run_leased(services: Services, task_id: str) -> None:
+async def _run_leased(services: Services, record: TaskRecord) -> TaskRecord | None:
+    """STARTED, the handler, then SUCCESS or FAILURE; return the finished record."""
     records = services.records
-    record = await records.get(task_id)
-    if record is None or record.state in (SUCCESS, FAILURE):
-        return
     record.state = STARTED
     await records.save(record)
     handler = HANDLERS[record.name]
@@ -113,7 +118,7 @@ async def _run_leased(services: Services, task_id: str) -> None:
     try:
         outcome = await _within_deadline(handler.run(services, record), timeout)
     except AlreadyFinished:
-        return
+        return await records.get(record.task_id)  # as the batch that finished it wrote it
     except (TaskFailed, TufError) as exc:
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=str(exc))
@@ -123,13 +128,14 @@ async def _run_leased(services: Services, task_id: str) -> None:
             record, ok=False, error=f"task timed out after {timeout:g} seconds; nothing was changed"
         )
     except Exception as exc:
-        log.exception("task %s (%s) failed", task_id, record.name)
+        log.exception("task %s (%s) failed", record.task_id, record.name)
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
     else:
         if record.name not in BATCHED_TASKS:
             await record_audit(services, record, outcome)
         await records.finish(record, ok=True, message=outcome.message, details=outcome.details)
+    return record
 
 
 async def record_audit(services: Services, record: TaskRecord, outcome: Outcome) -> None:

@@ -53,9 +53,16 @@ class RefreshSchedule:
         expiries: dict[str, datetime],
         config: RepoConfig,
         offline_roles: frozenset[str] = frozenset(),
+        *,
+        config_unchanged: bool = False,
     ) -> RefreshSchedule:
         """Merge new expiries. Root, offline targets and ``offline_roles`` (delegated
-        roles the server cannot sign) go to ``offline``; the others are refreshed."""
+        roles the server cannot sign) go to ``offline``; the others are refreshed.
+
+        A role's lifetime depends on ``config`` alone: with ``config_unchanged``
+        (this schedule's lifetimes were computed from an equal config) the known
+        ones are kept, so a change to one of 1,024 hash bins does not look up all.
+        """
         expires = dict(self.expires)
         offline = dict(self.offline)
         for role, when in expiries.items():
@@ -71,7 +78,11 @@ class RefreshSchedule:
                 offline.pop(role, None)
         known = {"root", "targets", *config.delegated_roles, *expiries}
         offline = {role: when for role, when in offline.items() if role in known}
-        lifetimes = {role: config.expiration_days(role) * DAY for role in expires}
+        known_lifetimes = self.lifetimes if config_unchanged else {}
+        lifetimes = {
+            role: known_lifetimes.get(role) or config.expiration_days(role) * DAY
+            for role in expires
+        }
         return RefreshSchedule(self.admin, self.app, expires, lifetimes, offline)
 
     def expiring_offline(self, now: datetime, horizon: timedelta) -> dict[str, float]:

@@ -8,7 +8,8 @@ key folders, metadata cache, clock); ``Repository`` scopes them to one
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
@@ -24,6 +25,44 @@ from tufsync.tuf.metastore import MetadataCache, MetadataFiles
 from tufsync.tuf.refresh import RefreshSchedule
 
 
+@dataclass(frozen=True)
+class KnownSchedule:
+    """A repository's refresh schedule as stored (``raw``), parsed, and the config
+    its lifetimes were computed from."""
+
+    raw: str
+    schedule: RefreshSchedule
+    config: RepoConfig
+
+
+class ScheduleCache:
+    """The last schedule each repository's writer in this process wrote or read.
+
+    An entry is used only when the state store still holds exactly its ``raw``
+    text (compared on every use, under the repository lock), so a schedule
+    written by another process (scale-out), by recovery or by a settings change
+    is parsed afresh: nothing but the stored text decides what the cache returns.
+    Bounded (least recently used entries go first).
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self._entries: OrderedDict[str, KnownSchedule] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, key: str, raw: str | None) -> KnownSchedule | None:
+        known = self._entries.get(key)
+        if known is None or raw is None or known.raw != raw:
+            return None
+        self._entries.move_to_end(key)
+        return known
+
+    def put(self, key: str, known: KnownSchedule) -> None:
+        self._entries[key] = known
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 @dataclass
 class Engine:
     storage: ObjectStore
@@ -31,6 +70,7 @@ class Engine:
     keys: OnlineKeyStore
     cache: MetadataCache
     clock: Clock = system_clock
+    schedules: ScheduleCache = field(default_factory=ScheduleCache)
 
     def repo(self, admin: str, app: str) -> Repository:
         return Repository(self, admin, app)
@@ -115,10 +155,28 @@ class Repository:
         offline_roles: frozenset[str] = frozenset(),
     ) -> None:
         """Merge new expiries into the schedule (caller holds the lock); see
-        ``RefreshSchedule.updated`` for which roles count as offline."""
-        current = await self.schedule() or RefreshSchedule(self.admin, self.app, {}, {})
-        updated = current.updated(expiries, config, offline_roles)
-        await self.state.set(tenant_keys.schedule(self.ref), updated.to_json())
+        ``RefreshSchedule.updated`` for which roles count as offline.
+
+        The stored schedule is always read; it is parsed again only when it differs
+        from what this process last wrote or read (:class:`ScheduleCache`)."""
+        key = tenant_keys.schedule(self.ref)
+        raw = await self.state.get(key)
+        known = self.engine.schedules.get(key, raw)
+        if known is not None:
+            current, config_unchanged = known.schedule, known.config == config
+        else:
+            current, config_unchanged = self._parse_schedule(raw), False
+        updated = current.updated(
+            expiries, config, offline_roles, config_unchanged=config_unchanged
+        )
+        new_raw = updated.to_json()
+        await self.state.set(key, new_raw)
+        self.engine.schedules.put(key, KnownSchedule(new_raw, updated, config))
+
+    def _parse_schedule(self, raw: str | None) -> RefreshSchedule:
+        if raw is None:
+            return RefreshSchedule(self.admin, self.app, {}, {})
+        return RefreshSchedule.from_json(raw)
 
     # -- trusted metadata ----------------------------------------------
     async def trusted(self) -> Trusted:

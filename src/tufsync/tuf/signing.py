@@ -7,6 +7,7 @@ signs targets-type metadata listing paths outside the tenant's prefix.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from securesystemslib.signer import Key
@@ -19,6 +20,7 @@ from tufsync.tuf.errors import OnlineKeyUnavailable, TufError, VerificationFaile
 from tufsync.tuf.keys import OnlineKeyStore, TenantSigner, sign_error_reason
 
 _CANONICAL = CanonicalJSONSerializer()
+_RAW_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 def role_keys(delegator: Root | Targets, role: str) -> tuple[dict[str, Key], int]:
@@ -79,7 +81,22 @@ def sign_and_verify(
         delegator.verify_delegate(role, payload, md.signatures)
     except UnsignedMetadataError as exc:
         raise VerificationFailed(f"freshly signed {role} does not verify: {exc}") from exc
-    envelope = {"signatures": [sig.to_dict() for sig in md.signatures.values()], "signed": signed}
+    return _envelope([sig.to_dict() for sig in md.signatures.values()], signed, payload)
+
+
+def _envelope(signatures: list[dict[str, Any]], signed: dict[str, Any], payload: bytes) -> bytes:
+    """The file bytes: ``{"signatures": ..., "signed": ...}``, compact, sorted keys,
+    ASCII (non-ASCII escaped).
+
+    When the canonical ``payload`` is plain ASCII without control characters it
+    is exactly that encoding of ``signed`` (canonical JSON is compact with sorted
+    keys, and escapes nothing else), so it is spliced in rather than encoded a
+    second time: for a snapshot listing 1,024 hash bins that is half the work.
+    """
+    if payload.isascii() and not _RAW_CONTROL.search(payload):
+        head = json.dumps(signatures, separators=(",", ":"), sort_keys=True).encode("ascii")
+        return b'{"signatures":' + head + b',"signed":' + payload + b"}"
+    envelope = {"signatures": signatures, "signed": signed}
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
