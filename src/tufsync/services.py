@@ -13,6 +13,7 @@ from tufsync.auth.passwords import PasswordPool
 from tufsync.auth.ratelimit import AttemptLimiter
 from tufsync.datadir import secure_data_dir
 from tufsync.db import engine as db_engine
+from tufsync.db.transactions import Transactions
 from tufsync.registry.uploads import sweep_staging
 from tufsync.settings import Settings
 from tufsync.state import StateStore, instances, open_state_store
@@ -65,6 +66,8 @@ class Services:
     # One-query reads outside a transaction (no BEGIN/ROLLBACK on PostgreSQL):
     # see db.engine.make_read_sessionmaker for when they may be used.
     reads: async_sessionmaker[AsyncSession]
+    # Transactions run as one sync function (one thread hop on SQLite): db.transactions.
+    transactions: Transactions
     background: list[asyncio.Task[None]] = field(default_factory=list)
     passwords: PasswordPool = field(default_factory=PasswordPool)
     attempts: AttemptLimiter = field(
@@ -117,6 +120,7 @@ class Services:
             db=db,
             sessions=db_engine.make_sessionmaker(db),
             reads=db_engine.make_read_sessionmaker(db),
+            transactions=db_engine.make_transactions(db),
             state=state,
             storage=storage,
             tuf=tuf_engine,
@@ -170,6 +174,7 @@ class Services:
         await self.queue.stop()
         self.passwords.close()
         await self.state.close()
+        await self.transactions.dispose()
         await self.db.dispose()
 
 

@@ -228,6 +228,7 @@ async def test_upload_rows_on_both_databases(
     storage = open_store(f"file://{tmp_path / 'objects'}")
     services = SimpleNamespace(
         db=sessions.kw["bind"],
+        transactions=db_engine.make_transactions(sessions.kw["bind"]),
         sessions=sessions,
         state=state,
         storage=storage,
@@ -288,4 +289,5 @@ async def test_upload_rows_on_both_databases(
         assert claimed.value.status == 409 and "task-1" in str(claimed.value)
         assert await storage.list(tenant_keys.STAGING_PREFIX) == []
     finally:
+        await services.transactions.dispose()
         await state.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -146,7 +146,10 @@ class NewEvent:
     details: Mapping[str, Any]
 
 
-async def add_many(session: AsyncSession, owner_id: int, events: list[NewEvent]) -> None:
+_INSERT_EVENTS = insert(AuditEvent)
+
+
+def add_many(conn: Connection, owner_id: int, events: list[NewEvent]) -> None:
     """Add several events of one owner in the caller's transaction, as one
     statement (a batch of publish tasks writes one event per task)."""
     rows = [
@@ -162,7 +165,7 @@ async def add_many(session: AsyncSession, owner_id: int, events: list[NewEvent])
         for e in events
     ]
     if rows:
-        await session.execute(insert(AuditEvent), rows)
+        conn.execute(_INSERT_EVENTS, rows)
 
 
 async def record(

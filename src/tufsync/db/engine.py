@@ -9,6 +9,10 @@ would be a moment later (a server restart between ping and query breaks both
 alike); one that failed anyway is recognised as a disconnect by SQLAlchemy,
 which then replaces every pooled connection. The pool is LIFO, so under load
 the same few connections stay warm and only the idle tail gets pinged.
+
+Write transactions that run as one synchronous function go through
+``make_transactions`` (a second, synchronous engine on a SQLite file; see
+``tufsync.db.transactions``).
 """
 
 from __future__ import annotations
@@ -20,15 +24,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from tufsync.db.transactions import Transactions
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PING_AFTER_IDLE = 2.0
+# Seconds a SQLite connection waits for another writer (either engine) before it fails.
+SQLITE_BUSY_TIMEOUT = 30
 _LAST_USED = "tufsync_last_used"
 
 
@@ -37,21 +45,34 @@ def make_engine(url: str) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_use_lifo=True)
     event.listen(engine.sync_engine.pool, "checkin", _remember_checkin)
     event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
     return engine
+
+
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_transactions(engine: AsyncEngine) -> Transactions:
+    """Transactions for ``engine``'s database: on a SQLite file, on a synchronous engine
+    of the same file with the same pragmas and busy timeout (see db.transactions)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return Transactions(engine)
+    sync = create_engine(
+        url.set(drivername="sqlite"), connect_args={"timeout": SQLITE_BUSY_TIMEOUT}
+    )
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return Transactions(engine, sync)
 
 
 def _remember_checkin(dbapi_conn: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:

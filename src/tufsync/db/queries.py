@@ -285,21 +285,6 @@ async def mark_signed(
     await session.execute(statement, rows)
 
 
-async def mark_signed_by_tasks(session: AsyncSession, signed: list[tuple[str, str, str]]) -> None:
-    """``mark_signed`` for several tasks in one statement: ``signed`` lists
-    (path, sha256, task id); each row is marked for the bytes that were signed."""
-    if not signed:
-        return
-    table: Table = Artifact.__table__  # type: ignore[assignment]
-    statement = (
-        update(table)
-        .where(table.c.tuf_path == bindparam("b_path"), table.c.sha256 == bindparam("b_sha256"))
-        .values(tuf_signed=True, tuf_task_id=bindparam("b_task"))
-    )
-    rows = [{"b_path": p, "b_sha256": h, "b_task": t} for p, h, t in signed]
-    await session.execute(statement, rows)
-
-
 async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:
     """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
     if paths:
@@ -621,3 +606,52 @@ def insert_claims(conn: Connection, paths: list[str], task_id: str) -> None:
         now = utcnow()
         rows = [{"tuf_path": p, "task_id": task_id, "created_at": now} for p in paths]
         conn.execute(_INSERT_CLAIMS, rows)
+
+
+# ---------------------------------------------------------------------------
+# The worker's batch (issue 14): the registry writes of one landed metadata
+# change, prebuilt statements run as one sync function in one transaction
+# (``Services.transactions.run``, see tufsync.tasks.handlers).
+
+_USERS: Table = User.__table__  # type: ignore[assignment]
+
+_MARK_SIGNED_BY_TASK = (
+    update(_ARTIFACTS)
+    .where(_ARTIFACTS.c.tuf_path == bindparam("b_path"), _ARTIFACTS.c.sha256 == bindparam("b_sha"))
+    .values(tuf_signed=True, tuf_task_id=bindparam("b_task"))
+)
+_MARK_UNSIGNED = (
+    update(_ARTIFACTS)
+    .where(_ARTIFACTS.c.tuf_path.in_(bindparam("paths", expanding=True)))
+    .values(tuf_signed=False, tuf_task_id=None)
+)
+_RELEASE_CLAIMS = delete(_CLAIMS).where(
+    _CLAIMS.c.task_id.in_(bindparam("task_ids", expanding=True))
+)
+_USER_ID = select(_USERS.c.id).where(_USERS.c.username == bindparam("username"))
+
+
+def mark_signed_by_tasks(conn: Connection, signed: list[tuple[str, str, str]]) -> None:
+    """Mark signed, in one statement, the rows of several tasks: ``signed`` lists
+    (path, sha256, task id); each row is marked only for the bytes that were signed."""
+    if signed:
+        conn.execute(
+            _MARK_SIGNED_BY_TASK, [{"b_path": p, "b_sha": h, "b_task": t} for p, h, t in signed]
+        )
+
+
+def mark_unsigned_rows(conn: Connection, paths: list[str]) -> None:
+    """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
+    if paths:
+        conn.execute(_MARK_UNSIGNED, {"paths": paths})
+
+
+def release_claims_rows(conn: Connection, task_ids: list[str]) -> None:
+    """Drop every claim of ``task_ids`` (their tasks ended)."""
+    if task_ids:
+        conn.execute(_RELEASE_CLAIMS, {"task_ids": task_ids})
+
+
+def user_id(conn: Connection, username: str) -> int | None:
+    """The id of the account ``username``, or None."""
+    return conn.execute(_USER_ID, {"username": username}).scalar_one_or_none()

@@ -6,7 +6,8 @@ that app's version; a version id in ``app_id`` is accepted too (older tufsync
 clients send it). Lookups are scoped to the owner, so a foreign id answers as a
 missing one. One query reads the version rows, their unsigned artifacts and the
 claims on those artifacts' paths; unless one of them is claimed, one INSERT
-claims them all, in the same transaction and the same greenlet.
+claims them all, in the same transaction and the same call (one greenlet on
+PostgreSQL, one thread hop on SQLite: tufsync.db.transactions).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
+from tufsync.db.transactions import Transaction
 from tufsync.registry.service import RegistryError
 
 
@@ -68,15 +69,15 @@ def _select_and_claim(
 
 
 async def claim_publish(
-    conn: AsyncConnection, owner_id: int, app_id: str, version: str, task_id: str
+    tx: Transaction, owner_id: int, app_id: str, version: str, task_id: str
 ) -> PublishSelection:
     """The unsigned artifacts of ``version`` of the app ``app_id`` (every channel), claimed
-    for ``task_id`` in ``conn``'s transaction unless ``selection.claimed`` names a path.
+    for ``task_id`` in the transaction ``tx`` unless ``selection.claimed`` names a path.
 
     404 when there is no such version of the owner's; 403 when an API token does
     not cover the app (the caller's transaction then rolls the claims back).
     """
-    selection = await conn.run_sync(_select_and_claim, owner_id, app_id, version, task_id)
+    selection = await tx.run(_select_and_claim, owner_id, app_id, version, task_id)
     if selection is None:
         raise RegistryError(404, f"App version not found: app_id={app_id}, version={version}")
     require_app(selection.app_name)  # an API token publishes only the apps it covers

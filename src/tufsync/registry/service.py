@@ -94,9 +94,9 @@ async def upload_artifacts(
             limit -= staged[path].length
         async with (
             hold_lock(services.state, tenant_keys.registry_lock(admin)),
-            services.db.begin() as conn,
+            services.transactions.begin() as tx,
         ):
-            version_id, to_move = await conn.run_sync(_write_rows, owner_id, meta, planned, staged)
+            version_id, to_move = await tx.run(_write_rows, owner_id, meta, planned, staged)
             for source, target in to_move:
                 await storage.move(source, target)
                 moved.append(target)

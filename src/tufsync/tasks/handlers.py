@@ -33,7 +33,7 @@ from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_fo
 from tufsync.writes import write_section
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy import Connection
 
     from tufsync.services import Services
 
@@ -189,17 +189,35 @@ def _audit_event(item: _BatchItem, versions: dict[str, int]) -> audit.NewEvent |
     return audit.NewEvent(record.app, event[0], record.admin, record.task_id, event[1])
 
 
-async def _mark(session: AsyncSession, landed: list[_BatchItem]) -> None:
+def _mark(conn: Connection, landed: list[_BatchItem]) -> None:
     """Mark the registry rows of the landed tasks signed or unsigned, in task order
     (signed rows of consecutive publishes in one statement)."""
     signed: list[tuple[str, str, str]] = []
     for item in landed:
         if item.unsigned:
-            await queries.mark_signed_by_tasks(session, signed)
+            queries.mark_signed_by_tasks(conn, signed)
             signed = []
-            await queries.mark_unsigned(session, item.unsigned)
+            queries.mark_unsigned_rows(conn, item.unsigned)
         signed += [(path, sha, item.record.task_id) for path, (sha, _) in item.signed.items()]
-    await queries.mark_signed_by_tasks(session, signed)
+    queries.mark_signed_by_tasks(conn, signed)
+
+
+def _record_batch(
+    conn: Connection,
+    landed: list[_BatchItem],
+    admin: str,
+    events: list[audit.NewEvent],
+    release: list[str],
+) -> None:
+    """The registry side of a landed change, one transaction: marks, audit events,
+    and (``release``) the claims of the batch's tasks."""
+    _mark(conn, landed)
+    if events:
+        owner_id = queries.user_id(conn, admin)
+        if owner_id is None:
+            raise AuditDetailError(f"no account {admin!r} to record its events for")
+        audit.add_many(conn, owner_id, events)
+    queries.release_claims_rows(conn, release)
 
 
 async def _delete_unowned(services: Services, path: str) -> None:
@@ -230,24 +248,16 @@ class TargetsBatchHandler(MetadataHandler):
             item for item in landed if item.unsigned and item.record.params.get("delete_files")
         ]
         task_ids = [i.record.task_id for i in items]
-        async with services.sessions.begin() as session:
-            if landed:
-                await _mark(session, landed)
-                events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
-                if events:
-                    admin = items[0].record.admin
-                    user = await queries.get_user(session, admin)
-                    if user is None:
-                        raise AuditDetailError(f"no account {admin!r} to record its events for")
-                    await audit.add_many(session, user.id, events)
-            if not deleting:  # nothing left to do under the claims: drop them now
-                await queries.release_claims(session, task_ids)
+        events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
+        release = [] if deleting else task_ids  # nothing left to do under the claims
+        await services.transactions.run(
+            _record_batch, landed, items[0].record.admin, events, release
+        )
         if deleting:
             for item in deleting:
                 for path in item.unsigned:
                     await _delete_unowned(services, path)
-            async with services.sessions.begin() as session:
-                await queries.release_claims(session, task_ids)
+            await services.transactions.run(queries.release_claims_rows, task_ids)
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -309,8 +319,7 @@ class TargetsBatchHandler(MetadataHandler):
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         await super().on_failure(services, record)
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, [record.task_id])
+        await services.transactions.run(queries.release_claims_rows, [record.task_id])
 
 
 class ForceUpdateHandler(MetadataHandler):

@@ -61,10 +61,10 @@ async def publish(
     # One read, under the registry lock: what is unsigned now, and unclaimed.
     async with (
         hold_lock(services.state, tenant_keys.registry_lock(admin.username)),
-        services.db.begin() as conn,
+        services.transactions.begin() as tx,
     ):
         # Claims are inserted at once unless a path is claimed; a refusal below rolls back.
-        selection = await claim_publish(conn, admin.id, body.app_id, body.version, task_id)
+        selection = await claim_publish(tx, admin.id, body.app_id, body.version, task_id)
         await require_bootstrapped(services.tuf.repo(admin.username, selection.app_name))
         refuse_claimed(selection.claimed)
     if not selection.specs:
