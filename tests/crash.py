@@ -15,6 +15,8 @@ import httpx
 from tests.support import SIGNUP_KEY, ServerProcess, free_port, start_tufsync
 from tufsync.testhooks import ENV as PAUSE_ENV
 
+START_SECONDS = 90.0
+
 
 @dataclass
 class Crashable:
@@ -45,7 +47,9 @@ class Crashable:
         self.starts += 1
         process, log_path = start_tufsync("serve", self.data_dir, env, f"server-{self.starts}.log")
         server = ServerProcess(self.url, self.data_dir, process, log_path)
-        deadline = time.monotonic() + 30
+        # Generous under load (a loaded 2-core machine took 30+ s to answer); a server
+        # that never answers is killed, so it neither outlives the test nor holds the port.
+        deadline = time.monotonic() + START_SECONDS
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{server.log()}")
@@ -55,6 +59,8 @@ class Crashable:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
                 raise RuntimeError(f"server did not start:\n{server.log()}")
             time.sleep(0.05)
         self.server = server
