@@ -12,10 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.support import SIGNUP_KEY, ServerProcess, free_port, start_tufsync
+from tests.support import SIGNUP_KEY, START_SECONDS, ServerProcess, free_port, start_tufsync
 from tufsync.testhooks import ENV as PAUSE_ENV
-
-START_SECONDS = 90.0
 
 
 @dataclass
@@ -47,8 +45,7 @@ class Crashable:
         self.starts += 1
         process, log_path = start_tufsync("serve", self.data_dir, env, f"server-{self.starts}.log")
         server = ServerProcess(self.url, self.data_dir, process, log_path)
-        # Generous under load (a loaded 2-core machine took 30+ s to answer); a server
-        # that never answers is killed, so it neither outlives the test nor holds the port.
+        # A server that never answers is killed: it must not outlive the test.
         deadline = time.monotonic() + START_SECONDS
         while True:
             if process.poll() is not None:
