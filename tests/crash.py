@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import SIGNUP_KEY, ServerProcess, free_port, start_tufsync
+from tests.support import SIGNUP_KEY, START_SECONDS, ServerProcess, free_port, start_tufsync
 from tufsync.testhooks import ENV as PAUSE_ENV
 
 
@@ -45,7 +45,8 @@ class Crashable:
         self.starts += 1
         process, log_path = start_tufsync("serve", self.data_dir, env, f"server-{self.starts}.log")
         server = ServerProcess(self.url, self.data_dir, process, log_path)
-        deadline = time.monotonic() + 30
+        # A server that never answers is killed: it must not outlive the test.
+        deadline = time.monotonic() + START_SECONDS
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{server.log()}")
@@ -55,6 +56,8 @@ class Crashable:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
                 raise RuntimeError(f"server did not start:\n{server.log()}")
             time.sleep(0.05)
         self.server = server

@@ -4,6 +4,8 @@
 by commas, e.g. ``bootstrap:writing=30``. Unset (always, outside tests) every
 pause is a no-op. The task runner names the running task; the step
 ``writing`` sits inside each task's write section, after its first write.
+Request code outside a task names its own point (``task=``), e.g.
+``registry_delete:committed`` (a deletion committed, its removal not yet queued).
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def _pauses() -> dict[str, float]:
     return pauses
 
 
-async def pause(step: str) -> None:
-    """Sleep at ``<running task>:<step>`` when the test environment asks for it."""
+async def pause(step: str, task: str | None = None) -> None:
+    """Sleep at ``<task>:<step>`` (default: the running task) when the test
+    environment asks for it."""
     if ENV not in os.environ:
         return
-    point = f"{current_task_name.get()}:{step}"
+    point = f"{task if task is not None else current_task_name.get()}:{step}"
     seconds = _pauses().get(point)
     if seconds:
         log.warning("test pause at %s for %gs", point, seconds)

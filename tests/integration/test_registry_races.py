@@ -100,9 +100,11 @@ def test_publish_signs_only_artifacts_that_still_exist(api: Api) -> None:
             conn.execute("DELETE FROM artifacts WHERE tuf_path = ?", (_path(api, app, "2.0"),))
         conn.close()
         (api.server.public_dir / _path(api, app, "2.0")).unlink()
-    assert api.wait_task(kept_task)["state"] == "SUCCESS"
+    # The records in the messages: a rare failure under load must say why it failed.
+    kept_record = api.wait_task(kept_task)
+    assert kept_record["state"] == "SUCCESS", kept_record
     failed = api.wait_task(gone_task)
-    assert failed["state"] == "FAILURE"
+    assert failed["state"] == "FAILURE", failed
     assert "no longer exist" in failed["result"]["error"]
     listed = _listed(api, app)
     assert _path(api, app, "1.0") in listed

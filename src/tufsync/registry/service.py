@@ -11,7 +11,8 @@ lock, so a deletion never removes a file a newer upload just placed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -20,14 +21,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tufsync import tenant_keys
+from tufsync import tenant_keys, testhooks
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import Artifact, Version
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.state.locks import hold_lock
-from tufsync.tasks.submit import submit_task
+from tufsync.tasks.records import TaskRecord
+from tufsync.tasks.submit import queue_created
 
 if TYPE_CHECKING:
     from tufsync.services import Services
@@ -265,8 +267,12 @@ async def delete_artifacts(
     here, unless a newer upload already owns the path.
     """
     removal_id = str(uuid.uuid4())
+    removal: list[TaskRecord] = []
     async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
-        async with services.sessions.begin() as session:
+        async with (
+            _undone_unless_committed(services, removal),
+            services.sessions.begin() as session,
+        ):
             version = await owned_version(
                 session, owner_id, version_id, expect_app=expect_app, expect_version=expect_version
             )
@@ -285,10 +291,12 @@ async def delete_artifacts(
                 queries.touch(version)
             # The removal task deletes these files only after TUF no longer lists them.
             queries.add_claims(session, signed_paths, removal_id)
+            removal += await _record_removal(
+                services, admin, app_name, signed_paths, removal_id, version_id=version_id
+            )
+        await testhooks.pause("committed", task="registry_delete")
         await _delete_unsigned(services, paths, signed_paths)
-    return await _submit_removal(
-        services, admin, app_name, signed_paths, removal_id, version_id=version_id
-    )
+    return await _queue_removal(services, removal)
 
 
 async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
@@ -300,8 +308,12 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
     paths for the removal task in the same transaction as the row deletion.
     """
     removal_id = str(uuid.uuid4())
+    removal: list[TaskRecord] = []
     async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
-        async with services.sessions.begin() as session:
+        async with (
+            _undone_unless_committed(services, removal),
+            services.sessions.begin() as session,
+        ):
             app = await queries.get_app_by_id(session, owner_id, app_id)
             if app is None:
                 raise RegistryError(404, "App not found")
@@ -316,8 +328,11 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
                 await session.delete(version)
             await session.delete(app)
             queries.add_claims(session, signed_paths, removal_id)
+            removal += await _record_removal(
+                services, admin, app_name, signed_paths, removal_id, version_id=""
+            )
         await _delete_unsigned(services, paths, signed_paths)
-    return await _submit_removal(services, admin, app_name, signed_paths, removal_id, version_id="")
+    return await _queue_removal(services, removal)
 
 
 async def _delete_unsigned(services: Services, paths: list[str], signed_paths: list[str]) -> None:
@@ -327,7 +342,7 @@ async def _delete_unsigned(services: Services, paths: list[str], signed_paths: l
             await delete_file_unless_owned(services, path)
 
 
-async def _submit_removal(
+async def _record_removal(
     services: Services,
     admin: str,
     app_name: str,
@@ -335,25 +350,45 @@ async def _submit_removal(
     removal_id: str,
     *,
     version_id: str,
-) -> str | None:
-    """Queue the removal of ``signed_paths`` from TUF as task ``removal_id`` (which
-    already claims them); drop the claims when the queue refuses the task."""
+) -> list[TaskRecord]:
+    """Write the PENDING record of the removal of ``signed_paths`` (task ``removal_id``,
+    which claims them) inside the deletion's transaction, before it commits.
+
+    A process killed after the commit thus leaves a task that the restart (or the
+    stale-task pass) runs, never claims without a task: the start-up sweep would
+    drop those, and TUF would go on listing a path that has no registry row and
+    no claim, which a re-upload could then overwrite. Killed before the commit,
+    the task finds none of its claims and does nothing.
+    """
     if not signed_paths:
-        return None
-    try:
-        record = await submit_task(
-            services,
-            "remove_artifacts",
-            admin,
-            app_name,
-            {"paths": signed_paths, "version_id": version_id, "delete_files": True},
-            task_id=removal_id,
+        return []
+    params = {"paths": signed_paths, "version_id": version_id, "delete_files": True}
+    return [
+        await services.records.create(
+            "remove_artifacts", admin, app_name, params, task_id=removal_id
         )
+    ]
+
+
+@asynccontextmanager
+async def _undone_unless_committed(
+    services: Services, removal: list[TaskRecord]
+) -> AsyncIterator[None]:
+    """Delete the removal's record again when the deletion's transaction fails."""
+    try:
+        yield
     except BaseException:
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, [removal_id])
+        for record in removal:
+            await services.records.delete(record.task_id)
         raise
-    return record.task_id
+
+
+async def _queue_removal(services: Services, removal: list[TaskRecord]) -> str | None:
+    """Queue the committed deletion's removal task; return its id (None: nothing signed)."""
+    if not removal:
+        return None
+    await queue_created(services, removal[0])
+    return removal[0].task_id
 
 
 def refuse_claimed(claimed: dict[str, str]) -> None:

@@ -135,11 +135,31 @@ async def _uploaded(services: Services, items: list[_BatchItem]) -> set[tuple[st
     }
 
 
+async def _claimed(services: Services, items: list[_BatchItem]) -> set[tuple[str, str]]:
+    """(path, task id) of the claims on the paths of the batch's removals that delete
+    files (read under the repository lock). Such a removal's record is written before
+    the deletion commits its claims (see ``registry.service._record_removal``): it acts
+    only on the paths it still claims. None claimed means the deletion never committed,
+    or this task already finished its work before a crash and released them."""
+    paths = sorted(
+        {p for item in items if _deletes_files(item.record) for p in item.record.params["paths"]}
+    )
+    if not paths:
+        return set()
+    async with services.sessions() as session:
+        return set((await queries.claims_on(session, paths)).items())
+
+
+def _deletes_files(record: TaskRecord) -> bool:
+    return record.name == "remove_artifacts" and bool(record.params.get("delete_files"))
+
+
 async def _apply(
     services: Services,
     change: MetadataChange,
     item: _BatchItem,
     uploaded: set[tuple[str, str, int]],
+    claimed: set[tuple[str, str]],
 ) -> None:
     """Apply one task's publish or removal to the open change, all or nothing."""
     record = item.record
@@ -168,8 +188,11 @@ async def _apply(
             details["skipped"] = gone
         item.outcome = Outcome("Artifact(s) Added", details)
     else:
-        removed = await remove_targets(change, list(record.params["paths"]))
-        item.unsigned = list(record.params["paths"])
+        paths = list(record.params["paths"])
+        if _deletes_files(record):
+            paths = [p for p in paths if (p, record.task_id) in claimed]
+        removed = await remove_targets(change, paths)
+        item.unsigned = paths
         item.outcome = Outcome(
             f"Successfully removed {len(removed)} artifacts from TUF metadata",
             {"artifacts": removed},
@@ -289,9 +312,10 @@ class TargetsBatchHandler(MetadataHandler):
             observe_batch(len(items))
             change = await MetadataChange.begin(repo, lock)
             uploaded = await _uploaded(services, items)
+            claims = await _claimed(services, items)
             for item in items:
                 try:
-                    await _apply(services, change, item, uploaded)
+                    await _apply(services, change, item, uploaded, claims)
                 except (TufError, TaskFailed) as exc:
                     item.error = str(exc)
             versions = await write_section(self._commit(services, change, items))

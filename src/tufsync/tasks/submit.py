@@ -47,6 +47,29 @@ async def submit_task(
     return record
 
 
+async def queue_created(services: Services, record: TaskRecord) -> None:
+    """Hand an already written PENDING record to the queue and list it as recent.
+
+    For a task whose record had to exist before the caller's registry commit (a
+    deletion's removal task, see :func:`tufsync.registry.service.delete_artifacts`):
+    when the queue refuses it the record stays PENDING (the work it stands for is
+    committed), and the restart or the stale-task pass queues it again.
+    """
+    try:
+        await services.queue.submit(record.task_id)
+    except Exception:
+        log.warning("task %s is recorded but not queued; the stale-task pass will", record.task_id)
+    try:
+        await remember_task(services, record.admin, record.app, record.task_id)
+    except Exception:  # the task is accepted; only the status listing misses it
+        log.warning(
+            "could not add task %s to the recent tasks of %s/%s",
+            record.task_id,
+            record.admin,
+            record.app,
+        )
+
+
 async def recent_task_ids(services: Services, admin: str, app: str) -> list[str]:
     """The repository's latest task ids, newest first."""
     return _parse_ids(

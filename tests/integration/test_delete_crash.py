@@ -1,0 +1,94 @@
+"""Issue 14 (i14flaky): SIGKILL between a deletion's commit and its removal task.
+
+``/artifact/delete`` of a TUF-signed artifact deletes the registry row and
+claims the path in one transaction; a task then removes the path from TUF and
+deletes the file. A process killed right after that commit must not leave a
+path that TUF lists with no row and no claim: a re-upload of the same version
+would overwrite the file TUF lists (its length and hashes would no longer
+match). The test-only pause ``registry_delete:committed`` holds the request
+right after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.crash import Crashable
+from tests.support import Api, ceremony, unique_name
+
+APP = "delcrash"
+
+
+@pytest.fixture
+def crashable(tmp_path: Path) -> Iterator[Crashable]:
+    node = Crashable(tmp_path / "data")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def _listed(node: Crashable, admin: str) -> dict[str, Any]:
+    folder = node.data_dir / "public" / "tuf_metadata" / admin / APP
+    timestamp = json.loads((folder / "timestamp.json").read_bytes())
+    snap = timestamp["signed"]["meta"]["snapshot.json"]["version"]
+    snapshot = json.loads((folder / f"{snap}.snapshot.json").read_bytes())
+    listed: dict[str, Any] = {}
+    for name, meta in snapshot["signed"]["meta"].items():
+        role = json.loads((folder / f"{meta['version']}.{name}").read_bytes())
+        listed.update(role["signed"]["targets"])
+    return listed
+
+
+def _settle(node: Crashable, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while node.unfinished_tasks():
+        assert time.monotonic() < deadline, node.unfinished_tasks()
+        time.sleep(0.05)
+
+
+def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(
+    crashable: Crashable,
+) -> None:
+    crashable.start(pause="registry_delete:committed=60")
+    assert crashable.server is not None
+    api = Api(crashable.server, unique_name("dc"))
+    cer = ceremony(crashable.data_dir / "keys", api.username, APP)
+    api.bootstrap_ok(cer.payload)
+    vid = api.upload_ok(APP, "1.0", {"pkg.bin": b"old signed bytes"})
+    api.publish_ok(vid, "1.0")
+    path = f"{APP}-{api.username}/{APP}-1.0.bin"
+    assert path in _listed(crashable, api.username)
+    body = {"id": vid, "app_name": APP, "version": "1.0", "artifacts_to_delete": ["0"]}
+
+    def delete() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server is killed while it answers
+            api.post("/artifact/delete", json=body)
+
+    thread = threading.Thread(target=delete, daemon=True)
+    thread.start()
+    crashable.wait_log("test pause at registry_delete:committed")
+    crashable.kill()
+    thread.join(timeout=10)
+    crashable.start()
+    api.server = crashable.server  # type: ignore[assignment]
+    _settle(crashable)
+    # The deletion committed: its removal from TUF still happens after the crash.
+    assert path not in _listed(crashable, api.username)
+    assert not (crashable.data_dir / "public" / path).exists()
+    new = b"new other bytes, another length"
+    api.upload_ok(APP, "1.0", {"pkg.bin": new})
+    for listed_path, info in _listed(crashable, api.username).items():
+        data = (crashable.data_dir / "public" / listed_path).read_bytes()
+        assert len(data) == info["length"], listed_path
+        assert hashlib.sha256(data).hexdigest() == info["hashes"]["sha256"], listed_path
