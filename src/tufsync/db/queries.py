@@ -320,6 +320,23 @@ async def release_claims(session: AsyncSession, task_ids: list[str]) -> None:
         await session.execute(delete(TufClaim).where(TufClaim.task_id.in_(task_ids)))
 
 
+async def signed_among(session: AsyncSession, paths: list[str]) -> list[str]:
+    """The paths among ``paths`` whose artifact is marked TUF-signed, read afresh.
+
+    A deletion reads this after it found no claim on ``paths``: a batch marks its rows
+    and releases its claims in one transaction, so a claim read that misses a released
+    claim is followed by a read that sees the mark (the ORM rows loaded before the
+    claim read may predate it: on SQLite and at READ COMMITTED each statement sees
+    its own snapshot)."""
+    if not paths:
+        return []
+    rows = await session.execute(
+        select(Artifact.tuf_path).where(Artifact.tuf_path.in_(paths), Artifact.tuf_signed)
+    )
+    found = {str(p) for p in rows.scalars().all()}
+    return [p for p in paths if p in found]
+
+
 async def artifacts_by_path(session: AsyncSession, paths: list[str]) -> dict[str, Artifact]:
     if not paths:
         return {}

@@ -280,8 +280,9 @@ async def delete_artifacts(
                 list(version.artifacts) if indices is None else pick_artifacts(version, indices)
             )
             paths = [a.tuf_path for a in chosen]
+            await testhooks.pause("read", task="registry_delete")
             refuse_claimed(await queries.claims_on(session, paths))
-            signed_paths = [a.tuf_path for a in chosen if a.tuf_signed]
+            signed_paths = await queries.signed_among(session, paths)
             app_name = version.app.name
             for artifact in chosen:
                 version.artifacts.remove(artifact)
@@ -322,7 +323,7 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
             artifacts = [a for v in versions for a in v.artifacts]
             paths = [a.tuf_path for a in artifacts]
             refuse_claimed(await queries.claims_on(session, paths))
-            signed_paths = [a.tuf_path for a in artifacts if a.tuf_signed]
+            signed_paths = await queries.signed_among(session, paths)
             app_name = app.name
             for version in versions:
                 await session.delete(version)
