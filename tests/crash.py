@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import sqlite3
 import time
@@ -95,6 +96,18 @@ class Crashable:
                 return list(conn.execute(sql, args).fetchall())
         finally:
             conn.close()
+
+    def listed_targets(self, admin: str, app: str) -> dict[str, Any]:
+        """Every target the app's published metadata lists (timestamp → snapshot → roles)."""
+        folder = self.data_dir / "public" / "tuf_metadata" / admin / app
+        timestamp = json.loads((folder / "timestamp.json").read_bytes())
+        snap = timestamp["signed"]["meta"]["snapshot.json"]["version"]
+        snapshot = json.loads((folder / f"{snap}.snapshot.json").read_bytes())
+        listed: dict[str, Any] = {}
+        for name, meta in snapshot["signed"]["meta"].items():
+            role = json.loads((folder / f"{meta['version']}.{name}").read_bytes())
+            listed.update(role["signed"]["targets"])
+        return listed
 
     def unfinished_tasks(self) -> list[str]:
         import json

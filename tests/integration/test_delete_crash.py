@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,18 +34,6 @@ def crashable(tmp_path: Path) -> Iterator[Crashable]:
         yield node
     finally:
         node.stop()
-
-
-def _listed(node: Crashable, admin: str) -> dict[str, Any]:
-    folder = node.data_dir / "public" / "tuf_metadata" / admin / APP
-    timestamp = json.loads((folder / "timestamp.json").read_bytes())
-    snap = timestamp["signed"]["meta"]["snapshot.json"]["version"]
-    snapshot = json.loads((folder / f"{snap}.snapshot.json").read_bytes())
-    listed: dict[str, Any] = {}
-    for name, meta in snapshot["signed"]["meta"].items():
-        role = json.loads((folder / f"{meta['version']}.{name}").read_bytes())
-        listed.update(role["signed"]["targets"])
-    return listed
 
 
 def _settle(node: Crashable, seconds: float = 30.0) -> None:
@@ -68,7 +54,7 @@ def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(
     vid = api.upload_ok(APP, "1.0", {"pkg.bin": b"old signed bytes"})
     api.publish_ok(vid, "1.0")
     path = f"{APP}-{api.username}/{APP}-1.0.bin"
-    assert path in _listed(crashable, api.username)
+    assert path in crashable.listed_targets(api.username, APP)
     body = {"id": vid, "app_name": APP, "version": "1.0", "artifacts_to_delete": ["0"]}
 
     def delete() -> None:
@@ -84,11 +70,11 @@ def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(
     api.server = crashable.server  # type: ignore[assignment]
     _settle(crashable)
     # The deletion committed: its removal from TUF still happens after the crash.
-    assert path not in _listed(crashable, api.username)
+    assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
     new = b"new other bytes, another length"
     api.upload_ok(APP, "1.0", {"pkg.bin": new})
-    for listed_path, info in _listed(crashable, api.username).items():
+    for listed_path, info in crashable.listed_targets(api.username, APP).items():
         data = (crashable.data_dir / "public" / listed_path).read_bytes()
         assert len(data) == info["length"], listed_path
         assert hashlib.sha256(data).hexdigest() == info["hashes"]["sha256"], listed_path

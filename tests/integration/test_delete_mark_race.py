@@ -11,11 +11,9 @@ its start and the deletion between its two reads.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -33,18 +31,6 @@ def node(tmp_path: Path) -> Iterator[Crashable]:
         yield crashable
     finally:
         crashable.stop()
-
-
-def _listed(node: Crashable, admin: str) -> dict[str, Any]:
-    folder = node.data_dir / "public" / "tuf_metadata" / admin / APP
-    timestamp = json.loads((folder / "timestamp.json").read_bytes())
-    snap = timestamp["signed"]["meta"]["snapshot.json"]["version"]
-    snapshot = json.loads((folder / f"{snap}.snapshot.json").read_bytes())
-    listed: dict[str, Any] = {}
-    for name, meta in snapshot["signed"]["meta"].items():
-        role = json.loads((folder / f"{meta['version']}.{name}").read_bytes())
-        listed.update(role["signed"]["targets"])
-    return listed
 
 
 def test_delete_between_its_reads_and_a_publish_commit_keeps_listed_files(
@@ -73,7 +59,7 @@ def test_delete_between_its_reads_and_a_publish_commit_keeps_listed_files(
     removal = answers[0].json().get("data", answers[0].json()).get("task_id")
     if removal:
         assert api.wait_task(str(removal), timeout=30)["state"] == "SUCCESS"
-    listed = _listed(node, api.username)
+    listed = node.listed_targets(api.username, APP)
     file = node.data_dir / "public" / path
     assert path not in listed or file.is_file(), "TUF lists the path but its file is missing"
     assert path not in listed, "the deletion answered 200 but TUF still lists the path"
