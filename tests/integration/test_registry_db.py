@@ -21,6 +21,7 @@ from tufsync import tenant_keys
 from tufsync.db import engine as db_engine
 from tufsync.db import queries
 from tufsync.db.models import App, Artifact, User, Version
+from tufsync.db.transactions import run_in_session
 from tufsync.registry.service import RegistryError, UploadMeta, upload_artifacts
 from tufsync.state.sqlite import SqliteStateStore
 from tufsync.storage.objects import open_store
@@ -125,8 +126,11 @@ async def test_registry_queries(sessions: async_sessionmaker[AsyncSession]) -> N
         )
         assert len(paged) == 1 and total == 2
     async with sessions.begin() as session:
-        await queries.mark_signed(session, {f"tool-{suffix}/a.deb": ("a" * 64, True)}, "t-1")
-        await queries.mark_signed(session, {f"tool-{suffix}/b.dmg": ("wrong", True)})
+        signed = [
+            (f"tool-{suffix}/a.deb", "a" * 64, "t-1"),
+            (f"tool-{suffix}/b.dmg", "wrong", "t-2"),
+        ]
+        await run_in_session(session, queries.mark_signed, signed)
     async with sessions() as session:
         a = await queries.get_artifact_by_path(session, f"tool-{suffix}/a.deb")
         b = await queries.get_artifact_by_path(session, f"tool-{suffix}/b.dmg")
@@ -283,7 +287,7 @@ async def test_upload_rows_on_both_databases(
             path = version.artifacts[0].tuf_path
         assert await storage.get(path) == b"one"
         async with sessions.begin() as session:
-            queries.add_claims(session, [path], "task-1")
+            await run_in_session(session, queries.insert_claims, [path], "task-1")
         with pytest.raises(RegistryError) as claimed:
             await upload(meta(changelog=""), "a.bin", b"one")
         assert claimed.value.status == 409 and "task-1" in str(claimed.value)

@@ -143,30 +143,6 @@ async def get_version(session: AsyncSession, owner_id: int, version_id: str) -> 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def app_versions(
-    session: AsyncSession, owner_id: int, app_id: str, version: str
-) -> Sequence[Version]:
-    """The owner's rows of ``version`` of the app ``app_id`` (one per channel), with artifacts."""
-    stmt = (
-        select(Version)
-        .join(App, Version.app_id == App.id)
-        .where(Version.app_id == app_id, Version.version == version, App.owner_id == owner_id)
-        .options(selectinload(Version.artifacts))
-        .order_by(Version.channel)
-    )
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def find_version(
-    session: AsyncSession, app_id: str, version: str, channel: str
-) -> Version | None:
-    """The version row alone (its artifacts are not loaded)."""
-    stmt = select(Version).where(
-        Version.app_id == app_id, Version.version == version, Version.channel == channel
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
 async def get_artifact_by_path(session: AsyncSession, tuf_path: str) -> Artifact | None:
     return (
         await session.execute(select(Artifact).where(Artifact.tuf_path == tuf_path))
@@ -265,36 +241,6 @@ async def versions_of_app(session: AsyncSession, app_id: str) -> Sequence[Versio
     return (await session.execute(stmt)).scalars().all()
 
 
-async def mark_signed(
-    session: AsyncSession, signed: dict[str, tuple[str, bool]], task_id: str | None = None
-) -> None:
-    """Set ``tuf_signed`` (and the signing task's id) by target path; ``signed`` maps
-    path → (sha256, flag).
-
-    The sha256 guard makes sure a row is only marked for the bytes that were signed.
-    """
-    if not signed:
-        return
-    table: Table = Artifact.__table__  # type: ignore[assignment]
-    statement = (
-        update(table)
-        .where(table.c.tuf_path == bindparam("b_path"), table.c.sha256 == bindparam("b_sha256"))
-        .values(tuf_signed=bindparam("b_flag"), tuf_task_id=task_id)
-    )
-    rows = [{"b_path": p, "b_sha256": h, "b_flag": f} for p, (h, f) in signed.items()]
-    await session.execute(statement, rows)
-
-
-async def mark_unsigned(session: AsyncSession, paths: list[str]) -> None:
-    """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
-    if paths:
-        await session.execute(
-            update(Artifact)
-            .where(Artifact.tuf_path.in_(paths))
-            .values(tuf_signed=False, tuf_task_id=None)
-        )
-
-
 def touch(row: App | Version) -> None:
     row.updated_at = utcnow()
 
@@ -307,17 +253,6 @@ async def claims_on(session: AsyncSession, paths: list[str]) -> dict[str, str]:
         select(TufClaim.tuf_path, TufClaim.task_id).where(TufClaim.tuf_path.in_(paths))
     )
     return {str(p): str(t) for p, t in rows.all()}
-
-
-def add_claims(session: AsyncSession, paths: list[str], task_id: str) -> None:
-    """Claim ``paths`` for ``task_id`` (a path claimed twice fails the flush)."""
-    session.add_all(TufClaim(tuf_path=p, task_id=task_id) for p in paths)
-
-
-async def release_claims(session: AsyncSession, task_ids: list[str]) -> None:
-    """Drop every claim of ``task_ids`` (their tasks ended)."""
-    if task_ids:
-        await session.execute(delete(TufClaim).where(TufClaim.task_id.in_(task_ids)))
 
 
 async def signed_among(session: AsyncSession, paths: list[str]) -> list[str]:
@@ -632,7 +567,7 @@ def insert_claims(conn: Connection, paths: list[str], task_id: str) -> None:
 
 _USERS: Table = User.__table__  # type: ignore[assignment]
 
-_MARK_SIGNED_BY_TASK = (
+_MARK_SIGNED = (
     update(_ARTIFACTS)
     .where(_ARTIFACTS.c.tuf_path == bindparam("b_path"), _ARTIFACTS.c.sha256 == bindparam("b_sha"))
     .values(tuf_signed=True, tuf_task_id=bindparam("b_task"))
@@ -648,22 +583,20 @@ _RELEASE_CLAIMS = delete(_CLAIMS).where(
 _USER_ID = select(_USERS.c.id).where(_USERS.c.username == bindparam("username"))
 
 
-def mark_signed_by_tasks(conn: Connection, signed: list[tuple[str, str, str]]) -> None:
-    """Mark signed, in one statement, the rows of several tasks: ``signed`` lists
+def mark_signed(conn: Connection, signed: list[tuple[str, str, str]]) -> None:
+    """Mark signed, in one statement, the rows of one or several tasks: ``signed`` lists
     (path, sha256, task id); each row is marked only for the bytes that were signed."""
     if signed:
-        conn.execute(
-            _MARK_SIGNED_BY_TASK, [{"b_path": p, "b_sha": h, "b_task": t} for p, h, t in signed]
-        )
+        conn.execute(_MARK_SIGNED, [{"b_path": p, "b_sha": h, "b_task": t} for p, h, t in signed])
 
 
-def mark_unsigned_rows(conn: Connection, paths: list[str]) -> None:
+def mark_unsigned(conn: Connection, paths: list[str]) -> None:
     """Clear ``tuf_signed`` of the artifacts at ``paths`` (removed from TUF)."""
     if paths:
         conn.execute(_MARK_UNSIGNED, {"paths": paths})
 
 
-def release_claims_rows(conn: Connection, task_ids: list[str]) -> None:
+def release_claims(conn: Connection, task_ids: list[str]) -> None:
     """Drop every claim of ``task_ids`` (their tasks ended)."""
     if task_ids:
         conn.execute(_RELEASE_CLAIMS, {"task_ids": task_ids})

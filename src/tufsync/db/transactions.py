@@ -40,7 +40,7 @@ from contextlib import asynccontextmanager
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -165,3 +165,16 @@ class Transactions:
         tx = _SyncTransaction(sync, self._executor)
         await tx.hop(sync.dispose)
         self._executor.shutdown(wait=True)
+
+
+async def run_in_session(
+    session: AsyncSession,
+    fn: Callable[Concatenate[Connection, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(connection, *args)`` on ``session``'s connection, inside the session's
+    transaction (the same Core functions a ``Transactions`` runs, for a session that
+    also reads or writes ORM rows)."""
+    conn = await session.connection()
+    return await conn.run_sync(fn, *args, **kwargs)

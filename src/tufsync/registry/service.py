@@ -25,6 +25,7 @@ from tufsync import tenant_keys, testhooks
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import Artifact, Version
+from tufsync.db.transactions import run_in_session
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.state.locks import hold_lock
@@ -291,7 +292,7 @@ async def delete_artifacts(
             else:
                 queries.touch(version)
             # The removal task deletes these files only after TUF no longer lists them.
-            queries.add_claims(session, signed_paths, removal_id)
+            await run_in_session(session, queries.insert_claims, signed_paths, removal_id)
             removal += await _record_removal(
                 services, admin, app_name, signed_paths, removal_id, version_id=version_id
             )
@@ -328,7 +329,7 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
             for version in versions:
                 await session.delete(version)
             await session.delete(app)
-            queries.add_claims(session, signed_paths, removal_id)
+            await run_in_session(session, queries.insert_claims, signed_paths, removal_id)
             removal += await _record_removal(
                 services, admin, app_name, signed_paths, removal_id, version_id=""
             )

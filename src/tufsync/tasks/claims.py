@@ -31,7 +31,7 @@ async def sweep_orphan_claims(services: Services, min_age: float = 0.0) -> int:
     query = select(TufClaim.task_id)
     if min_age > 0:
         query = query.where(TufClaim.created_at < utcnow() - timedelta(seconds=min_age))
-    async with services.sessions() as session:
+    async with services.reads() as session:
         task_ids = sorted(set((await session.execute(query)).scalars()))
     if not task_ids:
         return 0
@@ -42,7 +42,6 @@ async def sweep_orphan_claims(services: Services, min_age: float = 0.0) -> int:
     }
     orphans = [t for t in task_ids if t not in live]
     if orphans:
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, orphans)
+        await services.transactions.run(queries.release_claims, orphans)
         log.warning("released path claims of %d ended or lost task(s)", len(orphans))
     return len(orphans)

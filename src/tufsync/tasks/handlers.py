@@ -218,11 +218,11 @@ def _mark(conn: Connection, landed: list[_BatchItem]) -> None:
     signed: list[tuple[str, str, str]] = []
     for item in landed:
         if item.unsigned:
-            queries.mark_signed_by_tasks(conn, signed)
+            queries.mark_signed(conn, signed)
             signed = []
-            queries.mark_unsigned_rows(conn, item.unsigned)
+            queries.mark_unsigned(conn, item.unsigned)
         signed += [(path, sha, item.record.task_id) for path, (sha, _) in item.signed.items()]
-    queries.mark_signed_by_tasks(conn, signed)
+    queries.mark_signed(conn, signed)
 
 
 def _record_batch(
@@ -240,7 +240,7 @@ def _record_batch(
         if owner_id is None:
             raise AuditDetailError(f"no account {admin!r} to record its events for")
         audit.add_many(conn, owner_id, events)
-    queries.release_claims_rows(conn, release)
+    queries.release_claims(conn, release)
 
 
 async def _delete_unowned(services: Services, path: str) -> None:
@@ -280,7 +280,7 @@ class TargetsBatchHandler(MetadataHandler):
             for item in deleting:
                 for path in item.unsigned:
                     await _delete_unowned(services, path)
-            await services.transactions.run(queries.release_claims_rows, task_ids)
+            await services.transactions.run(queries.release_claims, task_ids)
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:
@@ -343,7 +343,7 @@ class TargetsBatchHandler(MetadataHandler):
 
     async def on_failure(self, services: Services, record: TaskRecord) -> None:
         await super().on_failure(services, record)
-        await services.transactions.run(queries.release_claims_rows, [record.task_id])
+        await services.transactions.run(queries.release_claims, [record.task_id])
 
 
 class ForceUpdateHandler(MetadataHandler):

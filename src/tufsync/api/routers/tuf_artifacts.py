@@ -35,6 +35,7 @@ from tufsync.api.tuf_models import (
     answers,
 )
 from tufsync.db import queries
+from tufsync.db.transactions import run_in_session
 from tufsync.registry.publish import claim_publish
 from tufsync.registry.service import owned_version, pick_artifacts, refuse_claimed
 from tufsync.services import Services
@@ -127,7 +128,7 @@ async def delete_from_tuf(
             raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
         await require_bootstrapped(services.tuf.repo(admin.username, body.app_name))
         refuse_claimed(await queries.claims_on(session, paths))
-        queries.add_claims(session, paths, task_id)
+        await run_in_session(session, queries.insert_claims, paths, task_id)
     record = await submit_claimed(
         services,
         "remove_artifacts",
@@ -163,6 +164,5 @@ async def submit_claimed(
     try:
         return await submit_task(services, name, admin, app, params, task_id=task_id)
     except BaseException:
-        async with services.sessions.begin() as session:
-            await queries.release_claims(session, [task_id])
+        await services.transactions.run(queries.release_claims, [task_id])
         raise
