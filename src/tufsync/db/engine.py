@@ -1,14 +1,15 @@
 """Database engine, session factory, and migrations run at start-up.
 
-PostgreSQL pool (scale-out): a pooled connection is checked with a ping only
-when it sat unused for ``PING_AFTER_IDLE`` seconds. SQLAlchemy's
-``pool_pre_ping`` pinged on every checkout, and with asyncpg a ping is three
-round trips (BEGIN, an empty query, ROLLBACK), more than the one query most
-requests make. A connection used a moment ago is as alive as a pinged one
-would be a moment later (a server restart between ping and query breaks both
-alike); one that failed anyway is recognised as a disconnect by SQLAlchemy,
+PostgreSQL pool (scale-out): every pooled connection is pinged when it is
+checked out (what SQLAlchemy's ``pool_pre_ping`` does), so a connection the
+server dropped, e.g. at a restart, is replaced before a request uses it: a
+restart fails no request. ``PING_AFTER_IDLE`` (seconds since the connection
+was last given back; 0: every checkout) bounds which connections are pinged;
+with asyncpg a ping is three round trips (BEGIN, an empty query, ROLLBACK).
+A connection that fails anyway is recognised as a disconnect by SQLAlchemy,
 which then replaces every pooled connection. The pool is LIFO, so under load
-the same few connections stay warm and only the idle tail gets pinged.
+the same few connections stay warm. Transactions (``tufsync.db.transactions``)
+run on this engine on PostgreSQL, so they are covered too.
 
 Write transactions that run as one synchronous function go through
 ``make_transactions`` (a second, synchronous engine on a SQLite file; see
@@ -34,7 +35,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from tufsync.db.transactions import Transactions
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-PING_AFTER_IDLE = 2.0
+PING_AFTER_IDLE = 0.0
 # Seconds a SQLite connection waits for another writer (either engine) before it fails.
 SQLITE_BUSY_TIMEOUT = 30
 _LAST_USED = "tufsync_last_used"
@@ -82,8 +83,8 @@ def _remember_checkin(dbapi_conn: DBAPIConnection | None, record: ConnectionPool
 def _ping_if_idle(
     dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
 ) -> None:
-    """Ping a connection that was idle for ``PING_AFTER_IDLE`` s; a dead one is replaced
-    (DisconnectionError makes the pool discard it and check out another)."""
+    """Ping a reused connection that was idle for at least ``PING_AFTER_IDLE`` s; a dead
+    one is replaced (DisconnectionError makes the pool discard it and connect afresh)."""
     last_used = record.info.get(_LAST_USED)
     if last_used is None or time.monotonic() - last_used < PING_AFTER_IDLE:
         return
