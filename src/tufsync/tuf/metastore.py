@@ -8,9 +8,9 @@ change can never leave a half-modified object behind.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
+from cachetools import LRUCache
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
@@ -32,21 +32,14 @@ class MetadataCache:
     """A small LRU of parsed immutable metadata files, shared by all repositories."""
 
     def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[str, Metadata[Any]] = OrderedDict()
+        self._entries: LRUCache[str, Metadata[Any]] = LRUCache(maxsize=max_entries)
         self._root_versions: dict[str, int] = {}
-        self._max = max_entries
 
     def get(self, key: str) -> Metadata[Any] | None:
-        md = self._entries.get(key)
-        if md is not None:
-            self._entries.move_to_end(key)
-        return md
+        return self._entries.get(key)
 
     def put(self, key: str, md: Metadata[Any]) -> None:
         self._entries[key] = md
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
     def take(self, key: str) -> Metadata[Any] | None:
         return self._entries.pop(key, None)

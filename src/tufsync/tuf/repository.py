@@ -8,10 +8,10 @@ key folders, metadata cache, clock); ``Repository`` scopes them to one
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cachetools import LRUCache
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
 from tufsync import tenant_keys
@@ -46,21 +46,16 @@ class ScheduleCache:
     """
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._entries: OrderedDict[str, KnownSchedule] = OrderedDict()
-        self._max = max_entries
+        self._entries: LRUCache[str, KnownSchedule] = LRUCache(maxsize=max_entries)
 
     def get(self, key: str, raw: str | None) -> KnownSchedule | None:
         known = self._entries.get(key)
         if known is None or raw is None or known.raw != raw:
             return None
-        self._entries.move_to_end(key)
         return known
 
     def put(self, key: str, known: KnownSchedule) -> None:
         self._entries[key] = known
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
 
 
 @dataclass
