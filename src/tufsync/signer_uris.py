@@ -69,15 +69,28 @@ class _Claim:
 
 def _check_template(owner: str, template: str) -> None:
     where = f"{SETTING}: the prefix {template!r} of {owner!r}"
+    _check_text(where, template)
+    found = [m[1] for m in _PLACEHOLDER.finditer(template)]
+    if len(found) != len(set(found)):
+        raise SignerUriSettingError(f"{where} uses a placeholder more than once")
+    _check_placeholder_ends(where, template)
+    if owner == EVERY_ADMIN:
+        _check_every_admin_template(where, template, found)
+
+
+def _check_text(where: str, template: str) -> None:
+    """A non-empty prefix without path tricks, whose only braces are placeholders."""
     if not template:
         raise SignerUriSettingError(f"{where} is empty, which would allow every URI")
     if _unsafe(template):
         raise SignerUriSettingError(f"{where} contains '..', a backslash or a control character")
-    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+    bare = _PLACEHOLDER.sub("", template)
+    if "{" in bare or "}" in bare:
         raise SignerUriSettingError(f"{where} may use only the placeholders {{admin}} and {{app}}")
-    found = [m[1] for m in _PLACEHOLDER.finditer(template)]
-    if len(found) != len(set(found)):
-        raise SignerUriSettingError(f"{where} uses a placeholder more than once")
+
+
+def _check_placeholder_ends(where: str, template: str) -> None:
+    """Each placeholder ends the prefix or is followed by a character its names lack."""
     for match in _PLACEHOLDER.finditer(template):
         after = template[match.end() : match.end() + 1]
         alphabet = ADMIN_CHARS if match[1] == "admin" else NAME_CHARS
@@ -86,14 +99,17 @@ def _check_template(owner: str, template: str) -> None:
                 f"{where}: {{{match[1]}}} must be followed by a character its names cannot "
                 f"contain (such as '/') or end the prefix, so that two names never give one URI"
             )
-    if owner == EVERY_ADMIN:
-        if "admin" not in found:
-            raise SignerUriSettingError(
-                f"{where} has no {{admin}}, so every admin could name the same keys; "
-                f"write e.g. {template.rstrip('/') + '/{admin}/{app}/'!r}"
-            )
-        if "app" in found and found.index("app") < found.index("admin"):
-            raise SignerUriSettingError(f"{where} must put {{admin}} before {{app}}")
+
+
+def _check_every_admin_template(where: str, template: str, found: list[str]) -> None:
+    """A ``"*"`` template names the admin, before the app."""
+    if "admin" not in found:
+        raise SignerUriSettingError(
+            f"{where} has no {{admin}}, so every admin could name the same keys; "
+            f"write e.g. {template.rstrip('/') + '/{admin}/{app}/'!r}"
+        )
+    if "app" in found and found.index("app") < found.index("admin"):
+        raise SignerUriSettingError(f"{where} must put {{admin}} before {{app}}")
 
 
 def _claim(owner: str, template: str) -> _Claim:
@@ -110,8 +126,13 @@ def _overlap_literal(a: _Claim, b: _Claim) -> bool:
         return False
     if len(long.head) == len(short.head) or not short.closed:
         return True
-    # A closed prefix ending inside a name stops where the name stops.
-    return not (short.head[-1:] in NAME_CHARS and long.head[len(short.head)] in NAME_CHARS)
+    return _stops_at_boundary(short.head, long.head)
+
+
+def _stops_at_boundary(short: str, long: str) -> bool:
+    """``long`` goes on from ``short`` outside a name: a closed prefix ending inside a
+    name stops where the name stops, so it reaches ``long`` only across a boundary."""
+    return not (short[-1:] in NAME_CHARS and long[len(short)] in NAME_CHARS)
 
 
 def _overlap_wildcard(literal: _Claim, wildcard: _Claim) -> bool:
@@ -120,21 +141,31 @@ def _overlap_wildcard(literal: _Claim, wildcard: _Claim) -> bool:
     lit, head = literal.head, wildcard.head
     if head.startswith(lit):
         if literal.closed and len(head) > len(lit):
-            return not (lit[-1:] in NAME_CHARS and head[len(lit)] in NAME_CHARS)
+            return _stops_at_boundary(lit, head)
         return True
     if not lit.startswith(head):
         return False
-    rest = lit[len(head) :]
-    name = ""
-    for char in rest:
-        if char not in ADMIN_CHARS:
-            break
-        name += char
+    return _another_admin_at(literal, lit[len(head) :])
+
+
+def _another_admin_at(literal: _Claim, rest: str) -> bool:
+    """The literal goes on with ``rest`` where the template puts the admin name: does
+    that name (or, with the literal still open, its continuation) differ from the
+    literal's owner?"""
+    name = _leading_admin_name(rest)
     if not name:
         return False  # no admin name starts there
     if name == rest and not literal.closed:
         return True  # the literal ends inside an admin name and goes on with any app name
     return name != literal.owner
+
+
+def _leading_admin_name(text: str) -> str:
+    """The characters of an admin name that ``text`` starts with."""
+    for index, char in enumerate(text):
+        if char not in ADMIN_CHARS:
+            return text[:index]
+    return text
 
 
 def _overlap_wildcards(a: _Claim, b: _Claim) -> bool:
@@ -148,40 +179,54 @@ def _overlap_wildcards(a: _Claim, b: _Claim) -> bool:
 
 def check_setting(raw: Mapping[str, Sequence[str]]) -> None:
     """Raise :class:`SignerUriSettingError` unless every URI reaches at most one admin."""
-    seen: dict[str, str] = {}
-    claims: list[_Claim] = []
-    for owner, templates in raw.items():
-        if owner != EVERY_ADMIN and not USERNAME_RE.fullmatch(owner):
-            raise SignerUriSettingError(
-                f"{SETTING}: {owner!r} is neither an admin name nor {EVERY_ADMIN!r}"
-            )
-        if owner.lower() in seen:
-            raise SignerUriSettingError(
-                f"{SETTING} names admin {owner!r} twice ({seen[owner.lower()]!r}); usernames "
-                "are the same regardless of case"
-            )
-        seen[owner.lower()] = owner
-        for template in templates:
-            _check_template(owner, template)
-            claims.append(_claim(owner, template))
+    claims = _claims(raw)
     for index, first in enumerate(claims):
         for second in claims[index + 1 :]:
-            if first.owner == second.owner and first.owner != EVERY_ADMIN:
-                continue
-            if first.owner == EVERY_ADMIN and second.owner == EVERY_ADMIN:
-                clash = _overlap_wildcards(first, second)
-            elif first.owner == EVERY_ADMIN:
-                clash = _overlap_wildcard(second, first)
-            elif second.owner == EVERY_ADMIN:
-                clash = _overlap_wildcard(first, second)
-            else:
-                clash = _overlap_literal(first, second)
-            if clash:
+            if _clash(first, second):
                 raise SignerUriSettingError(
                     f"{SETTING}: the prefix {first.shown!r} of {first.owner!r} and the prefix "
                     f"{second.shown!r} of {second.owner!r} overlap, so two admins could name "
                     "the same key; make each admin's prefixes disjoint (e.g. end them with '/')"
                 )
+
+
+def _claims(raw: Mapping[str, Sequence[str]]) -> list[_Claim]:
+    """Every prefix of the setting, checked on its own, as a claim."""
+    seen: dict[str, str] = {}
+    claims: list[_Claim] = []
+    for owner, templates in raw.items():
+        _check_owner(owner, seen)
+        for template in templates:
+            _check_template(owner, template)
+            claims.append(_claim(owner, template))
+    return claims
+
+
+def _check_owner(owner: str, seen: dict[str, str]) -> None:
+    """``owner`` is an admin name not named before in any case (``seen``), or ``"*"``."""
+    if owner != EVERY_ADMIN and not USERNAME_RE.fullmatch(owner):
+        raise SignerUriSettingError(
+            f"{SETTING}: {owner!r} is neither an admin name nor {EVERY_ADMIN!r}"
+        )
+    if owner.lower() in seen:
+        raise SignerUriSettingError(
+            f"{SETTING} names admin {owner!r} twice ({seen[owner.lower()]!r}); usernames "
+            "are the same regardless of case"
+        )
+    seen[owner.lower()] = owner
+
+
+def _clash(first: _Claim, second: _Claim) -> bool:
+    """Can one URI be reached through both claims by two different admins?"""
+    if first.owner == second.owner and first.owner != EVERY_ADMIN:
+        return False
+    if first.owner == EVERY_ADMIN and second.owner == EVERY_ADMIN:
+        return _overlap_wildcards(first, second)
+    if first.owner == EVERY_ADMIN:
+        return _overlap_wildcard(second, first)
+    if second.owner == EVERY_ADMIN:
+        return _overlap_wildcard(first, second)
+    return _overlap_literal(first, second)
 
 
 class SignerUriPolicy:
