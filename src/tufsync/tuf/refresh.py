@@ -66,11 +66,7 @@ class RefreshSchedule:
         expires = dict(self.expires)
         offline = dict(self.offline)
         for role, when in expiries.items():
-            if (
-                role == "root"
-                or (role == "targets" and not config.targets_online_key)
-                or role in offline_roles
-            ):
+            if _signed_offline(role, config, offline_roles):
                 offline[role] = when.timestamp()
                 expires.pop(role, None)
             else:
@@ -107,16 +103,28 @@ class RefreshSchedule:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise ValueError("a schedule is a JSON object")
-        expires, lifetimes = data.get("expires"), data.get("lifetimes", {})
-        offline = data.get("offline", {})
-        for table in (expires, lifetimes, offline):
-            if not isinstance(table, dict) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
-            ):
-                raise ValueError("schedule expiries and lifetimes must map roles to numbers")
+        expires = _role_numbers(data.get("expires"))
+        lifetimes = _role_numbers(data.get("lifetimes", {}))
+        offline = _role_numbers(data.get("offline", {}))
         admin, app = data.get("admin"), data.get("app")
         if not isinstance(admin, str) or not isinstance(app, str):
             raise ValueError("a schedule names its admin and app")
-        assert isinstance(expires, dict) and isinstance(lifetimes, dict)
-        assert isinstance(offline, dict)
         return cls(admin, app, expires, lifetimes, offline)
+
+
+def _signed_offline(role: str, config: RepoConfig, offline_roles: frozenset[str]) -> bool:
+    """Root, targets without an online key, and delegated roles the server cannot sign."""
+    return (
+        role == "root"
+        or (role == "targets" and not config.targets_online_key)
+        or role in offline_roles
+    )
+
+
+def _role_numbers(table: object) -> dict[str, float]:
+    """A stored role → number table; ValueError when it is not one."""
+    if not isinstance(table, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in table.values()
+    ):
+        raise ValueError("schedule expiries and lifetimes must map roles to numbers")
+    return table
