@@ -51,27 +51,36 @@ def signature_over(signer: Signer, metadata: dict[str, Any]) -> dict[str, Any]:
 def describe_changes(trusted: dict[str, Any], draft: dict[str, Any]) -> list[str]:
     """Human-readable differences between a trusted ``signed`` and a draft ``signed``."""
     old, new = trusted.get("signed", {}), draft.get("signed", {})
-    lines = []
-    for field in ("version", "expires", "consistent_snapshot"):
-        if old.get(field) != new.get(field):
-            lines.append(f"{field}: {old.get(field)} -> {new.get(field)}")
+    lines = [
+        f"{field}: {old.get(field)} -> {new.get(field)}"
+        for field in ("version", "expires", "consistent_snapshot")
+        if old.get(field) != new.get(field)
+    ]
     old_roles, new_roles = old.get("roles", {}), new.get("roles", {})
     for role in sorted(set(old_roles) | set(new_roles)):
-        o, n = old_roles.get(role, {}), new_roles.get(role, {})
-        added = sorted(set(n.get("keyids", [])) - set(o.get("keyids", [])))
-        removed = sorted(set(o.get("keyids", [])) - set(n.get("keyids", [])))
-        if added:
-            lines.append(f"{role}: keys added {added}")
-        if removed:
-            lines.append(f"{role}: keys removed {removed}")
-        if o.get("threshold") != n.get("threshold"):
-            lines.append(f"{role}: threshold {o.get('threshold')} -> {n.get('threshold')}")
-    old_targets, new_targets = old.get("targets"), new.get("targets")
-    if isinstance(old_targets, dict) and isinstance(new_targets, dict):
-        for path in sorted(set(new_targets) - set(old_targets)):
-            lines.append(f"target added: {path}")
-        for path in sorted(set(old_targets) - set(new_targets)):
-            lines.append(f"target removed: {path}")
+        lines += _role_changes(role, old_roles.get(role, {}), new_roles.get(role, {}))
+    lines += _target_changes(old.get("targets"), new.get("targets"))
     if old.get("delegations") != new.get("delegations") and "delegations" in new:
         lines.append("delegations changed")
     return lines or ["no changes besides signatures"]
+
+
+def _role_changes(role: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys added to and removed from ``role``, and a changed threshold."""
+    old_keys, new_keys = set(old.get("keyids", [])), set(new.get("keyids", []))
+    lines = []
+    if added := sorted(new_keys - old_keys):
+        lines.append(f"{role}: keys added {added}")
+    if removed := sorted(old_keys - new_keys):
+        lines.append(f"{role}: keys removed {removed}")
+    if old.get("threshold") != new.get("threshold"):
+        lines.append(f"{role}: threshold {old.get('threshold')} -> {new.get('threshold')}")
+    return lines
+
+
+def _target_changes(old: object, new: object) -> list[str]:
+    """Target paths added and removed, when both versions list targets."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    added = [f"target added: {path}" for path in sorted(set(new) - set(old))]
+    return added + [f"target removed: {path}" for path in sorted(set(old) - set(new))]
