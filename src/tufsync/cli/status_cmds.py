@@ -37,14 +37,29 @@ def show_warnings(expiry: dict[str, Any]) -> None:
 
 
 def show_status(data: dict[str, Any]) -> None:
-    roles = Table(title=f"Roles of {data['app']}", title_justify="left")
-    for column in ("role", "version", "expires", "signing"):
-        roles.add_column(column)
-    for name, role in data["roles"].items():
-        roles.add_row(name, str(role["version"]), role["expires"] or "-", role["signing"])
-    console.print(roles)
-
+    console.print(_roles_table(data["app"], data["roles"]))
     settings = data["settings"]
+    console.print(_settings_table(settings))
+    console.print(
+        "targets signed "
+        + ("online" if settings.get("targets_online_key") else "offline (by its key holders)")
+    )
+    drafts = data["pending_drafts"]
+    console.print("Drafts awaiting signatures: " + (", ".join(drafts) if drafts else "none"))
+    console.print(_tasks_table(data["recent_tasks"]))
+    show_warnings(data["expiry"])
+
+
+def _roles_table(app: str, roles: dict[str, Any]) -> Table:
+    table = Table(title=f"Roles of {app}", title_justify="left")
+    for column in ("role", "version", "expires", "signing"):
+        table.add_column(column)
+    for name, role in roles.items():
+        table.add_row(name, str(role["version"]), role["expires"] or "-", role["signing"])
+    return table
+
+
+def _settings_table(settings: dict[str, Any]) -> Table:
     table = Table(title="Settings", title_justify="left")
     for column in ("role", "expiration (days)", "threshold", "keys"):
         table.add_column(column)
@@ -57,23 +72,18 @@ def show_status(data: dict[str, Any]) -> None:
         )
     for name, rs in settings.get("delegated_roles", {}).items():
         table.add_row(name, str(rs["expiration"]), str(rs["threshold"]), str(rs["num_keys"]))
-    console.print(table)
-    console.print(
-        "targets signed "
-        + ("online" if settings.get("targets_online_key") else "offline (by its key holders)")
-    )
-    drafts = data["pending_drafts"]
-    console.print("Drafts awaiting signatures: " + (", ".join(drafts) if drafts else "none"))
+    return table
 
-    tasks = Table(title="Recent tasks", title_justify="left")
-    tasks.add_column("task id", no_wrap=True, min_width=36)
+
+def _tasks_table(recent: list[dict[str, Any]]) -> Table:
+    table = Table(title="Recent tasks", title_justify="left")
+    table.add_column("task id", no_wrap=True, min_width=36)
     for column in ("task", "state", "last update (UTC)", "error"):
-        tasks.add_column(column)
-    for t in data["recent_tasks"]:
+        table.add_column(column)
+    for t in recent:
         when = t["last_update"][:19].replace("T", " ")
-        tasks.add_row(t["task_id"], t["task"], t["state"], when, t.get("error") or "")
-    console.print(tasks)
-    show_warnings(data["expiry"])
+        table.add_row(t["task_id"], t["task"], t["state"], when, t.get("error") or "")
+    return table
 
 
 def register(app: typer.Typer) -> None:
