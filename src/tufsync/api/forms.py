@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import Message
 
 from tufsync.api.deps import read_json_object
@@ -49,27 +49,42 @@ async def read_fields(
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         return await read_json_object(request), []
-    try:
-        form = await request.form(max_files=MAX_FILES if allow_files else 0, max_fields=100)
-    except ApiError:
-        raise
-    except Exception as exc:
-        raise bad_request(f"Invalid request: the form could not be read ({exc}).") from None
+    form = await _read_form(request, allow_files)
     fields: dict[str, Any] = {}
     files: list[UploadFile] = []
     for name, value in form.multi_items():
         if isinstance(value, UploadFile):
-            if name != "file":
-                raise bad_request(f"Invalid request: unexpected file part {name!r}; use 'file'.")
-            files.append(value)
+            files.append(_file_part(name, value))
         elif name == "data":
-            try:
-                data = await parse_json_async(value.encode("utf-8", "surrogatepass"))
-            except JsonProblem as exc:
-                raise bad_request(f"Invalid request: the 'data' field {exc}.") from None
-            if not isinstance(data, dict):
-                raise bad_request("Invalid request: the 'data' field must be a JSON object.")
-            fields.update(data)
+            fields.update(await _data_field(value))
         else:
             fields[name] = value
     return fields, files
+
+
+async def _read_form(request: Request, allow_files: bool) -> FormData:
+    """The parsed form; 400 when it cannot be read (413 past the body limit)."""
+    try:
+        return await request.form(max_files=MAX_FILES if allow_files else 0, max_fields=100)
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise bad_request(f"Invalid request: the form could not be read ({exc}).") from None
+
+
+def _file_part(name: str, value: UploadFile) -> UploadFile:
+    """A file part, which must be named ``file``."""
+    if name != "file":
+        raise bad_request(f"Invalid request: unexpected file part {name!r}; use 'file'.")
+    return value
+
+
+async def _data_field(value: str) -> dict[str, Any]:
+    """The ``data`` field: a JSON object (400 otherwise)."""
+    try:
+        data = await parse_json_async(value.encode("utf-8", "surrogatepass"))
+    except JsonProblem as exc:
+        raise bad_request(f"Invalid request: the 'data' field {exc}.") from None
+    if not isinstance(data, dict):
+        raise bad_request("Invalid request: the 'data' field must be a JSON object.")
+    return data
