@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,9 @@ from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tufsync.db.models import AuditEvent, User, utcnow
+from tufsync.db.models import AuditEvent, utcnow
+from tufsync.db.queries import user_id
+from tufsync.db.transactions import run_in_session
 
 log = logging.getLogger(__name__)
 
@@ -103,38 +105,6 @@ class AuditEntry:
     details: dict[str, Any]
 
 
-async def add(
-    session: AsyncSession,
-    owner: int | str,
-    app: str,
-    event: str,
-    *,
-    actor: str | None = None,
-    task_id: str | None = None,
-    details: Mapping[str, Any] | None = None,
-) -> None:
-    """Add one event in the caller's transaction; ``owner`` is a user id or username."""
-    payload = checked_details(event, details or {})
-    if isinstance(owner, str):
-        owner_id = await session.scalar(select(User.id).where(User.username == owner))
-        if owner_id is None:
-            raise AuditDetailError(f"no account {owner!r} to record {event!r} for")
-        actor = actor or owner
-    else:
-        owner_id = owner
-    session.add(
-        AuditEvent(
-            owner_id=owner_id,
-            app=app,
-            event=event,
-            actor=actor or "",
-            task_id=task_id,
-            details=payload,
-            created_at=utcnow(),
-        )
-    )
-
-
 @dataclass(frozen=True)
 class NewEvent:
     """One event for :func:`add_many`."""
@@ -178,15 +148,27 @@ async def record(
     task_id: str | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Write one event in its own transaction. The change it describes has already
-    happened, so a database failure is logged (not raised); returns whether it landed."""
+    """Write one event in its own transaction; ``owner`` is a user id or username (then
+    also the actor unless one is given). The change it describes has already happened,
+    so a database failure is logged (not raised); returns whether it landed."""
+    new = NewEvent(app, event, actor or "", task_id, details or {})
     try:
         async with sessions.begin() as session:
-            await add(session, owner, app, event, actor=actor, task_id=task_id, details=details)
+            await run_in_session(session, _add_one, owner, new)
     except (SQLAlchemyError, OSError, AuditDetailError):
         log.exception("audit event %s of %s could not be recorded", event, app)
         return False
     return True
+
+
+def _add_one(conn: Connection, owner: int | str, new: NewEvent) -> None:
+    if isinstance(owner, int):
+        add_many(conn, owner, [new])
+        return
+    owner_id = user_id(conn, owner)
+    if owner_id is None:
+        raise AuditDetailError(f"no account {owner!r} to record {new.event!r} for")
+    add_many(conn, owner_id, [replace(new, actor=new.actor or owner)])
 
 
 def _aware(moment: datetime) -> datetime:

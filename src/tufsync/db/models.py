@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -32,6 +33,28 @@ class Base(DeclarativeBase):
     pass
 
 
+# Column kinds several tables share (the migrations spell each one out).
+
+
+def _hex_id() -> MappedColumn[str]:
+    """A primary key of 32 hex characters (``queries.new_id``)."""
+    return mapped_column(String(32), primary_key=True)
+
+
+def _parent(target: str) -> MappedColumn[Any]:
+    """An indexed reference to the row that owns this one; deleted with it."""
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), nullable=False, index=True)
+
+
+def _flag() -> MappedColumn[bool]:
+    return mapped_column(Boolean, default=False)
+
+
+def _stamp() -> MappedColumn[datetime]:
+    """When the row was created or last changed (UTC)."""
+    return mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -43,7 +66,7 @@ class User(Base):
     token_generation: Mapped[str] = mapped_column(
         String(64), nullable=False, default=new_token_generation
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
 
 
 # Usernames are unique regardless of case (API.md §1); login is by the exact name.
@@ -54,18 +77,16 @@ class App(Base):
     __tablename__ = "apps"
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_apps_owner_name"),)
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = _hex_id()
+    owner_id: Mapped[int] = _parent("users.id")
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     description: Mapped[str] = mapped_column(String(1024), default="")
     logo: Mapped[str] = mapped_column(String(1024), default="")
-    private: Mapped[bool] = mapped_column(Boolean, default=False)
-    tuf: Mapped[bool] = mapped_column(Boolean, default=False)
-    reports: Mapped[bool] = mapped_column(Boolean, default=False)
-    cdn_edge: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    private: Mapped[bool] = _flag()
+    tuf: Mapped[bool] = _flag()
+    reports: Mapped[bool] = _flag()
+    cdn_edge: Mapped[bool] = _flag()
+    updated_at: Mapped[datetime] = _stamp()
 
 
 class Version(Base):
@@ -74,17 +95,15 @@ class Version(Base):
         UniqueConstraint("app_id", "version", "channel", name="uq_versions_app_version_channel"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    app_id: Mapped[str] = mapped_column(
-        ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = _hex_id()
+    app_id: Mapped[str] = _parent("apps.id")
     version: Mapped[str] = mapped_column(String(64), nullable=False)
     channel: Mapped[str] = mapped_column(String(32), nullable=False)
-    published: Mapped[bool] = mapped_column(Boolean, default=False)
-    critical: Mapped[bool] = mapped_column(Boolean, default=False)
-    intermediate: Mapped[bool] = mapped_column(Boolean, default=False)
+    published: Mapped[bool] = _flag()
+    critical: Mapped[bool] = _flag()
+    intermediate: Mapped[bool] = _flag()
     changelog: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = _stamp()
 
     app: Mapped[App] = relationship(lazy="joined")
     artifacts: Mapped[list[Artifact]] = relationship(
@@ -99,9 +118,7 @@ class Artifact(Base):
     __tablename__ = "artifacts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    version_id: Mapped[str] = mapped_column(
-        ForeignKey("versions.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    version_id: Mapped[str] = _parent("versions.id")
     platform: Mapped[str] = mapped_column(String(32), nullable=False)
     arch: Mapped[str] = mapped_column(String(32), nullable=False)
     package: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -109,7 +126,7 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     sha512: Mapped[str] = mapped_column(String(128), nullable=False)
     tuf_path: Mapped[str] = mapped_column(String(512), unique=True, nullable=False)
-    tuf_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tuf_signed: Mapped[bool] = _flag()
     tuf_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     version_row: Mapped[Version] = relationship(back_populates="artifacts")
@@ -145,14 +162,12 @@ class CatalogItem(Base):
         UniqueConstraint("owner_id", "kind", "name", name="uq_catalog_owner_kind_name"),
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = _hex_id()
+    owner_id: Mapped[int] = _parent("users.id")
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     name: Mapped[str] = mapped_column(String(32), nullable=False)
     updaters: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = _stamp()
 
 
 class ApiToken(Base):
@@ -160,16 +175,14 @@ class ApiToken(Base):
 
     __tablename__ = "api_tokens"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[str] = _hex_id()
+    owner_id: Mapped[int] = _parent("users.id")
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     token_prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     allowed_apps: Mapped[list[str]] = mapped_column(JSON, default=list)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -184,4 +197,4 @@ class TufClaim(Base):
 
     tuf_path: Mapped[str] = mapped_column(String(512), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = _stamp()
