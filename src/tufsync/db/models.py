@@ -55,6 +55,16 @@ def _stamp() -> MappedColumn[datetime]:
     return mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class _OwnedRow:
+    """A row of one account's (apps, catalogue entries, API tokens): a hex id and the
+    owner, deleted with the account; both come first in the table."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, sort_order=-2)
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True, sort_order=-1
+    )
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -73,12 +83,10 @@ class User(Base):
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
-class App(Base):
+class App(_OwnedRow, Base):
     __tablename__ = "apps"
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_apps_owner_name"),)
 
-    id: Mapped[str] = _hex_id()
-    owner_id: Mapped[int] = _parent("users.id")
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     description: Mapped[str] = mapped_column(String(1024), default="")
     logo: Mapped[str] = mapped_column(String(1024), default="")
@@ -154,7 +162,7 @@ class AuditEvent(Base):
     )
 
 
-class CatalogItem(Base):
+class CatalogItem(_OwnedRow, Base):
     """One entry of an admin's channel, platform or arch catalogue (``kind``)."""
 
     __tablename__ = "catalog_items"
@@ -162,21 +170,17 @@ class CatalogItem(Base):
         UniqueConstraint("owner_id", "kind", "name", name="uq_catalog_owner_kind_name"),
     )
 
-    id: Mapped[str] = _hex_id()
-    owner_id: Mapped[int] = _parent("users.id")
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     name: Mapped[str] = mapped_column(String(32), nullable=False)
     updaters: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = _stamp()
 
 
-class ApiToken(Base):
+class ApiToken(_OwnedRow, Base):
     """A long-lived API token; only the SHA-256 of the secret is stored."""
 
     __tablename__ = "api_tokens"
 
-    id: Mapped[str] = _hex_id()
-    owner_id: Mapped[int] = _parent("users.id")
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     token_prefix: Mapped[str] = mapped_column(String(16), nullable=False)

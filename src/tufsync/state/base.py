@@ -82,3 +82,20 @@ def lock_value(token: int, owner: str) -> str:
 def parse_lock_value(value: str) -> tuple[int, str]:
     token, _, owner = value.partition(" ")
     return int(token), owner
+
+
+class _Readable(Protocol):
+    async def get(self, key: str) -> str | None: ...
+
+
+class LockReads:
+    """``lock_holder`` and ``lock_owner`` of a store that keeps a held lock as an entry
+    (:func:`lock_value`) that ``get`` reads."""
+
+    async def lock_holder(self: _Readable, name: str) -> int | None:
+        value = await self.get(name)
+        return None if value is None else parse_lock_value(value)[0]
+
+    async def lock_owner(self: _Readable, name: str) -> tuple[int, str] | None:
+        value = await self.get(name)
+        return None if value is None else parse_lock_value(value)

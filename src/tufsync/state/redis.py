@@ -12,7 +12,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from tufsync.state.base import lock_value, parse_lock_value
+from tufsync.state.base import LockReads, lock_value
 
 _DELETE_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -56,7 +56,7 @@ return 0
 """
 
 
-class RedisStateStore:
+class RedisStateStore(LockReads):
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
@@ -132,14 +132,6 @@ class RedisStateStore:
 
     async def release_lock(self, name: str, token: int) -> None:
         await self._release_lock(keys=[name], args=[str(token)])
-
-    async def lock_holder(self, name: str) -> int | None:
-        held = await self.lock_owner(name)
-        return None if held is None else held[0]
-
-    async def lock_owner(self, name: str) -> tuple[int, str] | None:
-        value = await self.get(name)
-        return None if value is None else parse_lock_value(value)
 
     async def ping(self) -> None:
         await self._r.ping()

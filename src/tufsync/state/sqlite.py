@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tufsync.state.base import lock_value, parse_lock_value
+from tufsync.state.base import LockReads, lock_value
 
 T = TypeVar("T")
 BUSY_WAIT = 5.0  # seconds a statement waits for another process's write lock
@@ -58,7 +58,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class SqliteStateStore:
+class SqliteStateStore(LockReads):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -205,14 +205,6 @@ class SqliteStateStore:
             f"DELETE FROM state_entries WHERE key = ? AND (value = ? OR value LIKE ?) AND {_LIVE}",
             (name, str(token), f"{token} %", time.time()),
         )
-
-    async def lock_holder(self, name: str) -> int | None:
-        held = await self.lock_owner(name)
-        return None if held is None else held[0]
-
-    async def lock_owner(self, name: str) -> tuple[int, str] | None:
-        value = await self.get(name)
-        return None if value is None else parse_lock_value(value)
 
     async def ping(self) -> None:
         await self._rows("SELECT 1", ())
