@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -267,13 +267,9 @@ async def delete_artifacts(
     until it has unlisted and deleted the files. Unsigned files are deleted
     here, unless a newer upload already owns the path.
     """
-    removal_id = str(uuid.uuid4())
-    removal: list[TaskRecord] = []
+    removal = _Removal(services, admin)
     async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
-        async with (
-            _undone_unless_committed(services, removal),
-            services.sessions.begin() as session,
-        ):
+        async with removal.transaction() as session:
             version = await owned_version(
                 session, owner_id, version_id, expect_app=expect_app, expect_version=expect_version
             )
@@ -282,8 +278,7 @@ async def delete_artifacts(
             )
             paths = [a.tuf_path for a in chosen]
             await testhooks.pause("read", task="registry_delete")
-            refuse_claimed(await queries.claims_on(session, paths))
-            signed_paths = await queries.signed_among(session, paths)
+            signed_paths = await _unclaimed_signed(session, paths)
             app_name = version.app.name
             for artifact in chosen:
                 version.artifacts.remove(artifact)
@@ -292,13 +287,10 @@ async def delete_artifacts(
             else:
                 queries.touch(version)
             # The removal task deletes these files only after TUF no longer lists them.
-            await run_in_session(session, queries.insert_claims, signed_paths, removal_id)
-            removal += await _record_removal(
-                services, admin, app_name, signed_paths, removal_id, version_id=version_id
-            )
+            await removal.claim(session, app_name, signed_paths, version_id=version_id)
         await testhooks.pause("committed", task="registry_delete")
         await _delete_unsigned(services, paths, signed_paths)
-    return await _queue_removal(services, removal)
+    return await removal.queue()
 
 
 async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
@@ -309,32 +301,29 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
     when a queued TUF task will touch one of the app's paths, and claims the signed
     paths for the removal task in the same transaction as the row deletion.
     """
-    removal_id = str(uuid.uuid4())
-    removal: list[TaskRecord] = []
+    removal = _Removal(services, admin)
     async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
-        async with (
-            _undone_unless_committed(services, removal),
-            services.sessions.begin() as session,
-        ):
+        async with removal.transaction() as session:
             app = await queries.get_app_by_id(session, owner_id, app_id)
             if app is None:
                 raise RegistryError(404, "App not found")
             require_app(app.name)
             versions = await queries.versions_of_app(session, app.id)
-            artifacts = [a for v in versions for a in v.artifacts]
-            paths = [a.tuf_path for a in artifacts]
-            refuse_claimed(await queries.claims_on(session, paths))
-            signed_paths = await queries.signed_among(session, paths)
+            paths = [a.tuf_path for v in versions for a in v.artifacts]
+            signed_paths = await _unclaimed_signed(session, paths)
             app_name = app.name
             for version in versions:
                 await session.delete(version)
             await session.delete(app)
-            await run_in_session(session, queries.insert_claims, signed_paths, removal_id)
-            removal += await _record_removal(
-                services, admin, app_name, signed_paths, removal_id, version_id=""
-            )
+            await removal.claim(session, app_name, signed_paths, version_id="")
         await _delete_unsigned(services, paths, signed_paths)
-    return await _queue_removal(services, removal)
+    return await removal.queue()
+
+
+async def _unclaimed_signed(session: AsyncSession, paths: list[str]) -> list[str]:
+    """409 when a queued TUF task will touch one of ``paths``; else the TUF-signed ones."""
+    refuse_claimed(await queries.claims_on(session, paths))
+    return await queries.signed_among(session, paths)
 
 
 async def _delete_unsigned(services: Services, paths: list[str], signed_paths: list[str]) -> None:
@@ -372,25 +361,43 @@ async def _record_removal(
     ]
 
 
-@asynccontextmanager
-async def _undone_unless_committed(
-    services: Services, removal: list[TaskRecord]
-) -> AsyncIterator[None]:
-    """Delete the removal's record again when the deletion's transaction fails."""
-    try:
-        yield
-    except BaseException:
-        for record in removal:
-            await services.records.delete(record.task_id)
-        raise
+@dataclass
+class _Removal:
+    """The TUF removal a deletion starts for its signed paths: task ``task_id``, whose
+    PENDING record (``records``) is written in the deletion's transaction."""
 
+    services: Services
+    admin: str
+    task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    records: list[TaskRecord] = field(default_factory=list)
 
-async def _queue_removal(services: Services, removal: list[TaskRecord]) -> str | None:
-    """Queue the committed deletion's removal task; return its id (None: nothing signed)."""
-    if not removal:
-        return None
-    await queue_created(services, removal[0])
-    return removal[0].task_id
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The deletion's transaction; the removal's record goes again when it fails."""
+        try:
+            async with self.services.sessions.begin() as session:
+                yield session
+        except BaseException:
+            for record in self.records:
+                await self.services.records.delete(record.task_id)
+            raise
+
+    async def claim(
+        self, session: AsyncSession, app_name: str, signed_paths: list[str], *, version_id: str
+    ) -> None:
+        """Claim ``signed_paths`` for the removal task and write its record."""
+        await run_in_session(session, queries.insert_claims, signed_paths, self.task_id)
+        self.records += await _record_removal(
+            self.services, self.admin, app_name, signed_paths, self.task_id, version_id=version_id
+        )
+
+    async def queue(self) -> str | None:
+        """Queue the committed deletion's removal task; return its id (None: nothing
+        signed)."""
+        if not self.records:
+            return None
+        await queue_created(self.services, self.records[0])
+        return self.records[0].task_id
 
 
 def refuse_claimed(claimed: dict[str, str]) -> None:
