@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import obstore
@@ -22,6 +22,8 @@ from obstore.store import LocalStore, S3Store
 
 from tufsync.names import is_safe_key
 from tufsync.storage.localread import Found, LocalFiles
+
+T = TypeVar("T")
 
 
 class StorageUnavailable(RuntimeError):
@@ -42,6 +44,17 @@ def _check(key: str) -> str:
 
 def _is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
+
+
+async def _unless_missing(what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+    """``call()``'s result; None when the object is missing, StorageUnavailable when
+    anything else fails."""
+    try:
+        return await call()
+    except Exception as exc:
+        if _is_not_found(exc):
+            return None
+        raise StorageUnavailable(f"object store {what} failed: {exc}") from exc
 
 
 class ObjectStore:
@@ -67,13 +80,12 @@ class ObjectStore:
 
     async def get(self, key: str) -> bytes | None:
         """Return the object's bytes, or None when it does not exist."""
-        try:
+
+        async def read() -> bytes:
             result = await obstore.get_async(self._store, _check(key))
             return bytes(await result.bytes_async())
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise StorageUnavailable(f"object store read failed: {exc}") from exc
+
+        return await _unless_missing("read", read)
 
     async def open(
         self, key: str, inline_limit: int = 0
@@ -87,12 +99,9 @@ class ObjectStore:
                 return None
             if found.data is not None:
                 return found.size, found.data
-        try:
-            result = await obstore.get_async(self._store, key)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise StorageUnavailable(f"object store read failed: {exc}") from exc
+        result = await _unless_missing("read", lambda: obstore.get_async(self._store, key))
+        if result is None:
+            return None
         size = int(result.meta["size"])
         if size <= inline_limit:
             try:
@@ -124,13 +133,8 @@ class ObjectStore:
             except OSError as exc:
                 raise StorageUnavailable(f"object store head failed: {exc}") from exc
             return None if st is None else ObjectInfo(key=key, size=st.st_size)
-        try:
-            meta = await obstore.head_async(self._store, key)
-        except Exception as exc:
-            if _is_not_found(exc):
-                return None
-            raise StorageUnavailable(f"object store head failed: {exc}") from exc
-        return ObjectInfo(key=key, size=int(meta["size"]))
+        meta = await _unless_missing("head", lambda: obstore.head_async(self._store, key))
+        return None if meta is None else ObjectInfo(key=key, size=int(meta["size"]))
 
     async def exists(self, key: str) -> bool:
         return await self.head(key) is not None
@@ -144,12 +148,7 @@ class ObjectStore:
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error."""
-        try:
-            await obstore.delete_async(self._store, _check(key))
-        except Exception as exc:
-            if _is_not_found(exc):
-                return
-            raise StorageUnavailable(f"object store delete failed: {exc}") from exc
+        await _unless_missing("delete", lambda: obstore.delete_async(self._store, _check(key)))
 
     async def list(self, prefix: str) -> list[ObjectInfo]:
         _check(prefix.rstrip("/"))
