@@ -138,23 +138,17 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{self.resolved_data_dir / 'tufsync.db'}"
+        return self.database_url or f"sqlite+aiosqlite:///{self.resolved_data_dir / 'tufsync.db'}"
 
     @property
     def resolved_state_url(self) -> str:
-        if self.state_url:
-            return self.state_url
-        if self.redis_url:
-            return self.redis_url
-        return f"sqlite:///{self.resolved_data_dir / 'state.db'}"
+        return (
+            self.state_url or self.redis_url or f"sqlite:///{self.resolved_data_dir / 'state.db'}"
+        )
 
     @property
     def resolved_storage_url(self) -> str:
-        if self.storage_url:
-            return self.storage_url
-        return (self.resolved_data_dir / "public").as_uri()
+        return self.storage_url or (self.resolved_data_dir / "public").as_uri()
 
     @property
     def resolved_online_key_dir(self) -> Path:

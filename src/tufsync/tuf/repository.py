@@ -50,9 +50,7 @@ class ScheduleCache:
 
     def get(self, key: str, raw: str | None) -> KnownSchedule | None:
         known = self._entries.get(key)
-        if known is None or raw is None or known.raw != raw:
-            return None
-        return known
+        return known if known is not None and known.raw == raw else None
 
     def put(self, key: str, known: KnownSchedule) -> None:
         self._entries[key] = known
