@@ -103,13 +103,6 @@ class BootstrapRequest(Loose):
     timeout: float | None = Field(default=None, description="Seconds, 1..3600 (default 300).")
 
 
-class BootstrapConflictData(BaseModel):
-    admin: str
-    app: str
-    status: Literal["completed", "in_progress"]
-    task_id: str
-
-
 class RecoveryRequest(Loose):
     appName: str
     timeout: float | None = Field(default=None, description="Seconds, 1..3600 (default 300).")

@@ -59,7 +59,7 @@ class VerifiedTokens:
         self._tokens: _Bounded[str, tuple[LoginClaims, float]] = _Bounded(limit)
 
     def claims(self, secret: str, token: str) -> LoginClaims:
-        """The claims of a valid token, or raise InvalidToken (as ``read_token``)."""
+        """The claims of a valid token, or raise InvalidToken (as ``read_token_with_expiry``)."""
         found = self._tokens.get(token)
         if found is not None and found[1] > time.time():
             return found[0]

@@ -25,10 +25,6 @@ def set_scope(apps: frozenset[str] | None) -> None:
     _scope.set(apps)
 
 
-def current_scope() -> frozenset[str] | None:
-    return _scope.get()
-
-
 def require_app(app: str) -> None:
     """Raise OutOfScope when the request's API token does not cover ``app``."""
     scope = _scope.get()

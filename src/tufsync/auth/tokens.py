@@ -39,11 +39,6 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def read_token(secret: str, token: str) -> LoginClaims:
-    """Return the claims of a valid token or raise InvalidToken."""
-    return read_token_with_expiry(secret, token)[0]
-
-
 def read_token_with_expiry(secret: str, token: str) -> tuple[LoginClaims, float]:
     """The claims of a valid token and its ``exp`` (seconds since the epoch), or raise
     InvalidToken."""
