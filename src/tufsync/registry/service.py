@@ -415,7 +415,7 @@ async def delete_file_unless_owned(services: Services, path: str) -> bool:
 
     Callers hold the admin's registry lock, so no upload lands in between.
     """
-    async with services.sessions() as session:
+    async with services.reads() as session:
         if await queries.get_artifact_by_path(session, path) is not None:
             return False
     await services.storage.delete(path)
