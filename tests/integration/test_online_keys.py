@@ -12,6 +12,7 @@ material.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -338,3 +339,26 @@ async def test_old_unused_keys_are_removed_with_an_audit_event(
         await online_keys.delete(services, caller, used.keyid)
     assert refused.value.status == 409
     assert timedelta(days=services.settings.unused_online_key_days) == timedelta(days=7)
+
+
+async def test_the_periodic_pass_removes_old_unused_keys(tmp_path: Path, clock: FakeClock) -> None:
+    settings = Settings(data_dir=tmp_path / "data", refresh_interval_seconds=0.2)
+    started = await Services.start(settings, clock=clock)
+    try:
+        admin_id = await _account(started, "sweeper")
+        caller = Caller(admin_id, "sweeper", started.tuf.repo("sweeper", "desk"))
+        made = await online_keys.create(started, caller, CreateKeyRequest())
+        clock.advance(days=8)
+        deadline = asyncio.get_running_loop().time() + 30
+        while await online_keys.listing(caller):
+            assert asyncio.get_running_loop().time() < deadline, "old unused key not removed"
+            await asyncio.sleep(0.2)
+        async with started.sessions() as session:
+            rows, _ = await audit.page(session, admin_id, "desk", 1, 10)
+        assert (rows[0].event, rows[0].actor, rows[0].details) == (
+            "online_key_expired",
+            "tufsync",
+            {"keyid": made.keyid},
+        )
+    finally:
+        await started.stop()
