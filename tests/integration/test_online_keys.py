@@ -362,3 +362,22 @@ async def test_the_periodic_pass_removes_old_unused_keys(tmp_path: Path, clock: 
         )
     finally:
         await started.stop()
+
+
+async def test_an_unwritable_key_folder_is_503_not_500(services: Services) -> None:
+    admin_id = await _account(services, "blocked")
+    caller = Caller(admin_id, "blocked", services.tuf.repo("blocked", "desk"))
+    root = services.settings.resolved_online_key_dir
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "blocked").write_text("a file where the admin's folder goes")
+    with pytest.raises(OnlineKeyRefused) as refused:
+        await online_keys.create(services, caller, CreateKeyRequest())
+    assert refused.value.status == 503
+    assert await online_keys.listing(caller) == []
+    (root / "blocked").unlink()
+    (root / "blocked").symlink_to(root / "elsewhere", target_is_directory=True)
+    (root / "elsewhere" / "desk").mkdir(parents=True)
+    with pytest.raises(OnlineKeyRefused) as through_link:
+        await online_keys.create(services, caller, CreateKeyRequest())
+    assert through_link.value.status == 503
+    assert list((root / "elsewhere" / "desk").iterdir()) == []

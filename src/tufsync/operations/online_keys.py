@@ -93,7 +93,7 @@ class DeletedKeyAnswer(BaseModel):
 
 # -- outcomes the router turns into answers ----------------------------------------
 class OnlineKeyRefused(Exception):
-    """A request about online keys that cannot be done; ``status`` is 404 or 409."""
+    """A request about online keys that cannot be done; ``status`` is 404, 409 or 503."""
 
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(error)
@@ -153,9 +153,17 @@ async def create(services: Services, caller: Caller, request: CreateKeyRequest) 
                 "Online key not created",
             )
         key, pem = await asyncio.to_thread(online_keygen.generate, request.keytype)
-        created = await asyncio.to_thread(
-            online_keygen.store, _root(repo), caller.ref, key, pem, repo.engine.clock()
-        )
+        try:
+            created = await asyncio.to_thread(
+                online_keygen.store, _root(repo), caller.ref, key, pem, repo.engine.clock()
+            )
+        except OSError as exc:
+            log.error("online key folder of %s/%s not writable: %s", caller.admin, repo.app, exc)
+            raise OnlineKeyRefused(
+                503,
+                "the server cannot write its online key folder now; try again later",
+                "Online key not created",
+            ) from None
     await _record(services, caller, "online_key_created", created.keyid)
     log.info(
         "online key %s made for %s/%s",

@@ -81,17 +81,23 @@ def _folder(root: Path, ref: tenant_keys.TenantRef, create: bool) -> Iterator[in
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
     opened: list[int] = []
     try:
-        opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)))
+        try:
+            opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)))
+        except OSError:
+            if create:
+                raise
+            yield None
+            return
         for part in tenant_keys.key_folder_parts(ref):
             if create:
                 with suppress(FileExistsError):
                     os.mkdir(part, 0o700, dir_fd=opened[-1])
             try:
                 opened.append(os.open(part, _DIR_FLAGS, dir_fd=opened[-1]))
-            except FileNotFoundError:
+            except OSError:
                 if create:
                     raise
-                yield None
+                yield None  # missing, or not a folder (a file, a link): no keys of ours
                 return
             if create and stat.S_IMODE(os.fstat(opened[-1]).st_mode) != 0o700:
                 os.fchmod(opened[-1], 0o700)

@@ -43,7 +43,7 @@ def _refused(exc: OnlineKeyRefused) -> ApiError:
         **json_body_doc(CreateKeyRequest),
         "requestBody": {**json_body_doc(CreateKeyRequest)["requestBody"], "required": False},
     },
-    responses=answers(201, CreatedKeyAnswer, 400, 409),
+    responses=answers(201, CreatedKeyAnswer, 400, 409, 503),
 )
 async def create_online_key(
     request: Request, tenant: Tenant = Depends(tenant_from_query)
