@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tufsync.online_keys")
 SYSTEM_ACTOR = "tufsync"
-ROUTE = "POST /tuf/v1/keys/online"
 DELETE_LOCK_WAIT = 30.0
 
 
