@@ -381,3 +381,19 @@ async def test_an_unwritable_key_folder_is_503_not_500(services: Services) -> No
         await online_keys.create(services, caller, CreateKeyRequest())
     assert through_link.value.status == 503
     assert list((root / "elsewhere" / "desk").iterdir()) == []
+
+
+def test_api_tokens_cannot_make_list_or_delete_keys(api: Api, server: ServerProcess) -> None:
+    """Online keys are the admin's own business: a pipeline's API token gets 403."""
+    app = unique_name("tok")
+    api.upload_ok(app, "0.1", {"seed.deb": b"seed"})
+    app_id = next(a["ID"] for a in api.get("/app/list").json()["apps"] if a["AppName"] == app)
+    created = api.post("/token/create", json={"name": "ci", "allowed_apps": [app_id]})
+    assert created.status_code == 201, created.text
+    key = make_key(api, app)["data"]["keyid"]
+    headers = {"Authorization": f"Bearer {created.json()['token']}"}
+    params = {"appName": app}
+    for method, extra in (("POST", {}), ("GET", {}), ("DELETE", {"keyid": key})):
+        response = api.http.request(method, ROUTE, params={**params, **extra}, headers=headers)
+        assert response.status_code == 403, (method, response.text)
+    assert [k["keyid"] for k in listed(api, app)] == [key]
