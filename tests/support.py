@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from securesystemslib.signer import CryptoSigner, Signer
+from securesystemslib.signer import CryptoSigner, Key, Signer
 from tuf.api.exceptions import DownloadHTTPError
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
@@ -219,9 +219,12 @@ def ceremony(
     threshold: int = 1,
     expirations: dict[str, int] | None = None,
     hash_bins: int | None = None,
+    online_key: Key | None = None,
 ) -> Ceremony:
+    """A bootstrap payload; its online key is written into ``key_dir``, or is
+    ``online_key`` (e.g. one the server made with POST /tuf/v1/keys/online)."""
     signers: list[Signer] = [CryptoSigner.generate_ed25519() for _ in range(root_keys)]
-    online = create_online_key(key_dir, admin, app)
+    online = online_key if online_key is not None else create_online_key(key_dir, admin, app)
     spec = CeremonyInput(
         app=app, admin=admin, root_signers=signers, root_threshold=threshold, hash_bins=hash_bins
     )

@@ -134,3 +134,9 @@ def delegated_rotation_details(drafts: Iterable[Draft], complete: bool) -> dict[
         "roles": [d.role for d in drafts],
         "versions": {d.role: int(d.metadata["signed"]["version"]) for d in drafts},
     }
+
+
+def online_key_details(keyid: str) -> dict[str, Any]:
+    """An online key the server made, deleted or expired (``online_key_created``,
+    ``online_key_deleted``, ``online_key_expired``): its keyid only, never key material."""
+    return {"keyid": keyid}

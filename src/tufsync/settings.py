@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # this many days are listed by GET /tuf/v1/expiry, counted and logged daily.
     expiry_warning_days: int = Field(default=30, ge=1, le=3650)
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
+    # Online keys made by the server (POST /tuf/v1/keys/online): how many one app may
+    # hold that no published role uses, and after how many days such a key is removed.
+    unused_online_keys_max: int = Field(default=20, ge=1, le=10000)
+    unused_online_key_days: float = Field(default=7, gt=0, le=3650)
     # Signer URIs (KMS, Vault, HSM, file2:) an operator allows, per admin ("*": every
     # admin), with {admin} and {app} standing for the tenant, e.g.
     # {"*": ["file2:/srv/hsm-keys/{admin}/{app}/"]}. Checked by tufsync.signer_uris:

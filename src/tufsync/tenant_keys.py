@@ -22,6 +22,7 @@ State-store keys (``StateStore``)::
     app:<admin>:<app>:recovery          recovery marker
     app:<admin>:<app>:lock              the repository lock
     app:<admin>:<app>:signing-lock      serialises signatures on drafts
+    app:<admin>:<app>:online-keys-lock  serialises making online keys (their bound)
     app:<admin>:<app>:batch             set of publish/remove tasks waiting
     app:<admin>:<app>:refresh-queued    automatic refresh queued
     app:<admin>:<app>:expiry-warned:<role>  an expiring offline role was logged today
@@ -154,6 +155,11 @@ def repo_lock(ref: TenantRef) -> str:
 def signing_lock(ref: TenantRef) -> str:
     """The lock that serialises signatures added to the repository's drafts."""
     return _app_key(ref, "signing-lock")
+
+
+def online_keys_lock(ref: TenantRef) -> str:
+    """Serialises making the repository's online keys, so their bound holds."""
+    return _app_key(ref, "online-keys-lock")
 
 
 def target_batch(ref: TenantRef) -> str:

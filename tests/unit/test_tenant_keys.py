@@ -36,6 +36,7 @@ STATE_BUILDERS = {
     "recovery": tenant_keys.recovery,
     "repo_lock": tenant_keys.repo_lock,
     "signing_lock": tenant_keys.signing_lock,
+    "online_keys_lock": tenant_keys.online_keys_lock,
     "target_batch": tenant_keys.target_batch,
     "refresh_queued": tenant_keys.refresh_queued,
     "schedule": tenant_keys.schedule,

@@ -1,14 +1,25 @@
-"""``tufsync keys new`` and ``tufsync ceremony``: offline key holder work."""
+"""``tufsync keys new``, ``tufsync keys online`` and ``tufsync ceremony``: key holder work.
+
+``keys online new|list|delete`` ask the server (with the saved token) to make,
+list or delete the online keys it keeps for an app (POST/GET/DELETE
+/tuf/v1/keys/online); only public keys ever come back. ``ceremony`` asks the
+server for the online key too when ``--server-keys`` is given, or when the
+saved server is not on this machine (it cannot write into that server's key dir).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import typer
-from securesystemslib.signer import Key
+from securesystemslib.signer import Key, SSlibKey
 
 from tufsync import tenant_keys
+from tufsync.cli.client_cmds import DEFAULT_URL, check, client, load_config
 from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, pin_source, signers_for
 from tufsync.cli.output import emit, fail
 from tufsync.keyholder.ceremony import (
@@ -29,6 +40,81 @@ from tufsync.settings import Settings
 from tufsync.tuf.bootstrap import recommended_bins
 
 keys_app = typer.Typer(help="Create and inspect signing keys.", no_args_is_help=True)
+online_app = typer.Typer(
+    help="Online keys the server makes and keeps for an app (private keys never leave it).",
+    no_args_is_help=True,
+)
+keys_app.add_typer(online_app, name="online")
+SERVER_KEY_TYPES = ("ed25519", "ecdsa-sha2-nistp256", "rsassa-pss-sha256")
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def server_online_key(http: httpx.Client, app_name: str, key_type: str = "ed25519") -> SSlibKey:
+    """Ask the server for a new online key of ``app_name``; its public key."""
+    body = check(
+        http.post("/tuf/v1/keys/online", params={"appName": app_name}, json={"keytype": key_type})
+    )
+    data = body["data"]
+    return SSlibKey.from_dict(str(data["keyid"]), dict(data["key"]))
+
+
+def remote_server_url() -> str | None:
+    """The saved server's URL when the CLI is logged in to a server not on this machine."""
+    cfg = load_config()
+    if not (os.environ.get("TUFSYNC_TOKEN") or cfg.get("token")):
+        return None
+    url = os.environ.get("TUFSYNC_URL") or cfg.get("url", DEFAULT_URL)
+    host = urlsplit(url).hostname or ""
+    return None if host in LOCAL_HOSTS or host.startswith("127.") else url
+
+
+@online_app.command("new")
+def online_new(
+    app_name: str = typer.Option(..., "--app", help="App name of the repository."),
+    key_type: str = typer.Option(
+        "ed25519", "--type", help=f"One of {', '.join(SERVER_KEY_TYPES)}."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Have the server make a new online key for an app; print its keyid and public key."""
+    if key_type not in SERVER_KEY_TYPES:
+        fail(f"unknown key type {key_type!r}; choose one of {', '.join(SERVER_KEY_TYPES)}")
+    with client() as http:
+        key = server_online_key(http, app_name, key_type)
+    emit({"keyid": key.keyid, "public_key": key.to_dict()}, as_json)
+
+
+@online_app.command("list")
+def online_list(
+    app_name: str = typer.Option(..., "--app", help="App name of the repository."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List the online keys the server made for an app and the roles using each."""
+    with client() as http:
+        body = check(http.get("/tuf/v1/keys/online", params={"appName": app_name}))
+    keys = body["data"]["keys"]
+    if as_json:
+        emit({"keys": keys}, True)
+        return
+    if not keys:
+        typer.echo(f"no online keys made by the server for {app_name}")
+    for entry in keys:
+        roles = ", ".join(entry["roles"]) or "unused"
+        typer.echo(f"{entry['keyid']}  {entry['key']['scheme']}  {entry['created']}  {roles}")
+
+
+@online_app.command("delete")
+def online_delete(
+    app_name: str = typer.Option(..., "--app", help="App name of the repository."),
+    keyid: str = typer.Argument(..., help="The key to delete (no published role may use it)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Delete an online key the server made that no published role uses."""
+    with client() as http:
+        body = check(
+            http.delete("/tuf/v1/keys/online", params={"appName": app_name, "keyid": keyid})
+        )
+    emit({"deleted": body["data"]["keyid"]}, as_json)
 
 
 @keys_app.command("new")
@@ -102,6 +188,12 @@ def register(app: typer.Typer) -> None:
             help="Keep the online key in a key service instead (awskms:<key id>, "
             "gcpkms:<key version>); the server must allow the URI.",
         ),
+        server_keys: bool = typer.Option(
+            False,
+            "--server-keys",
+            help="Have the server make the online key (POST /tuf/v1/keys/online, with the "
+            "saved login); the default when the saved server is not on this machine.",
+        ),
         out: Path = typer.Option(Path("bootstrap.json"), "--out", help="Payload file to write."),
         root_days: int = typer.Option(DEFAULT_EXPIRATIONS["root"], "--root-expiration"),
         targets_days: int = typer.Option(DEFAULT_EXPIRATIONS["targets"], "--targets-expiration"),
@@ -133,6 +225,13 @@ def register(app: typer.Typer) -> None:
                 signer.sign(b"tufsync ceremony: can this key sign?")
             except Exception as exc:
                 fail(str(explain(exc)))
+        if server_keys and (online_uri or key_dir is not None):
+            fail(
+                "--server-keys is a third place for the online key: leave out "
+                "--online-key-uri and --online-key-dir"
+            )
+        remote = None if (online_uri or key_dir is not None) else remote_server_url()
+        made_by: str | None = None
         folder = key_dir or Settings().resolved_online_key_dir
         online: Key
         if online_uri:
@@ -140,6 +239,16 @@ def register(app: typer.Typer) -> None:
                 online = online_key_from_uri(online_uri)
             except HardwareKeyError as exc:
                 fail(str(exc))
+        elif server_keys or remote:
+            saved_admin = load_config().get("username")
+            if saved_admin and saved_admin != admin:
+                fail(
+                    f"logged in as {saved_admin}, but --admin is {admin}: the server makes "
+                    "keys only for the admin logged in"
+                )
+            with client() as http:
+                online = server_online_key(http, app_name)
+                made_by = str(http.base_url)
         else:
             online = create_online_key(folder, admin, app_name)
         spec = CeremonyInput(
@@ -171,12 +280,19 @@ def register(app: typer.Typer) -> None:
                 "online_keyid": online.keyid,
                 "hash_bins": spec.hash_bins,
                 "online_key_file": None
-                if online_uri
+                if online_uri or made_by
                 else str(
                     tenant_keys.key_folder(folder, tenant_keys.TenantRef(admin, app_name))
                     / f"{online.keyid}.pem"
                 ),
                 "online_key_uri": online_uri,
+                "online_key_made_by_server": made_by,
             },
             as_json,
         )
+        if made_by and not as_json:
+            typer.echo(
+                f"the online key was made by the server at {made_by} (POST /tuf/v1/keys/online"
+                f"{'' if server_keys else ', as that server is not on this machine'}); "
+                "no private key was written here"
+            )

@@ -9,12 +9,12 @@ import typer
 
 from tufsync.cli.client_cmds import check, client, finish, load_config
 from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, signers_for
+from tufsync.cli.keys_cmds import server_online_key
 from tufsync.cli.output import console, emit, fail
 from tufsync.keyholder.ceremony import create_online_key
 from tufsync.keyholder.hardware import explain
 from tufsync.keyholder.keyfiles import load_public
 from tufsync.keyholder.rootedit import describe_changes, next_root_version, signature_over
-from tufsync.settings import Settings
 
 drafts_app = typer.Typer(help="Drafts awaiting signatures.", invoke_without_command=True)
 
@@ -115,7 +115,11 @@ def register(app: typer.Typer) -> None:
         rotate_online: bool = typer.Option(
             False, "--rotate-online-key", help="New online key for timestamp, snapshot, targets."
         ),
-        key_dir: Path = typer.Option(None, "--online-key-dir"),
+        key_dir: Path = typer.Option(
+            None,
+            "--online-key-dir",
+            help="Write the new online key into this key dir instead of having the server make it.",
+        ),
         expires_days: int = typer.Option(None, "--expires-days"),
         sign_with: list[str] = typer.Option(
             [], "--sign-with", help=f"Root key to sign with now: {KEY_HELP}"
@@ -127,12 +131,14 @@ def register(app: typer.Typer) -> None:
         with client() as http:
             trusted = check(http.get("/tuf/v1/metadata/root", params={"appName": app_name}))
             new_online = None
-            if rotate_online:
+            if rotate_online and key_dir is not None:
                 admin = load_config().get("username") or ""
                 if not admin:
                     fail("log in again so the CLI knows your username")
-                folder = key_dir or Settings().resolved_online_key_dir
-                new_online = create_online_key(folder, admin, app_name)
+                new_online = create_online_key(key_dir, admin, app_name)
+            elif rotate_online:
+                # The server makes the new online key (POST /tuf/v1/keys/online).
+                new_online = server_online_key(http, app_name)
             md = next_root_version(
                 trusted["data"]["trusted_root"],
                 add_root_keys=[load_public(p) for p in add_key],

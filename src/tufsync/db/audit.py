@@ -44,6 +44,9 @@ EVENT_KINDS = frozenset(
         "recovery",
         "artifacts_published",
         "artifacts_removed",
+        "online_key_created",
+        "online_key_deleted",
+        "online_key_expired",
     }
 )
 DETAIL_FIELDS = frozenset(

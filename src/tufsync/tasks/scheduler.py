@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
+from tufsync.operations.online_keys import expire_unused
 from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.expiry_watch import warn_expiring
 from tufsync.tasks.stale import requeue_stale
@@ -108,6 +109,7 @@ async def run_scheduler(services: Services, interval: float) -> None:
                 if time.monotonic() >= next_warning:
                     next_warning = time.monotonic() + warn_every
                     await warn_expiring(services, services.tuf.clock())
+                    await expire_unused(services, services.tuf.clock())
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -139,7 +139,9 @@ def check_online(
         raise TufInputError(
             f"online key(s) {sorted(problems)} of role {role!r} are not available to the "
             f"server ({reasons}); put each private key in the online key folder "
-            f"{admin}/{app}/<keyid> or behind an allowed signer URI"
+            f"{admin}/{app}/<keyid> (relative to the server's online key dir) or behind an "
+            f"allowed signer URI, or use a key the server makes itself: "
+            f"POST /tuf/v1/keys/online?appName={app}"
         )
 
 
