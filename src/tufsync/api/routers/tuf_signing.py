@@ -30,7 +30,7 @@ from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.metastore import versioned_name
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.rotation import validate_new_root
-from tufsync.tuf.signing_flow import NoDraft, draft_roles, pending, sign
+from tufsync.tuf.signing_flow import NoDraft, draft_roles, pending, pending_message, sign
 
 router = APIRouter(prefix="/tuf/v1/metadata", tags=["tuf: signing"])
 
@@ -147,7 +147,8 @@ async def pending_signing(
     for role, draft in drafts.items():
         out[role] = draft.metadata
         out[f"trusted_{role}"] = await _trusted_json(repo, trusted, role)
-    return {"data": {"metadata": out}, "message": "Metadata role(s) pending signing"}
+    message = pending_message(drafts, tenant.services.tuf.clock())
+    return {"data": {"metadata": out}, "message": message}
 
 
 @router.post(
