@@ -89,7 +89,7 @@ def expired_notes(drafts: dict[str, Draft], now: datetime) -> list[str]:
 
 def pending_message(drafts: dict[str, Draft], now: datetime) -> str:
     """The message of the signing queue: what is pending, and which drafts expired."""
-    return " ".join(["Metadata role(s) pending signing", *expired_notes(drafts, now)])
+    return ". ".join(["Metadata role(s) pending signing", *expired_notes(drafts, now)])
 
 
 def _same_rotation(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
