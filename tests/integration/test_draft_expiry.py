@@ -126,6 +126,8 @@ def test_root_draft_that_expired_while_waiting_is_not_published(
     assert body["message"] == "Signature Failed"
     assert body["error"].startswith("The root draft (version 2) expired at "), body
     assert "POST /tuf/v1/metadata" in body["error"]
+    pending = client.get("/tuf/v1/metadata/sign", params={"appName": APP}).json()["data"]
+    assert pending["metadata"]["root"]["signatures"] == draft["signatures"]  # nothing added
     assert trusted_root_version(client) == 1 and published_roots(client) == ["1.root.json"]
 
     # Made again, the rotation publishes.

@@ -19,6 +19,7 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.delegated_rotation import add_online_signatures, publish_delegated
 from tufsync.tuf.drafts import (
     Draft,
+    DraftExpired,
     DraftStore,
     Requirement,
     add_signature,
@@ -102,24 +103,28 @@ def _same_rotation(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
 async def sign(
     repo: Repository, config: RepoConfig, role: str, signature: dict[str, Any]
 ) -> SignOutcome:
-    """Verify and add one signature; say whether the draft can now be finalized
-    (never when a draft published with it has expired)."""
+    """Verify and add one signature; say whether the draft can now be finalized.
+
+    A draft that expired (or expires within a minute), or one published together
+    with it, takes no more signatures: :class:`~tufsync.tuf.drafts.DraftExpired`
+    says it must be made again (faynoSync's server, too, refuses signing
+    expired metadata).
+    """
     store = DraftStore(repo)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
         drafts = await store.all(await draft_roles(repo, config))
         draft = drafts.get(role)
         if draft is None:
             raise NoDraft(f"The {role} role is not in a signing process.")
+        expired = expired_notes(_same_rotation(role, drafts), repo.engine.clock())
+        if expired:
+            raise DraftExpired(" ".join(expired))
         trusted = await repo.trusted()
         reqs = requirements(role, draft, trusted, drafts)
         md = draft.parsed()
         add_signature(md, signature, reqs)
         draft.metadata = md.to_dict()
         await store.save(draft)
-        drafts[role] = draft
-        expired = expired_notes(_same_rotation(role, drafts), repo.engine.clock())
-        if expired:
-            return SignOutcome(False, " ".join(expired))
         progress = progress_of(md, reqs)
         return SignOutcome(progress.complete, progress.message(role))
 
