@@ -67,7 +67,10 @@ def sign_and_verify(
         try:
             md.sign(signer, append=True, signed_serializer=once)
         except UnsignedMetadataError as exc:
-            raise _signing_failure(role, signer, exc.__cause__ or exc) from exc
+            cause = exc.__cause__ or exc
+            raise _signing_failure(role, signer, cause) from (
+                None if isinstance(cause, TufError) else cause
+            )
     try:
         delegator.verify_delegate(role, once.payload, md.signatures)
     except UnsignedMetadataError as exc:
