@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from securesystemslib.signer import Key, Signature
+from securesystemslib.signer import Signature
 from tuf.api.metadata import Metadata, Root, Signed, Targets, VerificationResult
 
 from tufsync import tenant_keys
 from tufsync.tuf.canonical import require_canonical
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository
-from tufsync.tuf.signing import canonical_bytes, role_keys
+from tufsync.tuf.signing import canonical_bytes
 
 # A draft is published only while it stays valid this long: a client refreshing
 # right after the publish must still accept it (TUF specification §5.3.10, §5.6.5).
@@ -122,10 +122,6 @@ class Requirement:
     label: str
     delegator: Root | Targets
     role: str
-
-    @property
-    def keys(self) -> dict[str, Key]:
-        return role_keys(self.delegator, self.role)[0]
 
     def result(self, payload: bytes, signatures: dict[str, Signature]) -> VerificationResult:
         return self.delegator.get_verification_result(self.role, payload, signatures)
