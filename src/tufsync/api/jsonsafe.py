@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 MAX_DEPTH = 64
@@ -56,21 +57,31 @@ def _valid_text(text: str) -> bool:
     return True
 
 
+_LONE_SURROGATE = "holds text that is not valid Unicode (a lone surrogate)"
+
+
+def _children(item: Any, texts: bool) -> Iterable[Any] | None:
+    """The values of a dict or the items of a list (None for a scalar); when ``texts``,
+    refuse keys and strings with lone surrogates."""
+    if isinstance(item, dict):
+        if texts and not all(_valid_text(key) for key in item):
+            raise JsonProblem(_LONE_SURROGATE)
+        return item.values()
+    if isinstance(item, list):
+        return item
+    if texts and isinstance(item, str) and not _valid_text(item):
+        raise JsonProblem(_LONE_SURROGATE)
+    return None
+
+
 def _check_values(value: Any, texts: bool) -> None:
     """Refuse nesting deeper than MAX_DEPTH (later code walks values recursively) and,
     when ``texts``, strings with lone surrogates (not Unicode; they break encoders)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-            if texts and not all(_valid_text(key) for key in item):
-                raise JsonProblem("holds text that is not valid Unicode (a lone surrogate)")
-        elif isinstance(item, list):
-            children = item
-        else:
-            if texts and isinstance(item, str) and not _valid_text(item):
-                raise JsonProblem("holds text that is not valid Unicode (a lone surrogate)")
+        children = _children(item, texts)
+        if children is None:
             continue
         if depth > MAX_DEPTH:
             raise JsonProblem(f"is nested more than {MAX_DEPTH} levels deep")

@@ -10,16 +10,52 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from securesystemslib.exceptions import UnverifiedSignatureError
-from securesystemslib.signer import Key, Signature
-from tuf.api.metadata import Metadata, Root, Targets
+from securesystemslib.signer import Signature
+from tuf.api.metadata import Metadata, Root, Signed, Targets, VerificationResult
 
 from tufsync import tenant_keys
+from tufsync.tuf.canonical import require_canonical
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository
-from tufsync.tuf.signing import canonical_bytes, role_keys
+from tufsync.tuf.signing import canonical_bytes
+
+# A draft is published only while it stays valid this long: a client refreshing
+# right after the publish must still accept it (TUF specification §5.3.10, §5.6.5).
+PUBLISH_MARGIN = timedelta(minutes=1)
+_REMAKE = {
+    "root": "post a new root rotation (POST /tuf/v1/metadata), which replaces it",
+    "": "stage the rotation again (POST /tuf/v1/metadata/delegated/rotate), which replaces it",
+}
+
+
+class DraftExpired(TufInputError):
+    """A draft expired (or expires within :data:`PUBLISH_MARGIN`); never published."""
+
+
+def expiry_problem(role: str, signed: Signed, now: datetime) -> str | None:
+    """Why the draft of ``role`` can no longer be published (it expired, or expires
+    within :data:`PUBLISH_MARGIN`), or None."""
+    if not signed.is_expired(now + PUBLISH_MARGIN):
+        return None
+    when = signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    state = (
+        f"expired at {when}" if signed.is_expired(now) else f"expires at {when}, within a minute,"
+    )
+    return (
+        f"The {role} draft (version {signed.version}) {state} and is not published: no TUF "
+        f"client would accept it. Make it again: {_REMAKE.get(role, _REMAKE[''])}, or cancel "
+        "it (POST /tuf/v1/metadata/sign/delete)."
+    )
+
+
+def refuse_expired(role: str, signed: Signed, now: datetime) -> None:
+    """Raise :class:`DraftExpired` with :func:`expiry_problem`'s sentence, if any."""
+    problem = expiry_problem(role, signed, now)
+    if problem is not None:
+        raise DraftExpired(problem)
 
 
 @dataclass
@@ -30,6 +66,9 @@ class Draft:
 
     def parsed(self) -> Metadata[Any]:
         return Metadata.from_dict(copy.deepcopy(self.metadata))
+
+    def expiry_problem(self, now: datetime) -> str | None:
+        return expiry_problem(self.role, self.parsed().signed, now)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -77,33 +116,44 @@ class DraftStore:
 
 @dataclass(frozen=True)
 class Requirement:
-    """A set of keys of which ``threshold`` must sign: ``role`` as ``delegator`` says."""
+    """Who must sign: the keys ``delegator`` names for ``role``, its threshold. Whether
+    they did is python-tuf's verification result (:meth:`result`)."""
 
     label: str
-    keys: dict[str, Key]
-    threshold: int
-    delegator: Root | Targets | None = None
-    role: str = ""
+    delegator: Root | Targets
+    role: str
+
+    def result(self, payload: bytes, signatures: dict[str, Signature]) -> VerificationResult:
+        return self.delegator.get_verification_result(self.role, payload, signatures)
 
 
 @dataclass(frozen=True)
 class SideProgress:
+    """One threshold as the progress sentence reports it: the keyids of
+    python-tuf's ``VerificationResult.signed`` and ``.unsigned``, and its threshold."""
+
     label: str
     signed: list[str]
     missing: list[str]
     threshold: int
-    verified: bool | None = None
+
+    @classmethod
+    def of(cls, label: str, result: VerificationResult) -> SideProgress:
+        return cls(label, list(result.signed), list(result.unsigned), result.threshold)
+
+    @property
+    def verified(self) -> bool:
+        """``VerificationResult.verified``: the threshold is met."""
+        return len(self.signed) >= self.threshold
+
+    @property
+    def still_needed(self) -> int:
+        """``VerificationResult.missing``: signatures still needed for the threshold."""
+        return max(0, self.threshold - len(self.signed))
 
     @property
     def counted(self) -> int:
-        return min(len(self.signed), self.threshold)
-
-    @property
-    def met(self) -> bool:
-        """Decided by TUF verification (python-tuf) when known, never by the counts alone."""
-        if self.verified is not None:
-            return self.verified
-        return len(self.signed) >= self.threshold
+        return self.threshold - self.still_needed
 
 
 @dataclass(frozen=True)
@@ -112,48 +162,53 @@ class Progress:
 
     @property
     def complete(self) -> bool:
-        return all(side.met for side in self.sides)
+        return all(side.verified for side in self.sides)
 
     def message(self, role: str) -> str:
         """Why the draft is not complete, and how far it got, word for word in the
         form of faynoSync's server (``server/tuf/metadata/metadata.go``), whose
         output the dashboard parses: Go-style ``[k1 k2]`` key lists, and each
         key list only when faynoSync's server would print it."""
-        unmet = next((s for s in self.sides if not s.met), self.sides[0])
+        unmet = next((s for s in self.sides if not s.verified), self.sides[0])
         text = (
             "Invalid signature or threshold not reached: Verifying "
             f"{role} failed, not enough signatures, got {len(unmet.signed)}, "
-            f"want {unmet.threshold}"
+            f"want {unmet.threshold} Progress: "
         )
-        collected = sum(s.counted for s in self.sides)
-        required = sum(s.threshold for s in self.sides)
-        more = required - collected
         if len(self.sides) == 1:
-            side = self.sides[0]
-            text += (
-                f" Progress: {collected}/{required} signatures collected. "
-                f"{more} more signature(s) required."
-            )
-            if side.signed:
-                text += f" Signed keys: {go_list(side.signed)}."
-            if side.missing:
-                text += f" Missing keys: {go_list(side.missing)}."
-            return text
+            return text + _single_progress(self.sides[0])
         old, new = self.sides
-        text += (
-            f" Progress: {collected}/{required} signatures collected "
-            f"({old.counted} old + {new.counted} new). {more} more required "
-            f"({old.threshold - old.counted} old + {new.threshold - new.counted} new)."
-        )
-        if old.signed:
-            text += f" Old keys signed: {go_list(old.signed)}."
-        if new.signed:
-            text += f" New keys signed: {go_list(new.signed)}."
-        if old.missing and not old.met:
-            text += f" Missing old keys: {go_list(old.missing)}."
-        if new.missing and not new.met:
-            text += f" Missing new keys: {go_list(new.missing)}."
-        return text
+        return text + _rotation_progress(old, new)
+
+
+def _single_progress(side: SideProgress) -> str:
+    """faynoSync's single-threshold form."""
+    text = (
+        f"{side.counted}/{side.threshold} signatures collected. "
+        f"{side.still_needed} more signature(s) required."
+    )
+    return text + _keys(" Signed keys", side.signed) + _keys(" Missing keys", side.missing)
+
+
+def _rotation_progress(old: SideProgress, new: SideProgress) -> str:
+    """faynoSync's root rotation form: old and new keys; missing keys of a side
+    only while that side's threshold is not met."""
+    text = (
+        f"{old.counted + new.counted}/{old.threshold + new.threshold} signatures collected "
+        f"({old.counted} old + {new.counted} new). {old.still_needed + new.still_needed} more "
+        f"required ({old.still_needed} old + {new.still_needed} new)."
+    )
+    text += _keys(" Old keys signed", old.signed) + _keys(" New keys signed", new.signed)
+    if not old.verified:
+        text += _keys(" Missing old keys", old.missing)
+    if not new.verified:
+        text += _keys(" Missing new keys", new.missing)
+    return text
+
+
+def _keys(label: str, keyids: list[str]) -> str:
+    """`` <label>: [k1 k2].``, or nothing when there are no keys."""
+    return f"{label}: {go_list(keyids)}." if keyids else ""
 
 
 def go_list(items: list[str]) -> str:
@@ -164,77 +219,73 @@ def go_list(items: list[str]) -> str:
 def requirements_for(
     role: str, md: Metadata[Any], trusted_root: Root, delegator: Root | Targets
 ) -> list[Requirement]:
-    """Who must sign a draft of ``role``."""
+    """Who must sign a draft of ``role``: for root, the trusted root's threshold
+    (old keys) and the draft's own (new keys), TUF specification §5.3.4."""
     if role == "root":
-        new_root: Root = md.signed
-        old_keys, old_threshold = role_keys(trusted_root, "root")
-        new_keys, new_threshold = role_keys(new_root, "root")
         return [
-            Requirement("old", old_keys, old_threshold, trusted_root, "root"),
-            Requirement("new", new_keys, new_threshold, new_root, "root"),
+            Requirement("old", trusted_root, "root"),
+            Requirement("new", md.signed, "root"),
         ]
-    keys, threshold = role_keys(delegator, role)
-    return [Requirement("", keys, threshold, delegator, role)]
+    return [Requirement("", delegator, role)]
+
+
+def verification_results(
+    md: Metadata[Any], requirements: list[Requirement], signatures: dict[str, Signature]
+) -> list[VerificationResult]:
+    """python-tuf's verification of ``signatures`` over ``md``'s canonical bytes,
+    one result per requirement (a root draft's old and new sides from
+    ``Root.get_root_verification_result``)."""
+    payload = canonical_bytes(md)
+    if len(requirements) == 2:
+        old, new = (req.delegator for req in requirements)
+        if isinstance(old, Root) and isinstance(new, Root):
+            both = new.get_root_verification_result(old, payload, signatures)
+            return [both.first, both.second]
+    return [req.result(payload, signatures) for req in requirements]
 
 
 def progress_of(md: Metadata[Any], requirements: list[Requirement]) -> Progress:
-    payload = canonical_bytes(md)
-    sides = []
-    for req in requirements:
-        signed: list[str] = []
-        missing: list[str] = []
-        for keyid, key in req.keys.items():
-            sig = md.signatures.get(keyid)
-            ok = False
-            if sig is not None:
-                try:
-                    key.verify_signature(sig, payload)
-                    ok = True
-                except (UnverifiedSignatureError, ValueError):
-                    ok = False
-            (signed if ok else missing).append(keyid)
-        verified = None
-        if req.delegator is not None:
-            result = req.delegator.get_verification_result(req.role, payload, md.signatures)
-            verified = result.verified
-        sides.append(SideProgress(req.label, signed, missing, req.threshold, verified))
-    return Progress(sides)
+    results = verification_results(md, requirements, md.signatures)
+    return Progress(
+        [SideProgress.of(r.label, res) for r, res in zip(requirements, results, strict=True)]
+    )
+
+
+def _authorized(keyid: str, results: list[VerificationResult]) -> bool:
+    """``keyid`` is one of the keys the results were decided over."""
+    return any(keyid in r.signed or keyid in r.unsigned for r in results)
+
+
+def _verified(keyid: str, results: list[VerificationResult]) -> bool:
+    return any(keyid in r.signed for r in results)
 
 
 def check_signatures(md: Metadata[Any], requirements: list[Requirement], where: str) -> None:
-    """Every signature on ``md`` must be by an allowed key and verify."""
-    payload = canonical_bytes(md)
-    allowed: dict[str, Key] = {}
-    for req in requirements:
-        allowed.update(req.keys)
-    for keyid, sig in md.signatures.items():
-        key = allowed.get(keyid)
-        if key is None:
+    """Every signature on ``md`` must be by an allowed key and verify (as python-tuf's
+    verification results say)."""
+    results = verification_results(md, requirements, md.signatures)
+    for keyid in md.signatures:
+        if not _authorized(keyid, results):
             raise TufInputError(f"{where}: keyid {keyid} is not authorized to sign this metadata")
-        try:
-            key.verify_signature(sig, payload)
-        except (UnverifiedSignatureError, ValueError) as exc:
-            raise TufInputError(f"{where}: the signature by key {keyid} does not verify") from exc
+        if not _verified(keyid, results):
+            raise TufInputError(f"{where}: the signature by key {keyid} does not verify")
 
 
 def add_signature(
     md: Metadata[Any], signature: dict[str, Any], requirements: list[Requirement]
 ) -> None:
     """Verify one caller signature over the draft and add it; raise TufInputError if bad."""
+    require_canonical(signature, "signature")
     try:
         sig = Signature.from_dict(copy.deepcopy(signature))
+        hash(sig.keyid)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TufInputError("signature must be an object with 'keyid' and 'sig'") from exc
-    allowed: dict[str, Key] = {}
-    for req in requirements:
-        allowed.update(req.keys)
-    key = allowed.get(sig.keyid)
-    if key is None:
+    results = verification_results(md, requirements, {sig.keyid: sig})
+    if not _authorized(sig.keyid, results):
         raise TufInputError(f"keyid {sig.keyid} is not authorized to sign this draft")
     if sig.keyid in md.signatures:
         raise TufInputError(f"keyid {sig.keyid} has already signed this draft")
-    try:
-        key.verify_signature(sig, canonical_bytes(md))
-    except (UnverifiedSignatureError, ValueError) as exc:
-        raise TufInputError(f"the signature by key {sig.keyid} does not verify") from exc
+    if not _verified(sig.keyid, results):
+        raise TufInputError(f"the signature by key {sig.keyid} does not verify")
     md.signatures[sig.keyid] = sig

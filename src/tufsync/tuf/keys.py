@@ -18,6 +18,7 @@ cannot use, or (when probed) a key service that refuses to sign.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -34,17 +35,18 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 from securesystemslib.exceptions import (
+    FormatError,
     UnsupportedAlgorithmError,
     UnsupportedLibraryError,
     UnverifiedSignatureError,
 )
-from securesystemslib.signer import CryptoSigner, Key, Signature, Signer, SSlibKey
-from securesystemslib.signer._utils import compute_default_keyid
+from securesystemslib.signer import CryptoSigner, Key, SecretsHandler, Signature, Signer, SSlibKey
 
 from tufsync import tenant_keys
 from tufsync.names import InvalidName, is_safe_key
 from tufsync.signer_uris import SignerUriPolicy
-from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.canonical import canonical_json
+from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 
 SUPPORTED_KEY_TYPES: frozenset[tuple[str, str]] = frozenset(
     {
@@ -69,10 +71,20 @@ def key_problem(keyid: str, key: Key) -> str | None:
         return f"key {keyid} has no public key value"
     if public_material(key) is None:
         return f"key {keyid} has a public key value that is not a valid {key.keytype} key"
-    expected = compute_default_keyid(key.keytype, key.scheme, key.keyval)
+    try:
+        expected = default_keyid(key)
+    except FormatError:
+        return f"key {keyid} holds a value that canonical JSON cannot encode (a fractional number)"
     if keyid != expected:
         return f"keyid {keyid} does not match its key material (expected {expected})"
     return None
+
+
+def default_keyid(key: Key) -> str:
+    """The keyid TUF derives from a key: the hex SHA-256 of the canonical JSON of its
+    ``keytype``, ``scheme`` and ``keyval`` (TUF specification §4.2, KEYID)."""
+    material = {"keytype": key.keytype, "scheme": key.scheme, "keyval": key.keyval}
+    return hashlib.sha256(canonical_json(material)).hexdigest()
 
 
 def public_material(key: Key) -> bytes | None:
@@ -125,7 +137,7 @@ def foreign_target_paths(payload: bytes, prefix: str) -> list[str]:
     return [p for p in targets if not (p.startswith(prefix) and is_safe_key(p))]
 
 
-class TenantSigner:
+class TenantSigner(Signer):
     """An online signer bound to one tenant. It refuses to sign targets or delegated
     metadata listing a target path outside ``<app>-<admin>/`` (API.md §5.1: the server
     only ever signs that tenant's own artifacts). Every online signature goes through
@@ -138,6 +150,14 @@ class TenantSigner:
     @property
     def public_key(self) -> Key:
         return self._signer.public_key
+
+    @classmethod
+    def from_priv_key_uri(
+        cls, priv_key_uri: str, public_key: Key, secrets_handler: SecretsHandler | None = None
+    ) -> Signer:
+        """Refused: a tenant signer is made by :meth:`OnlineKeyStore.try_load`, which
+        binds it to its tenant; a URI alone names no tenant."""
+        raise ValueError("tenant signers are loaded by OnlineKeyStore.try_load, not from a URI")
 
     def sign(self, payload: bytes) -> Signature:
         foreign = foreign_target_paths(payload, self.prefix)
@@ -249,42 +269,44 @@ class OnlineKeyStore:
             return None
         return read_without_links(self.root, parts, [keyid, f"{keyid}.pem"])
 
-    def try_load(self, admin: str, app: str, key: Key) -> TenantSigner | str:
-        """The signer for ``key`` (bound to this tenant), or why there is none."""
-        signer = self._load(admin, app, key)
-        return signer if isinstance(signer, str) else TenantSigner(signer, admin, app)
+    def try_load(self, admin: str, app: str, key: Key) -> TenantSigner:
+        """The signer for ``key`` (bound to this tenant); raise
+        :class:`OnlineKeyUnavailable` saying why there is none."""
+        return TenantSigner(self._load(admin, app, key), admin, app)
 
     def load_signer(self, admin: str, app: str, key: Key) -> TenantSigner | None:
         """The signer for ``key`` (bound to this tenant), or None if not available."""
-        signer = self.try_load(admin, app, key)
-        return None if isinstance(signer, str) else signer
+        try:
+            return self.try_load(admin, app, key)
+        except OnlineKeyUnavailable:
+            return None
 
-    def _load(self, admin: str, app: str, key: Key) -> Signer | str:
+    def _load(self, admin: str, app: str, key: Key) -> Signer:
         if not isinstance(key, SSlibKey):
-            return f"the server cannot sign with a {type(key).__name__}"
+            raise OnlineKeyUnavailable(f"the server cannot sign with a {type(key).__name__}")
         if URI_FIELD in key.unrecognized_fields:
             return self._uri_signer(admin, app, key.unrecognized_fields[URI_FIELD], key)
         return self._file_signer(admin, app, key)
 
-    def _uri_signer(self, admin: str, app: str, uri: object, key: SSlibKey) -> Signer | str:
+    def _uri_signer(self, admin: str, app: str, uri: object, key: SSlibKey) -> Signer:
         if not isinstance(uri, str):
-            return f"{URI_FIELD} must be a string"
+            raise OnlineKeyUnavailable(f"{URI_FIELD} must be a string")
         scheme = uri.partition(":")[0]
         if not self.uri_allowed(admin, app, uri):
-            return (
+            raise OnlineKeyUnavailable(
                 f"its signer URI ({scheme}:...) is not allowed for {admin}/{app} by the "
                 "operator (TUFSYNC_SIGNER_URI_PREFIXES)"
             )
         try:
             return Signer.from_priv_key_uri(uri, key)
         except Exception as exc:
-            return uri_load_reason(scheme, key, exc)
+            raise OnlineKeyUnavailable(uri_load_reason(scheme, key, exc)) from exc
 
-    def _file_signer(self, admin: str, app: str, key: SSlibKey) -> Signer | str:
+    def _file_signer(self, admin: str, app: str, key: SSlibKey) -> Signer:
         where = f"the online key folder {admin}/{app}/"
         data = self._read_key_file(admin, app, key.keyid)
         if data is None:
-            return (
+            raise OnlineKeyUnavailable(
                 f"not in {where} (as <keyid> or <keyid>.pem, a regular file of at most "
                 f"{MAX_KEY_FILE_BYTES} bytes; links are not followed)"
             )
@@ -294,17 +316,21 @@ class OnlineKeyStore:
             else:
                 private = load_pem_private_key(data, password=None)  # type: ignore[assignment]
         except (ValueError, TypeError, UnsupportedAlgorithm):
-            return (
+            raise OnlineKeyUnavailable(
                 f"its file in {where} is not an unencrypted PKCS8 PEM private key "
                 "or a 32-byte ed25519 seed"
-            )
+            ) from None
         try:
             public = SSlibKey.from_crypto(private.public_key())  # type: ignore[arg-type]
             if public_material(public) != public_material(key):
-                return f"its file in {where} holds another key than {key.keyid}"
+                raise OnlineKeyUnavailable(
+                    f"its file in {where} holds another key than {key.keyid}"
+                )
             return CryptoSigner(private, key)  # type: ignore[arg-type]
         except (ValueError, TypeError, UnsupportedAlgorithmError):
-            return f"wrong key type: its file in {where} cannot sign as a {key.scheme} key"
+            raise OnlineKeyUnavailable(
+                f"wrong key type: its file in {where} cannot sign as a {key.scheme} key"
+            ) from None
 
     def problems(
         self, admin: str, app: str, keys: dict[str, Key], probe: bool = False
@@ -317,10 +343,12 @@ class OnlineKeyStore:
         """
         out: dict[str, str] = {}
         for keyid, key in keys.items():
-            signer = self._load(admin, app, key)
-            if isinstance(signer, str):
-                out[keyid] = signer
-            elif probe:
+            try:
+                signer = self._load(admin, app, key)
+            except OnlineKeyUnavailable as exc:
+                out[keyid] = str(exc)
+                continue
+            if probe:
                 try:
                     key.verify_signature(signer.sign(PROBE), PROBE)
                 except UnverifiedSignatureError:

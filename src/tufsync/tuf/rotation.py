@@ -21,7 +21,7 @@ from tufsync.names import TOP_LEVEL_ROLES
 from tufsync.state.locks import HeldLock
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.config import RepoConfig
-from tufsync.tuf.drafts import check_signatures, progress_of, requirements_for
+from tufsync.tuf.drafts import check_signatures, progress_of, refuse_expired, requirements_for
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
@@ -73,7 +73,8 @@ def online_keys_changed(old: Root, new: Root, targets_online: bool) -> list[str]
 async def publish_root(
     repo: Repository, new_root: Metadata[Root], lock: HeldLock
 ) -> dict[str, int]:
-    """Publish ``new_root`` (thresholds met); re-sign online roles whose keys changed."""
+    """Publish ``new_root`` (thresholds met, not expiring within a minute); re-sign
+    online roles whose keys changed."""
     config = await repo.require_config()
     trusted = await repo.trusted()
     old = trusted.root.signed
@@ -84,6 +85,7 @@ async def publish_root(
             f"root version {new_root.signed.version} is no longer next: trusted root is "
             f"version {old.version}"
         )
+    refuse_expired("root", new_root.signed, repo.engine.clock())
     progress = progress_of(new_root, requirements_for("root", new_root, old, old))
     if not progress.complete:
         raise TufInputError(

@@ -13,13 +13,11 @@ from typing import Any
 from securesystemslib.signer import Key
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root, Targets
-from tuf.api.serialization.json import CanonicalJSONSerializer
 
-from tufsync.tuf.canonical import canonical_json
+from tufsync.tuf.canonical import SerializedOnce, signed_bytes
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufError, VerificationFailed
 from tufsync.tuf.keys import OnlineKeyStore, TenantSigner, sign_error_reason
 
-_CANONICAL = CanonicalJSONSerializer()
 _RAW_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
@@ -43,11 +41,10 @@ def online_signers(
     signers: list[TenantSigner] = []
     reasons: dict[str, str] = {}
     for keyid, key in keys.items():
-        signer = keystore.try_load(admin, app, key)
-        if isinstance(signer, str):
-            reasons[keyid] = signer
-        else:
-            signers.append(signer)
+        try:
+            signers.append(keystore.try_load(admin, app, key))
+        except OnlineKeyUnavailable as exc:
+            reasons[keyid] = str(exc)
     if len(signers) < threshold:
         why = "; ".join(f"key {kid}: {reason}" for kid, reason in sorted(reasons.items()))
         raise OnlineKeyUnavailable(f"the server cannot sign role {role!r}: {why}")
@@ -60,28 +57,37 @@ def sign_and_verify(
     """Replace ``md``'s signatures with ones from ``signers``, verify them, and
     return the file bytes to publish.
 
-    ``signed`` is turned into a dict once; its canonical bytes serve signing and
-    checking, and the same dict is serialised into the file.
+    ``signed`` is serialised once (:class:`~tufsync.tuf.canonical.SerializedOnce`);
+    every signature and the threshold check are over those bytes, and the file
+    is spliced around them.
     """
-    signed = md.signed.to_dict()
-    payload = canonical_json(signed)
+    once = SerializedOnce(md.signed)
     md.signatures.clear()
     for signer in signers:
         try:
-            sig = signer.sign(payload)
-        except TufError:
-            raise  # the tenant signer's own refusal (paths outside the tenant) as it is
-        except Exception as exc:  # a key service or token failing: say which key and why
-            keyid = signer.public_key.keyid
-            raise OnlineKeyUnavailable(
-                f"the server cannot sign role {role!r} with key {keyid}: {sign_error_reason(exc)}"
-            ) from exc
-        md.signatures[sig.keyid] = sig
+            md.sign(signer, append=True, signed_serializer=once)
+        except UnsignedMetadataError as exc:
+            cause = exc.__cause__ or exc
+            raise _signing_failure(role, signer, cause) from (
+                None if isinstance(cause, TufError) else cause
+            )
     try:
-        delegator.verify_delegate(role, payload, md.signatures)
+        delegator.verify_delegate(role, once.payload, md.signatures)
     except UnsignedMetadataError as exc:
         raise VerificationFailed(f"freshly signed {role} does not verify: {exc}") from exc
-    return _envelope([sig.to_dict() for sig in md.signatures.values()], signed, payload)
+    signatures = [sig.to_dict() for sig in md.signatures.values()]
+    return _envelope(signatures, once.as_dict, once.payload)
+
+
+def _signing_failure(role: str, signer: TenantSigner, cause: BaseException) -> TufError:
+    """The tenant signer's own refusal (paths outside the tenant) as it is; a key
+    service or token failing says which key and why."""
+    if isinstance(cause, TufError):
+        return cause
+    keyid = signer.public_key.keyid
+    return OnlineKeyUnavailable(
+        f"the server cannot sign role {role!r} with key {keyid}: {sign_error_reason(cause)}"
+    )
 
 
 def _envelope(signatures: list[dict[str, Any]], signed: dict[str, Any], payload: bytes) -> bytes:
@@ -101,7 +107,8 @@ def _envelope(signatures: list[dict[str, Any]], signed: dict[str, Any], payload:
 
 
 def canonical_bytes(md: Metadata[Any]) -> bytes:
-    return _CANONICAL.serialize(md.signed)
+    """The canonical bytes of ``md.signed`` (what its signatures are over)."""
+    return signed_bytes(md.signed)
 
 
 def verify_signed(md: Metadata[Any], role: str, delegator: Root | Targets) -> None:

@@ -3,12 +3,15 @@
 Signature posts are serialised by a per-repository drafts lock, so two
 concurrent posts never lose a signature. Root drafts are finalized alone;
 the drafts of a delegated rotation (targets and the delegated role) are
-finalized together once every one of them meets its threshold.
+finalized together once every one of them meets its threshold. A draft that
+expired while it waited for signatures (or expires within a minute) is never
+published: signing it, listing it and finalizing it say it must be made again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tufsync.state.locks import HeldLock, hold_lock
@@ -16,10 +19,12 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.delegated_rotation import add_online_signatures, publish_delegated
 from tufsync.tuf.drafts import (
     Draft,
+    DraftExpired,
     DraftStore,
     Requirement,
     add_signature,
     progress_of,
+    refuse_expired,
     requirements_for,
 )
 from tufsync.tuf.errors import TufError
@@ -77,23 +82,49 @@ def incomplete_roles(trusted: Trusted, drafts: dict[str, Draft]) -> list[str]:
     )
 
 
+def expired_notes(drafts: dict[str, Draft], now: datetime) -> list[str]:
+    """A sentence for each of ``drafts`` that can no longer be published."""
+    notes = (drafts[role].expiry_problem(now) for role in sorted(drafts))
+    return [note for note in notes if note is not None]
+
+
+def pending_message(drafts: dict[str, Draft], now: datetime) -> str:
+    """The message of the signing queue: what is pending, and which drafts expired."""
+    return ". ".join(["Metadata role(s) pending signing", *expired_notes(drafts, now)])
+
+
+def _same_rotation(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
+    """The drafts published together with ``role``'s: root alone, else every non-root one."""
+    if role == "root":
+        return {"root": drafts["root"]}
+    return {r: d for r, d in drafts.items() if r != "root"}
+
+
 async def sign(
     repo: Repository, config: RepoConfig, role: str, signature: dict[str, Any]
 ) -> SignOutcome:
-    """Verify and add one signature; say whether the draft can now be finalized."""
+    """Verify and add one signature; say whether the draft can now be finalized.
+
+    A draft that expired (or expires within a minute), or one published together
+    with it, takes no more signatures: :class:`~tufsync.tuf.drafts.DraftExpired`
+    says it must be made again (faynoSync's server, too, refuses signing
+    expired metadata).
+    """
     store = DraftStore(repo)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
         drafts = await store.all(await draft_roles(repo, config))
         draft = drafts.get(role)
         if draft is None:
             raise NoDraft(f"The {role} role is not in a signing process.")
+        expired = expired_notes(_same_rotation(role, drafts), repo.engine.clock())
+        if expired:
+            raise DraftExpired(" ".join(expired))
         trusted = await repo.trusted()
         reqs = requirements(role, draft, trusted, drafts)
         md = draft.parsed()
         add_signature(md, signature, reqs)
         draft.metadata = md.to_dict()
         await store.save(draft)
-        drafts[role] = draft
         progress = progress_of(md, reqs)
         return SignOutcome(progress.complete, progress.message(role))
 
@@ -105,7 +136,10 @@ async def finalize(
 
     The drafts of a delegated rotation are published together once each meets
     its threshold, with the server's online signatures added; until then this
-    returns the roles still awaiting signatures and publishes nothing.
+    returns the roles still awaiting signatures and publishes nothing. A draft
+    that expired (or expires within a minute) is refused with
+    :class:`~tufsync.tuf.drafts.DraftExpired` and kept, so the signing queue
+    says why.
     """
     store = DraftStore(repo)
     drafts = await store.all(await draft_roles(repo, config))
@@ -122,6 +156,9 @@ async def finalize(
     waiting = incomplete_roles(await repo.trusted(), drafts)
     if waiting:
         return waiting
+    now = repo.engine.clock()
+    for draft in group:
+        refuse_expired(draft.role, draft.parsed().signed, now)
     group = add_online_signatures(repo, await repo.trusted(), group)
     versions = await publish_delegated(repo, group, lock)
     for draft in group:

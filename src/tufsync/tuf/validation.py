@@ -14,6 +14,7 @@ from securesystemslib.exceptions import UnverifiedSignatureError
 from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
 
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
+from tufsync.tuf.canonical import require_canonical
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore, key_problem, public_material, same_key_twice
@@ -63,6 +64,7 @@ def require_object(value: Any, where: str, *, required: bool = True) -> dict[str
 
 def parse_metadata(raw: Any, where: str, expected_type: str) -> Metadata[Any]:
     raw = require_object(raw, where)
+    require_canonical(raw, where)
     signed = raw.get("signed")
     if isinstance(signed, dict) and signed.get("_type") != expected_type:
         raise TufInputError(
@@ -173,6 +175,7 @@ def check_delegations(
     raw_delegations: dict[str, Any], admin: str, app: str, where: str
 ) -> tuple[Delegations, dict[str, int]]:
     """Validate delegations and return them with per-role expirations (days, if given)."""
+    require_canonical(raw_delegations, where)
     raw_roles = raw_delegations.get("roles")
     if not isinstance(raw_roles, list) or not raw_roles:
         raise TufInputError(f"{where}.roles must be a non-empty list of roles")

@@ -25,12 +25,12 @@ from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.records import now_iso
 from tufsync.tuf.delegated_rotation import stage_delegated_rotation
-from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
+from tufsync.tuf.drafts import Draft, DraftExpired, DraftStore, progress_of, requirements_for
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.metastore import versioned_name
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.rotation import validate_new_root
-from tufsync.tuf.signing_flow import NoDraft, draft_roles, pending, sign
+from tufsync.tuf.signing_flow import NoDraft, draft_roles, pending, pending_message, sign
 
 router = APIRouter(prefix="/tuf/v1/metadata", tags=["tuf: signing"])
 
@@ -147,7 +147,8 @@ async def pending_signing(
     for role, draft in drafts.items():
         out[role] = draft.metadata
         out[f"trusted_{role}"] = await _trusted_json(repo, trusted, role)
-    return {"data": {"metadata": out}, "message": "Metadata role(s) pending signing"}
+    message = pending_message(drafts, tenant.services.tuf.clock())
+    return {"data": {"metadata": out}, "message": message}
 
 
 @router.post(
@@ -175,6 +176,8 @@ async def post_signature(
             f"No metadata found in signing process for role {role}",
             f"No signatures pending for {role}",
         ) from None
+    except DraftExpired as exc:
+        raise ApiError(400, str(exc), "Signature Failed") from None
     except TufInputError as exc:
         raise ApiError(
             400, f"Invalid signature or unauthorized key: {exc}", "Signature Failed"
