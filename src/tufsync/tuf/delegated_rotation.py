@@ -7,6 +7,12 @@ keys the delegator authorises (no signer injection, no duplicate keyids). The
 server adds the signatures of keys it holds online; the rest arrive through
 the signing endpoint. Finalizing publishes them and re-signs snapshot and
 timestamp.
+
+A new targets delegates to at most ``MAX_DELEGATED_ROLES`` roles with names
+no client could confuse (no top-level name in any case, none differing from
+another only in case), every one of them already published except the role
+being staged. Staging runs in worker threads: a targets of thousands of roles
+is parsed, canonicalised and verified off the event loop.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Checks on caller-supplied metadata shared by bootstrap and the signing flows.
 
-Each raises :class:`TufInputError` with a sentence naming what is wrong.
+Each raises :class:`TufInputError` with a sentence naming what is wrong. Every
+check is linear in the payload (sets and dicts, each distinct key read once),
+and a payload delegating to more than :data:`MAX_DELEGATED_ROLES` roles is
+refused on its raw JSON, before anything of it is parsed.
 """
 
 from __future__ import annotations
