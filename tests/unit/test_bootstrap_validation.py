@@ -87,3 +87,15 @@ async def test_delegated_role_names(engine: Engine, names: list[str], fragment: 
     payload = with_roles(cer.payload, cer.online_keyid, names)
     with pytest.raises(TufInputError, match=fragment):
         validate_bootstrap(ADMIN, APP, payload, engine.keys, engine.clock())
+
+
+async def test_the_role_bound_applies_to_an_offline_targets_v1(engine: Engine) -> None:
+    cer = ceremony(engine.keys.root, ADMIN, APP)
+    payload = copy.deepcopy(cer.payload)
+    payload["settings"]["roles"]["targets"]["online_key"] = False
+    roles = [{"name": f"r{i}"} for i in range(MAX_DELEGATED_ROLES + 1)]
+    payload["metadata"]["targets"] = {
+        "signed": {"_type": "targets", "delegations": {"roles": roles}}
+    }
+    with pytest.raises(TufInputError, match=r"metadata\.targets\.signed\.delegations lists 16385"):
+        validate_bootstrap(ADMIN, APP, payload, RefusingKeyStore(engine.keys.root), engine.clock())
