@@ -98,6 +98,27 @@ def check_role_name(value: str) -> str:
     return value
 
 
+def check_delegated_role_name(value: str) -> str:
+    """The name of a role delegated by targets: :func:`check_role_name`, and not a
+    top-level role's name in any letter case.
+
+    Each delegated role is a metadata file ``<name>.json`` next to the top-level ones
+    (https://theupdateframework.github.io/specification/latest/#metadata-files-for-targets-delegation),
+    and a client persists every file under that name
+    (https://theupdateframework.github.io/specification/latest/#update-targets, step 6).
+    On a case-insensitive filesystem a delegated ``Root`` would be stored as the
+    client's trusted ``root.json``.
+    """
+    check_role_name(value)
+    if value.lower() in TOP_LEVEL_ROLES:
+        raise InvalidName(
+            f"delegated role name {value!r} clashes with a top-level role "
+            f"({value.lower()!r}): a client stores each role as <name>.json, and on a "
+            "case-insensitive filesystem both would be the same file"
+        )
+    return value
+
+
 def file_extension(filename: str) -> str:
     """The package extension of an uploaded file name, as faynoSync's ``UploadToS3`` takes
     it: from the last dot on, case kept (``.deb``, ``.AppImage``, ``.gz`` for

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tufsync import tenant_keys
@@ -130,6 +131,29 @@ def _task_of_marker(value: str | None) -> str | None:
     return value
 
 
+@dataclass(frozen=True)
+class Moved:
+    """The entry is renamed to ``key``."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """The entry is deleted (locks, fencing counters, queued markers: short-lived)."""
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """No rule gives the entry to one repository; ``reason`` says why."""
+
+    reason: str
+
+
+NewName = Moved | Dropped | Unresolved
+_Rule = Callable[[str, str | None, object], Awaitable[NewName]]
+
+
 class _Planner:
     """Decides the new name of every old entry (pure, apart from object-store lookups)."""
 
@@ -138,6 +162,14 @@ class _Planner:
         self.storage = storage
         self.owners: dict[str, TenantRef] = {}
         self.known: set[TenantRef] = set()
+        self._rules: tuple[tuple[str, _Rule], ...] = (
+            ("TASK_", self._task),
+            ("REPO_", self._schedule),
+            ("BATCH_", self._batch),
+            ("BOOTSTRAP_", self._marker(tenant_keys.bootstrap)),
+            ("SETTINGS_", self._settings),
+            ("RECOVERY_", self._marker(tenant_keys.recovery)),
+        )
 
     def learn(self, names: list[str]) -> None:
         """Collect evidence: task owners and repositories with a schedule."""
@@ -155,73 +187,119 @@ class _Planner:
                 if ref is not None and (data.get("admin"), data.get("app")) == (ref.admin, ref.app):
                     self.known.add(ref)
 
-    async def _published(self, ref: TenantRef) -> bool:
+    async def _is_known(self, ref: TenantRef) -> bool:
+        """A repository with a refresh schedule or a published ``1.root.json``."""
+        if ref in self.known:
+            return True
         if self.storage is None:
             return False
         return await self.storage.exists(tenant_keys.metadata_prefix(ref) + "1.root.json")
 
-    async def owner(self, text: str, task_id: str | None) -> TenantRef | str:
-        """The repository of ``<admin>_<app>`` text, or the reason it cannot be decided."""
+    async def owner(self, text: str, task_id: str | None) -> TenantRef | Unresolved:
+        """The repository of ``<admin>_<app>`` text, or why it cannot be decided (the
+        order of the rules is the module docstring's)."""
         candidates = _split_candidates(text)
         if not candidates:
-            return f"{text!r} is no valid <admin>_<app>"
+            return Unresolved(f"{text!r} is no valid <admin>_<app>")
         by_task = self.owners.get(task_id) if task_id else None
-        if by_task in candidates:
-            assert by_task is not None
+        if by_task is not None and by_task in candidates:
             return by_task
+        return await self._only_candidate(candidates)
+
+    async def _only_candidate(self, candidates: list[TenantRef]) -> TenantRef | Unresolved:
+        """The only split, else the only known repository among the splits."""
         if len(candidates) == 1:
             return candidates[0]
-        known = [c for c in candidates if c in self.known or await self._published(c)]
+        known = [c for c in candidates if await self._is_known(c)]
         if len(known) == 1:
             return known[0]
         names = ", ".join(f"{c.admin}/{c.app}" for c in (known or candidates))
-        return f"could belong to any of {names}"
+        return Unresolved(f"could belong to any of {names}")
 
-    async def new_name(self, name: str) -> str | tuple[str] | None:
-        """New key; None to delete; a 1-tuple holding the reason when undecidable."""
+    async def _tenant_entry(
+        self, text: str, task_id: str | None, build: Callable[[TenantRef], str]
+    ) -> NewName:
+        ref = await self.owner(text, task_id)
+        return ref if isinstance(ref, Unresolved) else Moved(build(ref))
+
+    async def _draft(self, name: str, data: object) -> NewName | None:
+        """A signing draft ``<ROLE>_SIGNING_<admin>_<app>`` (its value names the role)."""
+        if not isinstance(data, dict) or not {"role", "metadata", "trusted_version"} <= set(data):
+            return None
+        role = data["role"]
+        head = f"{role.upper()}_SIGNING_" if isinstance(role, str) else ""
+        if not head or not name.startswith(head):
+            return None
+        ref = await self.owner(name[len(head) :], None)
+        if isinstance(ref, Unresolved):
+            return ref
+        try:
+            return Moved(tenant_keys.draft(ref, role))
+        except InvalidName as exc:
+            return Unresolved(str(exc))
+
+    async def _task(self, task_id: str, raw: str | None, data: object) -> NewName:
+        if task_id in self.owners:
+            return Moved(tenant_keys.task(task_id))
+        return Unresolved("not a readable task record")
+
+    async def _schedule(self, text: str, raw: str | None, data: object) -> NewName:
+        found = _slash_ref(text)
+        if found is None or found not in self.known:
+            return Unresolved("not a readable refresh schedule")
+        return Moved(tenant_keys.schedule(found))
+
+    async def _batch(self, text: str, raw: str | None, data: object) -> NewName:
+        batch = _slash_ref(text)
+        if batch is None:
+            return Unresolved("not a batch of one repository")
+        return Moved(tenant_keys.target_batch(batch))
+
+    def _marker(self, build: Callable[[TenantRef], str]) -> _Rule:
+        """A bootstrap or recovery marker: its value names the task that set it."""
+
+        async def rule(text: str, raw: str | None, data: object) -> NewName:
+            return await self._tenant_entry(text, _task_of_marker(raw), build)
+
+        return rule
+
+    async def _settings(self, text: str, raw: str | None, data: object) -> NewName:
+        """Settings: their ``bootstrap`` field names the bootstrap task."""
+        bootstrap_id = data.get("bootstrap") if isinstance(data, dict) else None
+        task_id = bootstrap_id if isinstance(bootstrap_id, str) else None
+        return await self._tenant_entry(text, task_id, tenant_keys.settings)
+
+    async def new_name(self, name: str) -> NewName:
+        """Where the old entry ``name`` goes."""
         raw = self.values.get(name)
         data = _json(raw)
-        if isinstance(data, dict) and {"role", "metadata", "trusted_version"} <= set(data):
-            role = data["role"]
-            head = f"{role.upper()}_SIGNING_" if isinstance(role, str) else ""
-            if head and name.startswith(head):
-                ref = await self.owner(name[len(head) :], None)
-                if isinstance(ref, str):
-                    return (ref,)
-                try:
-                    return tenant_keys.draft(ref, role)
-                except InvalidName as exc:
-                    return (str(exc),)
+        draft = await self._draft(name, data)
+        if draft is not None:
+            return draft
         if name.startswith(_EPHEMERAL):
-            return None
-        if name.startswith("TASK_"):
-            if name[5:] in self.owners:
-                return tenant_keys.task(name[5:])
-            return ("not a readable task record",)
-        if name.startswith("REPO_"):
-            found = _slash_ref(name[5:])
-            if found is None or found not in self.known:
-                return ("not a readable refresh schedule",)
-            return tenant_keys.schedule(found)
-        if name.startswith("BATCH_"):
-            batch = _slash_ref(name[6:])
-            if batch is None:
-                return ("not a batch of one repository",)
-            return tenant_keys.target_batch(batch)
-        for head, build in (
-            ("BOOTSTRAP_", tenant_keys.bootstrap),
-            ("SETTINGS_", tenant_keys.settings),
-            ("RECOVERY_", tenant_keys.recovery),
-        ):
+            return Dropped()
+        for head, rule in self._rules:
             if name.startswith(head):
-                if head == "SETTINGS_":
-                    bootstrap_id = data.get("bootstrap") if isinstance(data, dict) else None
-                    task_id = bootstrap_id if isinstance(bootstrap_id, str) else None
-                else:
-                    task_id = _task_of_marker(raw)
-                ref = await self.owner(name[len(head) :], task_id)
-                return (ref,) if isinstance(ref, str) else build(ref)
-        return ("no rule applies",)
+                return await rule(name[len(head) :], raw, data)
+        return Unresolved("no rule applies")
+
+
+async def _apply(store: StateStore, report: MigrationReport, name: str, plan: NewName) -> None:
+    """Carry out ``plan`` for the old entry ``name`` and record it in ``report``."""
+    if isinstance(plan, Dropped):
+        await store.delete(name)
+        report.dropped.append(name)
+        return
+    if isinstance(plan, Moved):
+        if await store.rename(name, plan.key):
+            report.moved[name] = plan.key
+            return
+        reason = f"{plan.key} already exists"
+    else:
+        reason = plan.reason
+    if await store.rename(name, UNMIGRATED_PREFIX + tenant_keys.escape(name)):
+        report.unresolved[name] = reason
+        log.warning("state migration: %s was given to no repository: %s", name, reason)
 
 
 async def upgrade(store: StateStore, storage: ObjectStore | None) -> MigrationReport:
@@ -231,20 +309,6 @@ async def upgrade(store: StateStore, storage: ObjectStore | None) -> MigrationRe
     planner = _Planner(await store.get_many(names), storage)
     planner.learn(names)
     for name in names:
-        target = await planner.new_name(name)
-        if target is None:
-            await store.delete(name)
-            report.dropped.append(name)
-            continue
-        if isinstance(target, str):
-            if await store.rename(name, target):
-                report.moved[name] = target
-                continue
-            reason = f"{target} already exists"
-        else:
-            reason = target[0]
-        if await store.rename(name, UNMIGRATED_PREFIX + tenant_keys.escape(name)):
-            report.unresolved[name] = reason
-            log.warning("state migration: %s was given to no repository: %s", name, reason)
+        await _apply(store, report, name, await planner.new_name(name))
     await store.set(tenant_keys.STATE_SCHEMA, SCHEMA_VERSION)
     return report

@@ -21,7 +21,7 @@ from tufsync.db.audit import AuditDetailError
 from tufsync.observability.metrics import observe_batch
 from tufsync.state.locks import LockNotNeeded, hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
-from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap
+from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap_async
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.delegated_rotation import publish_delegated
 from tufsync.tuf.drafts import Draft, DraftStore
@@ -76,7 +76,7 @@ class BootstrapHandler:
                 return Outcome("Bootstrap completed successfully", {"versions": {"root": 1}})
             if marker != f"pre-{record.task_id}":
                 raise TaskFailed("the bootstrap was cancelled: its marker is gone")
-            plan = validate_bootstrap(
+            plan = await validate_bootstrap_async(
                 record.admin, record.app, record.params["payload"], engine.keys, engine.clock()
             )
             await lock.ensure_held()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -15,6 +16,9 @@ from tufsync.state import StateStore
 log = logging.getLogger(__name__)
 PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
 RECORD_TTL = 30 * 24 * 3600.0
+# A record larger than this (a bootstrap's payload of thousands of roles) is parsed in
+# a worker thread: GET /tuf/v1/task reads it on every poll.
+BIG_RECORD_CHARS = 64 * 1024
 
 TASK_NAMES = frozenset(
     {
@@ -124,6 +128,8 @@ class TaskRecords:
 
     async def get(self, task_id: str) -> TaskRecord | None:
         raw = await self.state.get(tenant_keys.task(task_id))
+        if raw is not None and len(raw) > BIG_RECORD_CHARS:
+            return await asyncio.to_thread(_readable, task_id, raw)
         return None if raw is None else _readable(task_id, raw)
 
     async def get_many(self, task_ids: list[str]) -> list[TaskRecord]:

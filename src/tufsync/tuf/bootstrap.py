@@ -1,7 +1,9 @@
 """Bootstrap: check a payload completely, then create and publish version 1.
 
-``validate_bootstrap`` runs in the request, so every problem is a 400 before
-anything is stored. ``run_bootstrap`` signs targets (when online), every
+``validate_bootstrap`` runs in the request (in a worker thread, through
+``validate_bootstrap_async``), so every problem is a 400 before anything is
+stored; a payload delegating to more than ``MAX_DELEGATED_ROLES`` roles is
+refused before anything of it is parsed. ``run_bootstrap`` signs targets (when online), every
 delegated role, snapshot and timestamp, verifies the whole chain, and
 publishes ``1.root.json``, the role files, ``1.snapshot.json`` and
 ``timestamp.json`` last, then the settings and the completed marker, all in
@@ -41,13 +43,16 @@ from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing import online_signers, sign_and_verify
 from tufsync.tuf.targets import delegated_role_names
 from tufsync.tuf.validation import (
+    MAX_DELEGATED_ROLES,
+    OnlineKeyCheck,
     check_delegations,
-    check_online,
+    check_role_bound,
     check_root,
     check_root_keys_offline,
     check_signed_by,
     expiration_days,
     parse_metadata,
+    raw_field,
     require_object,
     role_key_map,
     task_timeout,
@@ -56,7 +61,7 @@ from tufsync.writes import write_section
 
 DEFAULT_ROLE = "default"
 MIN_BINS = 2
-MAX_BINS = 2**14
+MAX_BINS = MAX_DELEGATED_ROLES  # a repository has at most this many delegated roles
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -106,14 +111,28 @@ class BootstrapPlan:
         )
 
 
-def validate_bootstrap(
-    admin: str,
-    app: str,
-    payload: dict[str, Any],
-    keystore: OnlineKeyStore,
-    now: datetime,
-) -> BootstrapPlan:
-    """Check a bootstrap payload completely; raise TufInputError with a precise message."""
+@dataclass(frozen=True)
+class _Settings:
+    """The ``settings`` and ``timeout`` of a bootstrap payload, read and type-checked."""
+
+    timeout: float
+    expirations: dict[str, int]
+    targets_online: bool
+    raw_delegations: Any
+    raw_bins: Any
+
+
+@dataclass(frozen=True)
+class _Delegation:
+    """What targets v1 delegates to, and the offline targets v1 if one was sent."""
+
+    delegations: Delegations
+    expirations: dict[str, int]
+    offline_targets: Metadata[Targets] | None = None
+    hash_bins: HashBins | None = None
+
+
+def _read_settings(payload: dict[str, Any]) -> _Settings:
     timeout = task_timeout(payload.get("timeout"), DEFAULT_TIMEOUT)
     settings = require_object(payload.get("settings"), "settings")
     roles_settings = require_object(settings.get("roles"), "settings.roles")
@@ -124,116 +143,198 @@ def validate_bootstrap(
         )
         for role in TOP_LEVEL_ROLES
     }
-    online_flag = require_object(roles_settings.get("targets"), "settings.roles.targets").get(
+    online = require_object(roles_settings.get("targets"), "settings.roles.targets").get(
         "online_key", True
     )
-    if not isinstance(online_flag, bool):
+    if not isinstance(online, bool):
         raise TufInputError("settings.roles.targets.online_key must be true or false")
-
-    metadata = require_object(payload.get("metadata"), "metadata")
-    root_md = parse_metadata(metadata.get("root"), "metadata.root", "root")
-    root = root_md.signed
-    check_root(root, 1, now, "metadata.root")
-    check_signed_by(root_md, root, "root", "metadata.root")
-    online_roles = (
-        ("timestamp", "snapshot", "targets") if online_flag else ("timestamp", "snapshot")
-    )
-    check_root_keys_offline(root, {name: role_key_map(root, name) for name in online_roles})
-
-    for name in ("timestamp", "snapshot"):
-        check_online(keystore, admin, app, role_key_map(root, name), name)
-
-    offline_targets: Metadata[Targets] | None = None
     raw_delegations = roles_settings.get("delegations")
-    hash_bins: HashBins | None = None
     raw_bins = roles_settings.get("hash_bins")
-    if raw_bins is not None and (raw_delegations is not None or not online_flag):
+    if raw_bins is not None and (raw_delegations is not None or not online):
         raise TufInputError(
             "settings.roles.hash_bins needs targets online and no explicit delegations"
         )
-    if online_flag:
-        check_online(keystore, admin, app, role_key_map(root, "targets"), "targets")
-        if raw_bins is not None:
-            hash_bins = check_hash_bins(raw_bins, root, expirations["targets"])
-            targets_keys = role_key_map(root, "targets")
-            delegations = Delegations(
-                keys=dict(targets_keys),
-                succinct_roles=SuccinctRoles(
-                    keyids=list(targets_keys),
-                    threshold=hash_bins.threshold,
-                    bit_length=hash_bins.bit_length,
-                    name_prefix=BIN_PREFIX,
-                ),
-            )
-            delegated_exp: dict[str, int] = {}
-        elif raw_delegations is not None:
-            delegations, delegated_exp = check_delegations(
-                require_object(raw_delegations, "settings.roles.delegations"),
-                admin,
-                app,
-                "settings.roles.delegations",
-            )
-        else:
-            targets_keys = role_key_map(root, "targets")
-            delegations = Delegations(
-                keys=dict(targets_keys),
-                roles={
-                    DEFAULT_ROLE: DelegatedRole(
-                        name=DEFAULT_ROLE,
-                        keyids=list(targets_keys),
-                        threshold=root.roles["targets"].threshold,
-                        terminating=True,
-                        paths=target_patterns(admin, app),
-                    )
-                },
-            )
-            delegated_exp = {}
+    return _Settings(timeout, expirations, online, raw_delegations, raw_bins)
+
+
+def _check_role_bounds(settings: _Settings, metadata: dict[str, Any]) -> None:
+    """The delegated-role bound, on the raw JSON, before anything is parsed."""
+    if settings.targets_online:
+        check_role_bound(settings.raw_delegations, "settings.roles.delegations")
     else:
-        if metadata.get("targets") is None:
-            raise TufInputError(
-                "metadata.targets is required when settings.roles.targets.online_key is false"
-            )
-        offline_targets = parse_metadata(metadata.get("targets"), "metadata.targets", "targets")
-        tsigned = offline_targets.signed
-        if tsigned.version != 1:
-            raise TufInputError(f"metadata.targets must be version 1, not {tsigned.version}")
-        if tsigned.is_expired(now):
-            raise TufInputError(f"metadata.targets expired at {tsigned.expires.isoformat()}")
-        check_signed_by(offline_targets, root, "targets", "metadata.targets")
-        if tsigned.delegations is None:
-            raise TufInputError(
-                "metadata.targets must delegate to roles with online keys when targets is offline"
-            )
-        delegations, delegated_exp = check_delegations(
-            tsigned.delegations.to_dict(),
-            admin,
-            app,
-            "metadata.targets.signed.delegations",
+        raw = raw_field(metadata, "targets", "signed", "delegations")
+        check_role_bound(raw, "metadata.targets.signed.delegations")
+
+
+def check_root_v1(metadata: dict[str, Any], now: datetime) -> Metadata[Root]:
+    """The first root: version 1, unexpired, consistent snapshots, signed by its own
+    root threshold (it is the client's initial trusted root).
+
+    https://theupdateframework.github.io/specification/latest/#load-trusted-root
+    """
+    root_md = parse_metadata(metadata.get("root"), "metadata.root", "root")
+    check_root(root_md.signed, 1, now, "metadata.root")
+    check_signed_by(root_md, root_md.signed, "root", "metadata.root")
+    return root_md
+
+
+def check_top_level_online(root: Root, settings: _Settings, online: OnlineKeyCheck) -> None:
+    """Timestamp, snapshot (and targets when online) have keys the server holds, and
+    none of them is a root key.
+
+    https://theupdateframework.github.io/specification/latest/#key-management-and-migration
+    """
+    names = (
+        ("timestamp", "snapshot", "targets")
+        if settings.targets_online
+        else ("timestamp", "snapshot")
+    )
+    keys = {name: role_key_map(root, name) for name in names}
+    check_root_keys_offline(root, keys)
+    for name in names:
+        online.require(keys[name], name)
+
+
+def check_offline_targets_v1(
+    admin: str, app: str, metadata: dict[str, Any], root: Root, now: datetime
+) -> _Delegation:
+    """An offline targets v1: unexpired, signed to the targets threshold of root v1,
+    listing no targets itself and delegating to roles the server signs online.
+
+    https://theupdateframework.github.io/specification/latest/#file-formats-targets
+    """
+    if metadata.get("targets") is None:
+        raise TufInputError(
+            "metadata.targets is required when settings.roles.targets.online_key is false"
         )
-        if tsigned.targets:
-            raise TufInputError("metadata.targets v1 must not list targets itself")
+    targets_md: Metadata[Targets] = parse_metadata(
+        metadata.get("targets"), "metadata.targets", "targets"
+    )
+    signed = targets_md.signed
+    if signed.version != 1:
+        raise TufInputError(f"metadata.targets must be version 1, not {signed.version}")
+    if signed.is_expired(now):
+        raise TufInputError(f"metadata.targets expired at {signed.expires.isoformat()}")
+    check_signed_by(targets_md, root, "targets", "metadata.targets")
+    if signed.delegations is None:
+        raise TufInputError(
+            "metadata.targets must delegate to roles with online keys when targets is offline"
+        )
+    delegations, expirations = check_delegations(
+        signed.delegations.to_dict(), admin, app, "metadata.targets.signed.delegations"
+    )
+    if signed.targets:
+        raise TufInputError("metadata.targets v1 must not list targets itself")
+    return _Delegation(delegations, expirations, offline_targets=targets_md)
+
+
+def _hash_bin_delegation(settings: _Settings, root: Root) -> _Delegation:
+    """Succinct hash bins (TAP 15) keyed by the targets keys."""
+    hash_bins = check_hash_bins(settings.raw_bins, root, settings.expirations["targets"])
+    targets_keys = role_key_map(root, "targets")
+    succinct = SuccinctRoles(
+        keyids=list(targets_keys),
+        threshold=hash_bins.threshold,
+        bit_length=hash_bins.bit_length,
+        name_prefix=BIN_PREFIX,
+    )
+    delegations = Delegations(keys=dict(targets_keys), succinct_roles=succinct)
+    return _Delegation(delegations, {}, hash_bins=hash_bins)
+
+
+def _default_delegation(admin: str, app: str, root: Root) -> _Delegation:
+    """faynoSync's single ``default`` role over the tenant's whole layout."""
+    targets_keys = role_key_map(root, "targets")
+    default = DelegatedRole(
+        name=DEFAULT_ROLE,
+        keyids=list(targets_keys),
+        threshold=root.roles["targets"].threshold,
+        terminating=True,
+        paths=target_patterns(admin, app),
+    )
+    return _Delegation(Delegations(keys=dict(targets_keys), roles={DEFAULT_ROLE: default}), {})
+
+
+def _delegation(
+    admin: str, app: str, settings: _Settings, metadata: dict[str, Any], root: Root, now: datetime
+) -> _Delegation:
+    if not settings.targets_online:
+        return check_offline_targets_v1(admin, app, metadata, root, now)
+    if settings.raw_bins is not None:
+        return _hash_bin_delegation(settings, root)
+    if settings.raw_delegations is not None:
+        where = "settings.roles.delegations"
+        raw = require_object(settings.raw_delegations, where)
+        return _Delegation(*check_delegations(raw, admin, app, where))
+    return _default_delegation(admin, app, root)
+
+
+def check_delegated_keys_online(
+    root: Root, delegations: Delegations, online: OnlineKeyCheck
+) -> None:
+    """Every named delegated role's keys are held by the server, and none is a root key
+    (hash bins share the targets keys, checked with targets).
+
+    https://theupdateframework.github.io/specification/latest/#file-formats-targets
+    """
     delegated_keys = {
         name: {kid: delegations.keys[kid] for kid in drole.keyids}
         for name, drole in (delegations.roles or {}).items()
     }
     check_root_keys_offline(root, delegated_keys)
     for name, keys in delegated_keys.items():
-        check_online(keystore, admin, app, keys, name)
+        online.require(keys, name)
 
+
+def validate_bootstrap(
+    admin: str,
+    app: str,
+    payload: dict[str, Any],
+    keystore: OnlineKeyStore,
+    now: datetime,
+) -> BootstrapPlan:
+    """Check a bootstrap payload completely; raise TufInputError with a precise message.
+
+    CPU work linear in the payload (signatures, one probe per distinct online key):
+    async code calls :func:`validate_bootstrap_async`, which runs it in a worker thread.
+    """
+    settings = _read_settings(payload)
+    metadata = require_object(payload.get("metadata"), "metadata")
+    _check_role_bounds(settings, metadata)
+    root_md = check_root_v1(metadata, now)
+    root = root_md.signed
+    online = OnlineKeyCheck(keystore, admin, app)
+    check_top_level_online(root, settings, online)
+    delegation = _delegation(admin, app, settings, metadata, root, now)
+    delegations = delegation.delegations
+    check_delegated_keys_online(root, delegations, online)
+    targets_days = settings.expirations["targets"]
     delegated_expirations = {
-        name: delegated_exp.get(name, expirations["targets"]) for name in delegations.roles or {}
+        name: delegation.expirations.get(name, targets_days) for name in delegations.roles or {}
     }
     return BootstrapPlan(
         admin=admin,
         app=app,
         root=root_md,
-        offline_targets=offline_targets,
+        offline_targets=delegation.offline_targets,
         delegations=delegations,
-        expirations=expirations,
+        expirations=settings.expirations,
         delegated_expirations=delegated_expirations,
-        timeout=timeout,
-        hash_bins=hash_bins,
+        timeout=settings.timeout,
+        hash_bins=delegation.hash_bins,
     )
+
+
+async def validate_bootstrap_async(
+    admin: str,
+    app: str,
+    payload: dict[str, Any],
+    keystore: OnlineKeyStore,
+    now: datetime,
+) -> BootstrapPlan:
+    """:func:`validate_bootstrap` in a worker thread, so a payload of thousands of
+    roles never stalls the event loop (docs: README "Large repositories")."""
+    return await asyncio.to_thread(validate_bootstrap, admin, app, payload, keystore, now)
 
 
 def recommended_bins(expected_targets: int) -> int:

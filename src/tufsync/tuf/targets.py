@@ -64,6 +64,48 @@ def _prefix_match(pattern: str, path: str) -> bool:
     return pattern.endswith("/*") and path.startswith(pattern[:-1])
 
 
+def tuf_placement(delegations: Delegations, path: str) -> Placement | None:
+    """The first role, in delegation order, whose path patterns match ``path`` under TUF
+    rules (``*`` never crosses ``/``).
+
+    https://theupdateframework.github.io/specification/latest/#file-formats-targets
+    (PATHPATTERN) and
+    https://theupdateframework.github.io/specification/latest/#update-targets (step 7:
+    delegations are searched in order of appearance).
+    """
+    for role, _terminating in delegations.get_roles_for_target(path):
+        return Placement(role)
+    return None
+
+
+def prefix_placement(delegations: Delegations, path: str, targets_online: bool) -> Placement | None:
+    """The first role with a ``<prefix>/*`` pattern covering ``path`` under faynoSync's
+    rule; its exact path is then added to the role's paths (the server signs targets)."""
+    for name, drole in (delegations.roles or {}).items():
+        if not any(_prefix_match(p, path) for p in drole.paths or []):
+            continue
+        if not targets_online:
+            raise TufInputError(
+                f"target path {path!r} matches role {name!r} only by prefix, and "
+                "targets is signed offline, so the server cannot add the path to "
+                "that role's paths; add a TUF pattern covering it through a "
+                "delegated rotation"
+            )
+        return Placement(name, add_path=True)
+    return None
+
+
+def legacy_placement(delegations: Delegations, path: str, targets_online: bool) -> Placement | None:
+    """The legacy ``default`` role, widened to every depth (targets online only)."""
+    if not targets_online:
+        return None
+    for name, drole in (delegations.roles or {}).items():
+        upgrade = _legacy_default_upgrade(name, list(drole.paths or []), path)
+        if upgrade:
+            return Placement(name, new_paths=upgrade)
+    return None
+
+
 def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placement:
     """The delegated role that must list ``path`` (API.md §5.3).
 
@@ -76,22 +118,13 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
     """
     delegations = targets.delegations
     if delegations is not None:
-        for role, _terminating in delegations.get_roles_for_target(path):
-            return Placement(role)
-        for name, drole in (delegations.roles or {}).items():
-            if any(_prefix_match(p, path) for p in drole.paths or []):
-                if not targets_online:
-                    raise TufInputError(
-                        f"target path {path!r} matches role {name!r} only by prefix, and "
-                        "targets is signed offline, so the server cannot add the path to "
-                        "that role's paths; add a TUF pattern covering it through a "
-                        "delegated rotation"
-                    )
-                return Placement(name, add_path=True)
-        for name, drole in (delegations.roles or {}).items():
-            upgrade = _legacy_default_upgrade(name, list(drole.paths or []), path)
-            if upgrade and targets_online:
-                return Placement(name, new_paths=upgrade)
+        placement = (
+            tuf_placement(delegations, path)
+            or prefix_placement(delegations, path, targets_online)
+            or legacy_placement(delegations, path, targets_online)
+        )
+        if placement is not None:
+            return placement
     raise TufInputError(f"no delegated role's paths match target path {path!r}")
 
 

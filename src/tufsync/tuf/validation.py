@@ -1,11 +1,15 @@
 """Checks on caller-supplied metadata shared by bootstrap and the signing flows.
 
-Each raises :class:`TufInputError` with a sentence naming what is wrong.
+Each raises :class:`TufInputError` with a sentence naming what is wrong. Every
+check is linear in the payload (sets and dicts, each distinct key read once),
+and a payload delegating to more than :data:`MAX_DELEGATED_ROLES` roles is
+refused on its raw JSON, before anything of it is parsed.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 from securesystemslib.exceptions import UnverifiedSignatureError
 from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
 
-from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_delegated_role_name
 from tufsync.tuf.canonical import require_canonical
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS
 from tufsync.tuf.errors import TufInputError
@@ -94,21 +98,41 @@ def check_keys(keys: dict[str, Key], where: str) -> None:
 
 def check_root_keys_offline(root: Root, online: Mapping[str, Mapping[str, Key]]) -> None:
     """No root key is also a key of an online role (API.md §5.1: root keys never
-    touch the server). Compares public key material, not keyids."""
+    touch the server). Compares public key material, not keyids; each distinct key
+    is read once, however many roles share it.
+
+    https://theupdateframework.github.io/specification/latest/#root
+    """
     root_material: dict[bytes, str] = {}
     for keyid in root.roles["root"].keyids:
         material = public_material(root.keys[keyid]) if keyid in root.keys else None
         if material is not None:
             root_material[material] = keyid
+    materials = _MaterialCache()
     for role, keys in online.items():
         for keyid, key in keys.items():
-            material = public_material(key)
+            material = materials.of(key)
             root_keyid = root_material.get(material) if material is not None else None
             if root_keyid is not None:
                 raise TufInputError(
                     f"key {keyid} of the online role {role!r} is the root key {root_keyid}: "
                     "root keys never touch the server, so use another key for online roles"
                 )
+
+
+class _MaterialCache:
+    """The public material of each distinct key, computed once (by key type and value)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, object], bytes | None] = {}
+
+    def of(self, key: Key) -> bytes | None:
+        spelled = (key.keytype, key.keyval.get("public"))
+        if not isinstance(spelled[1], str):
+            return None
+        if spelled not in self._known:
+            self._known[spelled] = public_material(key)
+        return self._known[spelled]
 
 
 def check_signed_by(md: Metadata[Any], delegator: Root | Targets, role: str, where: str) -> None:
@@ -132,19 +156,50 @@ def check_signed_by(md: Metadata[Any], delegator: Root | Targets, role: str, whe
         )
 
 
+class OnlineKeyCheck:
+    """Whether the server can sign with given online keys, for one payload.
+
+    Each distinct key (keyid and every field, signer URI included) is loaded and
+    probed once, however many roles name it: a payload delegating 16,384 roles to
+    one key costs one key-file read and one probe signature, not 16,384.
+    """
+
+    def __init__(self, keystore: OnlineKeyStore, admin: str, app: str) -> None:
+        self.keystore = keystore
+        self.admin = admin
+        self.app = app
+        self._problems: dict[str, str | None] = {}
+
+    def _problem(self, keyid: str, key: Key) -> str | None:
+        spelled = json.dumps([keyid, key.to_dict()], sort_keys=True)
+        if spelled not in self._problems:
+            found = self.keystore.problems(self.admin, self.app, {keyid: key}, probe=True)
+            self._problems[spelled] = found.get(keyid)
+        return self._problems[spelled]
+
+    def require(self, keys: Mapping[str, Key], role: str) -> None:
+        """Raise unless the server can sign with every key of ``role``."""
+        problems = {}
+        for keyid, key in keys.items():
+            problem = self._problem(keyid, key)
+            if problem is not None:
+                problems[keyid] = problem
+        if problems:
+            reasons = "; ".join(f"{kid}: {why}" for kid, why in sorted(problems.items()))
+            raise TufInputError(
+                f"online key(s) {sorted(problems)} of role {role!r} are not available to the "
+                f"server ({reasons}); put each private key in the online key folder "
+                f"{self.admin}/{self.app}/<keyid> (relative to the server's online key dir) "
+                "or behind an allowed signer URI, or use a key the server makes itself: "
+                f"POST /tuf/v1/keys/online?appName={self.app}"
+            )
+
+
 def check_online(
     keystore: OnlineKeyStore, admin: str, app: str, keys: dict[str, Key], role: str
 ) -> None:
-    problems = keystore.problems(admin, app, keys, probe=True)
-    if problems:
-        reasons = "; ".join(f"{kid}: {why}" for kid, why in sorted(problems.items()))
-        raise TufInputError(
-            f"online key(s) {sorted(problems)} of role {role!r} are not available to the "
-            f"server ({reasons}); put each private key in the online key folder "
-            f"{admin}/{app}/<keyid> (relative to the server's online key dir) or behind an "
-            f"allowed signer URI, or use a key the server makes itself: "
-            f"POST /tuf/v1/keys/online?appName={app}"
-        )
+    """Raise unless the server can sign with every key of ``role`` (loaded and probed)."""
+    OnlineKeyCheck(keystore, admin, app).require(keys, role)
 
 
 def role_key_map(root: Root, role: str) -> dict[str, Key]:
@@ -171,53 +226,135 @@ def path_pattern_problem(pattern: Any) -> str | None:
     return None
 
 
-def check_delegations(
-    raw_delegations: dict[str, Any], admin: str, app: str, where: str
-) -> tuple[Delegations, dict[str, int]]:
-    """Validate delegations and return them with per-role expirations (days, if given)."""
-    require_canonical(raw_delegations, where)
+# A payload delegates to at most as many named roles as a repository may have hash
+# bins (``bootstrap.MAX_BINS``): each is a metadata file the server signs at bootstrap
+# and lists in snapshot. Counted on the raw JSON, before anything is parsed.
+MAX_DELEGATED_ROLES = 2**14
+
+
+def raw_field(raw: Any, *path: str) -> Any:
+    """``raw[path[0]][path[1]]...`` of caller JSON, or None where a step is missing."""
+    for step in path:
+        if not isinstance(raw, dict):
+            return None
+        raw = raw.get(step)
+    return raw
+
+
+def check_role_bound(raw_delegations: Any, where: str) -> None:
+    """At most :data:`MAX_DELEGATED_ROLES` delegated roles, counted on the raw JSON so
+    that an oversized payload is refused before any parsing, signature or key work.
+
+    https://theupdateframework.github.io/specification/latest/#update-targets (step 7.1:
+    clients bound the roles they visit; the repository bounds the roles it keeps).
+    """
+    roles = raw_field(raw_delegations, "roles")
+    count = len(roles) if isinstance(roles, list) else 0
+    if count > MAX_DELEGATED_ROLES:
+        raise TufInputError(
+            f"{where} lists {count} roles; a repository has at most {MAX_DELEGATED_ROLES} "
+            f"delegated roles (as many as hash bins); for more, use hash bins "
+            "(settings.roles.hash_bins)"
+        )
+
+
+class DelegatedRoleNames:
+    """The role names of one delegations object, checked as they are added.
+
+    Each is a valid delegated role name (not a top-level role's in any case, see
+    :func:`~tufsync.names.check_delegated_role_name`) and unique, also ignoring
+    case: "The rolename MUST be unique in the delegations object"
+    (https://theupdateframework.github.io/specification/latest/#file-formats-targets),
+    and a client stores each role as ``<name>.json``
+    (https://theupdateframework.github.io/specification/latest/#metadata-files-for-targets-delegation),
+    so ``Stable`` and ``stable`` would share a file on a case-insensitive filesystem.
+    A dict keyed by the lower-case name keeps this linear in the number of roles.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._by_folded: dict[str, str] = {}
+
+    def add(self, name: Any, field: str) -> str:
+        if not isinstance(name, str):
+            raise TufInputError(f"{field} is required")
+        try:
+            check_delegated_role_name(name)
+        except InvalidName as exc:
+            raise TufInputError(f"{self.where}: {exc}") from exc
+        earlier = self._by_folded.get(name.lower())
+        if earlier is None:
+            self._by_folded[name.lower()] = name
+            return name
+        if earlier == name:
+            raise TufInputError(f"delegated role name {name!r} appears more than once")
+        raise TufInputError(
+            f"delegated role names {earlier!r} and {name!r} differ only in letter case; "
+            "a client stores each role as <name>.json, and on a case-insensitive "
+            "filesystem both would be the same file"
+        )
+
+
+def check_role_paths(name: str, role: dict[str, Any]) -> None:
+    """A delegated role lists well-formed path patterns (``paths``), not hash prefixes.
+
+    https://theupdateframework.github.io/specification/latest/#file-formats-targets
+    (PATHPATTERN)
+    """
+    if "path_hash_prefixes" in role:
+        raise TufInputError(f"delegated role {name!r}: use 'paths', not path_hash_prefixes")
+    paths = role.get("paths")
+    if not isinstance(paths, list) or not paths:
+        raise TufInputError(f"delegated role {name!r} needs a non-empty 'paths' list")
+    for pattern in paths:
+        problem = path_pattern_problem(pattern)
+        if problem:
+            raise TufInputError(f"delegated role {name!r}: path {pattern!r} {problem}")
+
+
+def _raw_roles(raw_delegations: dict[str, Any], where: str) -> list[Any]:
     raw_roles = raw_delegations.get("roles")
     if not isinstance(raw_roles, list) or not raw_roles:
         raise TufInputError(f"{where}.roles must be a non-empty list of roles")
     if raw_delegations.get("succinct_roles") is not None:
         raise TufInputError(f"{where}: succinct_roles are not accepted here")
-    names: list[str] = []
+    check_role_bound(raw_delegations, where)
+    return raw_roles
+
+
+def _parse_delegations(
+    raw_delegations: dict[str, Any], roles: list[dict[str, Any]], where: str
+) -> Delegations:
+    try:
+        return Delegations.from_dict(
+            {"keys": copy.deepcopy(raw_delegations.get("keys", {})), "roles": roles}
+        )
+    except Exception as exc:
+        raise TufInputError(f"{where} is not valid: {exc}") from exc
+
+
+def check_delegations(
+    raw_delegations: dict[str, Any], admin: str, app: str, where: str
+) -> tuple[Delegations, dict[str, int]]:
+    """Validate delegations and return them with per-role expirations (days, if given).
+
+    Linear in the number of roles; at most :data:`MAX_DELEGATED_ROLES` of them.
+    https://theupdateframework.github.io/specification/latest/#file-formats-targets
+    """
+    require_canonical(raw_delegations, where)
+    names = DelegatedRoleNames(where)
     expirations: dict[str, int] = {}
     cleaned_roles = []
-    for index, raw_role in enumerate(raw_roles):
+    for index, raw_role in enumerate(_raw_roles(raw_delegations, where)):
         role = require_object(raw_role, f"{where}.roles[{index}]")
-        name = role.get("name")
-        if not isinstance(name, str):
-            raise TufInputError(f"{where}.roles[{index}].name is required")
-        try:
-            check_role_name(name)
-        except InvalidName as exc:
-            raise TufInputError(f"{where}: {exc}") from exc
-        if name in TOP_LEVEL_ROLES:
-            raise TufInputError(f"delegated role name {name!r} clashes with a top-level role")
-        if name in names:
-            raise TufInputError(f"delegated role name {name!r} appears more than once")
-        names.append(name)
-        if "path_hash_prefixes" in role:
-            raise TufInputError(f"delegated role {name!r}: use 'paths', not path_hash_prefixes")
-        paths = role.get("paths")
-        if not isinstance(paths, list) or not paths:
-            raise TufInputError(f"delegated role {name!r} needs a non-empty 'paths' list")
-        for pattern in paths:
-            problem = path_pattern_problem(pattern)
-            if problem:
-                raise TufInputError(f"delegated role {name!r}: path {pattern!r} {problem}")
+        name = names.add(role.get("name"), f"{where}.roles[{index}].name")
+        check_role_paths(name, role)
         if "expiration" in role:
             expirations[name] = expiration_days(role["expiration"], f"expiration of role {name!r}")
         cleaned = {k: v for k, v in role.items() if k != "expiration"}
         cleaned.setdefault("terminating", False)
         cleaned_roles.append(cleaned)
-    try:
-        delegations = Delegations.from_dict(
-            {"keys": copy.deepcopy(raw_delegations.get("keys", {})), "roles": cleaned_roles}
-        )
-    except Exception as exc:
-        raise TufInputError(f"{where} is not valid: {exc}") from exc
+    delegations = _parse_delegations(raw_delegations, cleaned_roles, where)
     check_keys(delegations.keys, where)
     for name, drole in (delegations.roles or {}).items():
         check_role_keys(f"delegated role {name!r}", drole.keyids, drole.threshold, delegations.keys)

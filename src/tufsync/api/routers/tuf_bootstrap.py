@@ -29,7 +29,7 @@ from tufsync.api.tuf_models import (
 )
 from tufsync.services import Services
 from tufsync.tasks.records import now_iso
-from tufsync.tuf.bootstrap import validate_bootstrap
+from tufsync.tuf.bootstrap import validate_bootstrap_async
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.recovery import RecoveryNeed, recovery_need
 from tufsync.tuf.validation import task_timeout
@@ -82,7 +82,7 @@ async def bootstrap(
     repo, app = tenant.repo, tenant.app
     # Shape and types first: a malformed payload is a 400 even for a bootstrapped app.
     try:
-        plan = validate_bootstrap(
+        plan = await validate_bootstrap_async(
             admin.username, app, payload, services.tuf.keys, services.tuf.clock()
         )
     except TufInputError as exc:
