@@ -1,0 +1,98 @@
+"""The request-head bound: how many bytes a request line and its headers may take.
+
+uvicorn's httptools protocol keeps every byte of a request head until the head
+is complete (httptools joins the pieces of a header, uvicorn those of the URL),
+and neither has a limit: one connection sending a endless header line would grow
+the server for as long as it sends. :class:`HeadMeter` counts the head of the
+request in progress on one connection, read by read, *before* the bytes reach
+that protocol, and says when a head passes the limit (docs/limits.md, "Request
+head"); the protocol in :mod:`tufsync.api.bounded_protocol` then answers 431.
+
+The meter runs its own ``httptools`` parser with only the three callbacks that
+mark where a message begins, where its head ends and where it ends, so it keeps
+nothing of what it parses. Bytes between two requests (the idle CRLFs a client
+may send) count as head bytes.
+
+Exactness: a head that continues from earlier reads is counted byte for byte,
+and a head that ends inside a read is measured up to its terminating empty line
+(RFC 9112 §2.1: a non-empty line, then CRLF CRLF). A head that begins after
+another request's end inside the same read (pipelining) is counted from the
+next read on, so it may exceed the limit by at most that one read (at most
+256 KiB with uvloop or asyncio), never more.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httptools
+
+DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+# The end of a head: the last header line (or the request line) and the empty line.
+# Leading CRLFs before a request never match: the byte before them is not a line's.
+_HEAD_END = re.compile(rb"[^\r\n]\r\n\r\n")
+_TAIL = 4  # bytes of the previous read kept so that a split terminator is seen
+
+
+class HeadMeter:
+    """Counts the request head in progress on one HTTP/1.1 connection."""
+
+    def __init__(self, limit: int = DEFAULT_MAX_HEAD_BYTES) -> None:
+        self.limit = limit
+        self._parser = httptools.HttpRequestParser(self)
+        # As uvicorn's own parser: bytes after a "Connection: close" request are no error.
+        self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._in_head = True  # waiting for a request, or inside its head
+        self._begun = False  # a request's first byte was read (its head, then its body)
+        self._seen = 0  # bytes of the head in progress counted so far
+        self._tail = b""
+        self._heads_done = 0
+        self._passthrough = False  # upgraded: the bytes are no longer HTTP/1.1
+        self._broken = False  # the parser refused the bytes (the server answers 400)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._in_head = self._begun = True
+
+    def on_headers_complete(self) -> None:
+        self._heads_done += 1
+        self._in_head = False
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._begun = False
+
+    def feed(self, data: bytes) -> bool:
+        """Count one read; False when the head in progress is now past the limit."""
+        if self._passthrough:
+            return True
+        if self._broken:
+            return False
+        started_in_head = self._in_head
+        self._heads_done = 0
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._passthrough = True
+        except httptools.HttpParserError:
+            # The protocol's parser refuses the same bytes and answers 400; anything
+            # read after that is not counted, so it is refused here.
+            self._broken = True
+            return True
+        if started_in_head and self._heads_done:
+            # The head counted so far ended in this read: it must end within the limit.
+            budget = self.limit - self._seen
+            if budget < 0 or not _HEAD_END.search(self._tail + data[:budget]):
+                return False
+        if not self._in_head or self._passthrough:
+            self._seen = 0
+            self._tail = b""
+            return True
+        if started_in_head and not self._heads_done:
+            self._seen += len(data)  # the same head went on through the whole read
+        else:
+            self._seen = 0  # a head began inside this read: counted from the next one
+        # Kept only once the head has begun, so the tail ends with the head's first
+        # bytes (never CR or LF): a match that reaches back before them cannot occur.
+        self._tail = (self._tail + data[-_TAIL:])[-_TAIL:] if self._begun else b""
+        return self._seen <= self.limit
