@@ -1,6 +1,7 @@
 """Request heads (request line + headers) are bounded while they stream in: past
 ``TUFSYNC_MAX_REQUEST_HEAD_BYTES`` (64 KiB) the server answers 431 or closes the
-connection, and its memory does not grow with what the client keeps sending.
+connection, and its memory does not grow with what the client keeps sending. The
+trailers of a chunked body are bounded alike (the connection is closed).
 
 Each attack streams up to 32 MiB of one request head over a real socket to a real
 server, in 16 KiB sends, stopping as soon as the server answers or closes; the
@@ -118,6 +119,14 @@ def test_endless_headers_are_refused(server: ServerProcess) -> None:
 
 def test_an_endless_request_line_is_refused(server: ServerProcess) -> None:
     assert_refused_early(server, b"GET /health?q=", b"a")
+
+
+def test_endless_trailers_of_a_chunked_body_are_refused(server: ServerProcess) -> None:
+    start = (
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Trailer: "
+    )
+    assert_refused_early(server, start, b"a")
 
 
 def test_the_refusal_is_a_431_with_the_error_envelope(server: ServerProcess) -> None:

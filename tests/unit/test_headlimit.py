@@ -109,3 +109,27 @@ def test_a_head_past_the_limit_is_refused_whatever_the_reads(
     slack = points[began + 1] - len(first) if points[began] < len(first) else 0
     if extra > slack:
         assert False in verdicts
+
+
+def test_endless_trailers_after_a_chunked_body_are_refused() -> None:
+    meter = HeadMeter(LIMIT)
+    assert meter.feed(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert meter.feed(b"5\r\nhello\r\n")
+    assert meter.feed(b"2000\r\n" + b"d" * 0x2000 + b"\r\n")  # chunk data never counts
+    assert meter.feed(b"0\r\nX-Trailer: ")
+    assert not all(meter.feed(b"t" * 256) for _ in range(8))
+
+
+def test_trailers_within_the_limit_and_slow_chunks_pass() -> None:
+    meter = HeadMeter(LIMIT)
+    stream = (
+        b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"400\r\n"
+        + b"d" * 0x400
+        + b"\r\n"
+        + b"0\r\nX-Trailer: "
+        + b"t" * (LIMIT - 100)
+        + b"\r\n\r\n"
+        + head(LIMIT)
+    )
+    assert feed_in(meter, stream, list(range(1, len(stream), 37)))

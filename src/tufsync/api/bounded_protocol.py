@@ -6,7 +6,8 @@ for each connection as it builds any ``http=`` protocol class (keyword arguments
 httptools protocol, built the same way, and passes it every event unchanged,
 except that each read is first counted by a :class:`~tufsync.api.headlimit.HeadMeter`:
 a read that takes the request head in progress past the limit is answered with
-431 and the connection is closed, before uvicorn's parser keeps any of it.
+431 and the connection is closed, before uvicorn's parser keeps any of it (past
+the limit inside a chunked body's trailers, the connection is closed).
 
 The limit is uvicorn's ``h11_max_incomplete_event_size`` setting, which bounds
 the same thing (the request line and headers) when uvicorn runs h11, so one
@@ -85,9 +86,13 @@ class BoundedHttpToolsProtocol(asyncio.Protocol):
         transport = self._transport
         assert transport is not None
         peer = transport.get_extra_info("peername")
-        log.warning("request head over %d bytes from %s: answered 431", self._meter.limit, peer)
+        if self._meter.in_head:
+            log.warning("request head over %d bytes from %s: 431", self._meter.limit, peer)
+        else:  # a chunked body's trailers: the request's answer may have begun already
+            log.warning("trailers over %d bytes from %s: closed", self._meter.limit, peer)
         if not transport.is_closing():
-            transport.write(refusal(self._meter.limit))
+            if self._meter.in_head:
+                transport.write(refusal(self._meter.limit))
             transport.close()
 
     def eof_received(self) -> bool | None:

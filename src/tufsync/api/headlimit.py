@@ -13,6 +13,11 @@ mark where a message begins, where its head ends and where it ends, so it keeps
 nothing of what it parses. Bytes between two requests (the idle CRLFs a client
 may send) count as head bytes.
 
+Trailers (the header lines after a chunked body's last chunk, RFC 9112 §7.1.2)
+are kept by httptools as headers are, so they are bounded by the same limit: a
+read that starts and ends after a chunk-size line with no chunk data in between
+holds only trailer bytes (or the size line's extension), and those count.
+
 Exactness: a head that continues from earlier reads is counted byte for byte,
 and a head that ends inside a read is measured up to its terminating empty line
 (RFC 9112 §2.1: a non-empty line, then CRLF CRLF). A head that begins after
@@ -47,8 +52,16 @@ class HeadMeter:
         self._seen = 0  # bytes of the head in progress counted so far
         self._tail = b""
         self._heads_done = 0
+        self._chunk_open = False  # a chunk-size line was read, and no data nor its end since
+        self._chunk_moved = False  # chunk data or a chunk's end was read in this read
+        self._trailer = 0  # bytes read after a chunk-size line with no chunk data
         self._passthrough = False  # upgraded: the bytes are no longer HTTP/1.1
         self._broken = False  # the parser refused the bytes (the server answers 400)
+
+    @property
+    def in_head(self) -> bool:
+        """Between requests or inside a request's head (not inside its body)."""
+        return self._in_head
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -62,6 +75,17 @@ class HeadMeter:
         self._in_head = True
         self._begun = False
 
+    def on_chunk_header(self) -> None:
+        self._chunk_open = True
+
+    def on_body(self, body: bytes) -> None:
+        self._chunk_open = False
+        self._chunk_moved = True
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_open = False
+        self._chunk_moved = True
+
     def feed(self, data: bytes) -> bool:
         """Count one read; False when the head in progress is now past the limit."""
         if self._passthrough:
@@ -69,7 +93,9 @@ class HeadMeter:
         if self._broken:
             return False
         started_in_head = self._in_head
+        started_in_chunk = self._chunk_open
         self._heads_done = 0
+        self._chunk_moved = False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -87,7 +113,12 @@ class HeadMeter:
         if not self._in_head or self._passthrough:
             self._seen = 0
             self._tail = b""
+            if started_in_chunk and self._chunk_open and not self._chunk_moved:
+                self._trailer += len(data)  # the whole read came after a chunk-size line
+                return self._trailer <= self.limit
+            self._trailer = 0
             return True
+        self._trailer = 0
         if started_in_head and not self._heads_done:
             self._seen += len(data)  # the same head went on through the whole read
         else:
