@@ -33,9 +33,7 @@ import re
 import httptools
 
 DEFAULT_MAX_HEAD_BYTES = 64 * 1024
-# The end of a head: the last header line (or the request line) and the empty line.
-# Leading CRLFs before a request never match: the byte before them is not a line's.
-_HEAD_END = re.compile(rb"[^\r\n]\r\n\r\n")
+_LEADING_EMPTY_LINES = re.compile(rb"[\r\n]*")
 _TAIL = 4  # bytes of the previous read kept so that a split terminator is seen
 
 
@@ -108,7 +106,7 @@ class HeadMeter:
         if started_in_head and self._heads_done:
             # The head counted so far ended in this read: it must end within the limit.
             budget = self.limit - self._seen
-            if budget < 0 or not _HEAD_END.search(self._tail + data[:budget]):
+            if budget < 0 or not _ends_head(self._tail + data[:budget]):
                 return False
         if not self._in_head or self._passthrough:
             self._seen = 0
@@ -127,3 +125,11 @@ class HeadMeter:
         # bytes (never CR or LF): a match that reaches back before them cannot occur.
         self._tail = (self._tail + data[-_TAIL:])[-_TAIL:] if self._begun else b""
         return self._seen <= self.limit
+
+
+def _ends_head(window: bytes) -> bool:
+    """True when a head ends inside ``window``: after the empty lines a client may send
+    before a request, the first CRLF CRLF (the last header line's end and the empty
+    line; llhttp accepts no other line end)."""
+    start = _LEADING_EMPTY_LINES.match(window).end()  # type: ignore[union-attr]
+    return window.find(b"\r\n\r\n", start) != -1
