@@ -2,16 +2,17 @@
 
 uvicorn's httptools protocol keeps every byte of a request head until the head
 is complete (httptools joins the pieces of a header, uvicorn those of the URL),
-and neither has a limit: one connection sending a endless header line would grow
+and neither has a limit: one connection sending an endless header line would grow
 the server for as long as it sends. :class:`HeadMeter` counts the head of the
 request in progress on one connection, read by read, *before* the bytes reach
-that protocol, and says when a head passes the limit (docs/limits.md, "Request
-head"); the protocol in :mod:`tufsync.api.bounded_protocol` then answers 431.
+that protocol, and says when a head passes the limit (``TUFSYNC_MAX_REQUEST_HEAD_BYTES``,
+README "Settings"); the protocol in :mod:`tufsync.api.bounded_protocol` then answers 431.
 
-The meter runs its own ``httptools`` parser with only the three callbacks that
-mark where a message begins, where its head ends and where it ends, so it keeps
-nothing of what it parses. Bytes between two requests (the idle CRLFs a client
-may send) count as head bytes.
+The meter runs its own ``httptools`` parser with only the callbacks that mark
+where a message begins, where its head ends, where its chunks begin and end and
+where it ends (no URL or header callbacks), so it keeps nothing of what it
+parses. Bytes between two requests (the idle CRLFs a client may send) count as
+head bytes.
 
 Trailers (the header lines after a chunked body's last chunk, RFC 9112 §7.1.2)
 are kept by httptools as headers are, so they are bounded by the same limit: a
@@ -23,7 +24,7 @@ and a head that ends inside a read is measured up to its terminating empty line
 (RFC 9112 §2.1: a non-empty line, then CRLF CRLF). A head that begins after
 another request's end inside the same read (pipelining) is counted from the
 next read on, so it may exceed the limit by at most that one read (at most
-256 KiB with uvloop or asyncio), never more.
+about 256 KiB with uvloop or asyncio), never more.
 """
 
 from __future__ import annotations
