@@ -175,3 +175,13 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
         assert chunk, "closed inside the body"
         body += chunk
     return head, body
+
+
+def test_the_limit_is_the_setting(tmp_path: Path) -> None:
+    env = {"TUFSYNC_MAX_REQUEST_HEAD_BYTES": "16384"}
+    with run_server(tmp_path / "srv", env) as small:
+        over = httpx.get(f"{small.url}/health", headers={"X-Pad": "p" * 17000})
+        assert over.status_code == 431
+        assert "limit of 16384 bytes" in over.json()["error"]
+        under = httpx.get(f"{small.url}/health", headers={"X-Pad": "p" * 15000})
+        assert under.status_code == 200
