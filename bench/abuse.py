@@ -1,16 +1,18 @@
-"""What abuse costs a real server: memory of an oversized body, /health under load.
+"""What abuse costs a real server: memory of an oversized body or head, /health under load.
 
-Run: python -m bench.abuse [--body-mib 256] [--bins 16384] [--clients 8]
+Run: python -m bench.abuse [--body-mib 256] [--header-mib 256] [--bins 16384] [--clients 8]
 Starts ``tufsync serve`` (embedded mode) in a temporary directory and prints:
 the server's peak resident memory (VmHWM) before and after a chunked body of
-``--body-mib`` MiB sent to /login; /health latency idle, while ``--clients``
-clients send wrong passwords to /login, during a bootstrap of ``--bins`` hash
-bins, and during a publish of 64 artifacts into that repository.
+``--body-mib`` MiB sent to /login, and before and after one header line of
+``--header-mib`` MiB (sent until the server answers or closes); /health latency
+idle, while ``--clients`` clients send wrong passwords to /login, during a
+bootstrap of ``--bins`` hash bins, and during a publish of 64 artifacts into that repository.
 """
 
 from __future__ import annotations
 
 import argparse
+import select
 import socket
 import statistics
 import tempfile
@@ -54,6 +56,28 @@ def chunked_login(server: ServerProcess, mib: int) -> tuple[str, int]:
             pass
         answer = sock.recv(200)
     return answer.split(b"\r\n", 1)[0].decode(), sent
+
+
+def header_line(server: ServerProcess, mib: int) -> tuple[str, float]:
+    """Send one header line of up to ``mib`` MiB, 64 KiB at a time, until the server
+    answers or closes; return (its status line, MiB sent)."""
+    url = urlparse(server.url)
+    sent = 0
+    piece = b"a" * (64 * 1024)
+    with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        try:
+            while sent < mib * MIB and not select.select([sock], [], [], 0)[0]:
+                sock.sendall(piece)
+                sent += len(piece)
+            sock.sendall(b"\r\n\r\n")
+        except OSError:
+            pass
+        try:
+            answer = sock.recv(200)
+        except OSError:
+            answer = b"(connection reset)"
+    return answer.split(b"\r\n", 1)[0].decode(), sent / MIB
 
 
 def health_during(server: ServerProcess, work: Callable[[], object]) -> list[float]:
@@ -108,6 +132,7 @@ def hammer_logins(server: ServerProcess, clients: int, seconds: float) -> Counte
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--body-mib", type=int, default=256)
+    parser.add_argument("--header-mib", type=int, default=256)
     parser.add_argument("--bins", type=int, default=16384)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
@@ -125,6 +150,11 @@ def main() -> None:
         status, sent = chunked_login(server, args.body_mib)
         after = peak_rss_mib(server)
         print(f"chunked {args.body_mib} MiB body to /login: {status!r}, client sent {sent} MiB")
+        print(f"  server peak RSS {before:.0f} MiB -> {after:.0f} MiB (+{after - before:.0f} MiB)")
+        before = peak_rss_mib(server)
+        status, header_sent = header_line(server, args.header_mib)
+        after = peak_rss_mib(server)
+        print(f"{args.header_mib} MiB header line: {status!r}, client sent {header_sent:.2f} MiB")
         print(f"  server peak RSS {before:.0f} MiB -> {after:.0f} MiB (+{after - before:.0f} MiB)")
 
         report("idle", health_during(server, lambda: time.sleep(3)))

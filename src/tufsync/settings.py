@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     token_lifetime_hours: int = Field(default=24, ge=1)
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
+    # A request's line and headers together (431 beyond, counted while they stream in).
+    max_request_head_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
     log_level: str = "info"
     # Log lines as plain text (default) or one JSON object per line.
     log_format: Literal["text", "json"] = "text"

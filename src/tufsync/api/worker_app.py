@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from tufsync.api.errors import install_error_handlers
+from tufsync.api.httpserver import server_options
 from tufsync.api.routers import metrics, ops
 from tufsync.services import Services
 
@@ -62,6 +63,7 @@ async def serve_worker_http(
         log_config=None,
         access_log=False,
         lifespan="off",
+        **server_options(services.settings.max_request_head_bytes),
     )
     await _Server(config).serve()
 

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         """Start the API (and, in embedded mode, the task worker)."""
         import uvicorn
 
-        from tufsync.api.httpserver import event_loop, http_protocol
+        from tufsync.api.httpserver import event_loop, server_options
         from tufsync.observability.logs import configure_logging
 
         overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
                 log_config=None,
                 access_log=False,
                 loop=event_loop(),
-                http=http_protocol(),
+                **server_options(settings.max_request_head_bytes),
                 # A minute to start each process: uvicorn's default of 5 s kills processes
                 # that import slowly on a busy machine, over and over (since uvicorn 0.37).
                 timeout_worker_healthcheck=60,
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
                 log_config=None,
                 access_log=False,
                 loop=event_loop(),
-                http=http_protocol(),
+                **server_options(settings.max_request_head_bytes),
             )
         )
         with contextlib.suppress(SystemExit):  # uvicorn's way of saying start-up failed
