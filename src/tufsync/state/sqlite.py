@@ -253,14 +253,29 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(state_counters)")}
-        if "expires_at" not in columns:  # a state file from before counters expired
-            conn.execute("ALTER TABLE state_counters ADD COLUMN expires_at REAL")
-            conn.execute(
-                "UPDATE state_counters SET expires_at = ?", (time.time() + FENCE_RETENTION,)
-            )
+        _add_counter_expiry(conn)
         conn.execute("PRAGMA busy_timeout=0")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _add_counter_expiry(conn: sqlite3.Connection) -> None:
+    """Give the counters of a state file from before they expired an expiry column
+    (one writer at a time: another process may be opening the same file)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(state_counters)")}
+        if "expires_at" not in columns:
+            conn.execute("ALTER TABLE state_counters ADD COLUMN expires_at REAL")
+            conn.execute(
+                "UPDATE state_counters SET expires_at = ?", (time.time() + FENCE_RETENTION,)
+            )
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS state_counters_expiry ON state_counters(expires_at)"
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
