@@ -133,3 +133,53 @@ def test_password_longer_than_1024_bytes_is_400(tmp_path: Path) -> None:
                 assert "at most 1,024 bytes" in response.json()["error"]
         exact = signup(http, unique_name(), password="p" * 1024)
         assert exact.status_code == 200, exact.text
+
+
+def test_failures_from_other_addresses_do_not_lock_the_owner_out(tmp_path: Path) -> None:
+    """The per-username window holds for addresses that never logged in to the name;
+    an address that did (the owner's) meets only its own failures' window."""
+    env = {
+        "TUFSYNC_LOGIN_LIMIT_PER_CLIENT": "30/minute",
+        "TUFSYNC_LOGIN_LIMIT_PER_USERNAME": "10/minute",
+    }
+    with run_server(tmp_path / "srv", env) as server:
+        http = httpx.Client(base_url=server.url, timeout=60)
+
+        def login(address: str, password: str, name: str) -> httpx.Response:
+            # uvicorn takes the caller's address from a loopback proxy's X-Forwarded-For.
+            return http.post(
+                "/login",
+                json={"username": name, "password": password},
+                headers={"X-Forwarded-For": address},
+            )
+
+        owner, other = unique_name(), unique_name()
+        for name in (owner, other):
+            assert signup(http, name).status_code == 200
+        assert login("203.0.113.5", PASSWORD, owner).status_code == 200  # the owner's place
+
+        # Eleven wrong passwords for the owner's name, spread over attacking addresses.
+        codes = [
+            login(f"198.51.100.{i % 4}", "wrong-password", owner).status_code for i in range(11)
+        ]
+        assert codes == [401] * 10 + [429], codes
+
+        # The owner still logs in from where they logged in before...
+        assert login("203.0.113.5", PASSWORD, owner).status_code == 200
+        # ...while an address that never logged in to the name waits, even with the
+        # right password, as does an attacking one.
+        for address in ("192.0.2.99", "198.51.100.1"):
+            limited = login(address, PASSWORD, owner)
+            assert limited.status_code == 429, limited.text
+            assert limited.json()["error"].startswith(
+                "Too many failed login attempts for this username"
+            )
+        # Another name's owner is not affected by the attack.
+        assert login("192.0.2.99", PASSWORD, other).status_code == 200
+
+        # The familiar address's own failures still have a window of the same size.
+        for _ in range(10):
+            assert login("203.0.113.5", "wrong-password", owner).status_code == 401
+        limited = login("203.0.113.5", PASSWORD, owner)
+        assert limited.status_code == 429, limited.text
+        assert "for this username" in limited.json()["error"]

@@ -1,7 +1,9 @@
 """Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
 
 Validation problems become 400 with a sentence naming the field; storage
-outages 503; anything unexpected a 500 without a stack trace.
+outages 503; anything unexpected a 500 without a stack trace: its body says
+only that an internal error happened, and the ``X-Error-Id`` header names the
+log line that holds the exception (see :func:`log_internal_error`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
 from tufsync.names import InvalidName
+from tufsync.observability.logs import log_internal_error
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
 from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
+ERROR_ID_HEADER = "X-Error-Id"
 
 
 class ApiError(Exception):
@@ -129,6 +133,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return JSONResponse({"error": "Internal server error"}, status_code=500)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = log_internal_error(
+            log, f"unexpected error in {request.method} {request.url.path}", exc
+        )
+        return JSONResponse(
+            {"error": "Internal server error"},
+            status_code=500,
+            headers={ERROR_ID_HEADER: error_id},
+        )

@@ -6,6 +6,11 @@ is replaced by tufsync's own request line. Structured lines pass their fields
 as ``extra={"fields": {...}}``: top-level keys in JSON, ``key=value`` in text.
 As a last guard, anything that looks like a bearer token, a JWT, an API token
 or PEM private key material is masked before a line is written.
+
+An unexpected exception is logged once, with its traceback, under a short
+random error id (:func:`log_internal_error`); callers show only that id (in a
+task's error sentence, in a 500 answer), never the exception's text, which
+can hold SQL statements, paths or connection details.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -21,6 +27,7 @@ from typing import Any
 
 REQUEST_LOGGER = "tufsync.request"
 TASK_LOGGER = "tufsync.task"
+ERROR_ID_BYTES = 6  # 12 hex digits: unique among a server's errors, short enough to read out
 
 _SECRETS = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
@@ -176,3 +183,25 @@ def log_task(
     logging.getLogger(TASK_LOGGER).log(
         level, "task %s %s/%s %s", name, admin, app, outcome, extra={"fields": fields}
     )
+
+
+def new_error_id() -> str:
+    """A short random id naming one internal error in the log."""
+    return secrets.token_hex(ERROR_ID_BYTES)
+
+
+def log_internal_error(logger: logging.Logger, what: str, exc: BaseException, **fields: Any) -> str:
+    """Log ``exc`` with its traceback under a new error id; return the id.
+
+    The line reads ``<what> (error id <id>)`` with the fields ``event``
+    (``internal_error``), ``error_id`` and ``fields``.
+    """
+    error_id = new_error_id()
+    logger.error(
+        "%s (error id %s)",
+        what,
+        error_id,
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"fields": {"event": "internal_error", "error_id": error_id, **fields}},
+    )
+    return error_id

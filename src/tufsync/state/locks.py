@@ -17,10 +17,34 @@ from tufsync.state.base import StateStore
 
 log = logging.getLogger(__name__)
 OWNER_CHECK_INTERVAL = 0.25
+# Seconds :func:`hold_lock` waits when its caller names no wait (every task's
+# repository lock): a task gives up, and says so, after this long.
+DEFAULT_WAIT = 120.0
 
 
 class LockTimeout(TimeoutError):
     """The lock stayed taken for longer than the caller would wait."""
+
+    def __init__(self, name: str, waited: float) -> None:
+        super().__init__(f"timed out after waiting {waited:g}s for lock {name}")
+        self.name = name
+        self.waited = waited
+
+    @property
+    def lock_kind(self) -> str:
+        """What the lock serialises, in words (the lock names are built by
+        :mod:`tufsync.tenant_keys`; only their last component is read here)."""
+        for suffix, words in _LOCK_WORDS:
+            if self.name.endswith(suffix):
+                return words
+        return "a lock"
+
+
+_LOCK_WORDS = (
+    (":signing-lock", "the lock on the app's signing drafts"),
+    (":registry-lock", "the lock on the account's artifact files"),
+    (":lock", "the repository lock"),
+)
 
 
 class LockNotNeeded(Exception):
@@ -67,7 +91,7 @@ class _LocalQueue:
             try:
                 await asyncio.wait_for(lock.acquire(), patience)
             except TimeoutError:
-                raise LockTimeout(f"timed out waiting for lock {name}") from None
+                raise LockTimeout(name, patience) from None
             try:
                 yield
             finally:
@@ -89,11 +113,12 @@ async def hold_lock(
     name: str,
     *,
     ttl: float = 15.0,
-    wait: float = 120.0,
+    wait: float | None = None,
     poll_max: float = 0.05,
     unless: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[HeldLock]:
-    """Wait up to ``wait`` seconds for ``name``; hold it for the ``async with`` body.
+    """Wait up to ``wait`` seconds (default :data:`DEFAULT_WAIT`) for ``name``;
+    hold it for the ``async with`` body; :class:`LockTimeout` when it stays taken.
 
     Waiters of one process queue in memory first, so only one of them at a time
     polls the state store. The lock is extended in the background every
@@ -106,10 +131,12 @@ async def hold_lock(
     trips of taking and releasing the lock. It must only answer True for a final
     fact, since it runs without the lock.
     """
+    if wait is None:
+        wait = DEFAULT_WAIT
     if wait <= 0:
         if unless is not None and await unless():
             raise LockNotNeeded(name)
-        async with _hold_shared(store, name, ttl, 0.0, poll_max) as held:
+        async with _hold_shared(store, name, ttl, 0.0, poll_max, wait) as held:
             yield held
         return
     loop = asyncio.get_running_loop()
@@ -118,15 +145,16 @@ async def hold_lock(
         if unless is not None and await unless():
             raise LockNotNeeded(name)
         remaining = max(0.0, deadline - loop.time())
-        async with _hold_shared(store, name, ttl, remaining, poll_max) as held:
+        async with _hold_shared(store, name, ttl, remaining, poll_max, wait) as held:
             yield held
 
 
 @asynccontextmanager
 async def _hold_shared(
-    store: StateStore, name: str, ttl: float, wait: float, poll_max: float
+    store: StateStore, name: str, ttl: float, wait: float, poll_max: float, waited: float
 ) -> AsyncIterator[HeldLock]:
-    """Poll the state store for ``name`` up to ``wait`` seconds, then hold it."""
+    """Poll the state store for ``name`` up to ``wait`` seconds, then hold it
+    (``waited``: the caller's whole wait, which a LockTimeout reports)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 0.002
@@ -140,7 +168,7 @@ async def _hold_shared(
             if await _take_over_if_dead(store, name):
                 continue
         if loop.time() >= deadline:
-            raise LockTimeout(f"timed out waiting for lock {name}")
+            raise LockTimeout(name, max(waited, 0.0))
         await asyncio.sleep(delay)
         delay = min(delay * 2, poll_max)
     held = HeldLock(store, name, token, ttl)

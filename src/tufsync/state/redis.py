@@ -3,6 +3,12 @@
 Compare-and-delete, lock acquisition and lock extension run as Lua scripts so
 they stay atomic across API processes and workers and cost one round trip
 each; fencing tokens come from INCR inside the acquiring script.
+
+A lock's token counter (``fence:<lock>``) lives :data:`FENCE_RETENTION` seconds
+after the lock was last taken or extended, so the counter of every task lease
+(one lock per task) goes away with its task instead of staying forever. While
+anyone holds or keeps extending the lock, its counter stays: tokens of one lock
+strictly increase for as long as a holder of an older token can still act on it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from tufsync.state.base import LockReads, lock_value
+
+# Seconds a fence counter outlives the last acquisition or extension of its lock:
+# far longer than any task runs (a task's deadline is at most an hour, and its
+# lease is extended every few seconds while it runs).
+FENCE_RETENTION = 7 * 24 * 3600.0
 
 _DELETE_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -27,9 +38,11 @@ return members
 """
 # One round trip: draw the next fencing token (INCR), then SET NX the lock to
 # "<token>" or "<token> <owner>" (see state.base.lock_value). A token is drawn
-# even when the lock is taken, as the two separate commands did before.
+# even when the lock is taken, as the two separate commands did before. The
+# counter's time to live (ARGV[3]) starts again at every acquisition.
 _ACQUIRE_LOCK = """
 local token = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 local value = tostring(token)
 if ARGV[2] ~= '' then
   value = value .. ' ' .. ARGV[2]
@@ -40,9 +53,11 @@ end
 return false
 """
 # A lock's value is "<token>" or "<token> <owner>"; these match it by token.
+# Extending a held lock also keeps its fence counter (KEYS[2]) for ARGV[3] ms.
 _EXTEND_LOCK = """
 local v = redis.call('GET', KEYS[1])
 if v and (v == ARGV[1] or string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ') then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -54,6 +69,13 @@ if v and (v == ARGV[1] or string.sub(v, 1, string.len(ARGV[1]) + 1) == ARGV[1] .
 end
 return 0
 """
+
+_FENCE_RETENTION_MS = int(FENCE_RETENTION * 1000)
+
+
+def _fence(name: str) -> str:
+    """The key of lock ``name``'s fencing-token counter."""
+    return f"fence:{name}"
 
 
 class RedisStateStore(LockReads):
@@ -120,13 +142,15 @@ class RedisStateStore(LockReads):
     async def acquire_lock(self, name: str, ttl: float, owner: str = "") -> int | None:
         lock_value(0, owner)  # refuses an owner name with a space, as parse_lock_value needs
         result: Any = await self._acquire_lock(
-            keys=[name, f"fence:{name}"], args=[max(1, int(ttl * 1000)), owner]
+            keys=[name, _fence(name)],
+            args=[max(1, int(ttl * 1000)), owner, _FENCE_RETENTION_MS],
         )
         return None if result is None else int(result)
 
     async def extend_lock(self, name: str, token: int, ttl: float) -> bool:
         result: Any = await self._extend_lock(
-            keys=[name], args=[str(token), max(1, int(ttl * 1000))]
+            keys=[name, _fence(name)],
+            args=[str(token), max(1, int(ttl * 1000)), _FENCE_RETENTION_MS],
         )
         return bool(result)
 

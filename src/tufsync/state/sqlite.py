@@ -15,6 +15,13 @@ process holds the database's write lock (a CLI command, a test holding a
 key), the call yields to the loop and retries for up to :data:`BUSY_WAIT`
 seconds, so the loop is never blocked by another writer. Durability is the
 same as before: a committed statement survives a killed process.
+
+A lock's token counter (a ``state_counters`` row) expires
+:data:`FENCE_RETENTION` seconds after the lock was last taken or extended and
+is purged at most every :data:`COUNTER_PURGE_INTERVAL` seconds, so the counter
+of every task lease (one lock per task) goes away with its task. While anyone
+holds or keeps extending the lock its counter stays, so tokens of one lock
+strictly increase for as long as a holder of an older token can still act on it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ from tufsync.state.base import LockReads, lock_value
 T = TypeVar("T")
 BUSY_WAIT = 5.0  # seconds a statement waits for another process's write lock
 _BUSY_POLL_MAX = 0.05
+# Seconds a fence counter outlives the last acquisition or extension of its lock:
+# far longer than any task runs (a task's deadline is at most an hour, and its
+# lease is extended every few seconds while it runs).
+FENCE_RETENTION = 7 * 24 * 3600.0
+COUNTER_PURGE_INTERVAL = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state_entries (
@@ -45,7 +57,8 @@ CREATE TABLE IF NOT EXISTS state_sets (
 );
 CREATE TABLE IF NOT EXISTS state_counters (
     name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
+    value INTEGER NOT NULL,
+    expires_at REAL
 );
 """
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
@@ -61,6 +74,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 class SqliteStateStore(LockReads):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._next_purge = 0.0
 
     @classmethod
     async def open(cls, path: str) -> SqliteStateStore:
@@ -177,10 +191,15 @@ class SqliteStateStore(LockReads):
         return sorted(str(r[0]) for r in rows)
 
     async def _next_token(self, name: str) -> int:
+        now = time.time()
+        if now >= self._next_purge:
+            self._next_purge = now + COUNTER_PURGE_INTERVAL
+            await self._write("DELETE FROM state_counters WHERE expires_at <= ?", (now,))
         rows = await self._rows(
-            "INSERT INTO state_counters(name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-            (name,),
+            "INSERT INTO state_counters(name, value, expires_at) VALUES (?, 1, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1, "
+            "expires_at = excluded.expires_at RETURNING value",
+            (name, now + FENCE_RETENTION),
         )
         return int(rows[0][0])
 
@@ -198,6 +217,11 @@ class SqliteStateStore(LockReads):
             f"WHERE key = ? AND (value = ? OR value LIKE ?) AND {_LIVE}",
             (time.time() + ttl, name, str(token), f"{token} %", time.time()),
         )
+        if changed == 1:
+            await self._write(
+                "UPDATE state_counters SET expires_at = ? WHERE name = ?",
+                (time.time() + FENCE_RETENTION, name),
+            )
         return changed == 1
 
     async def release_lock(self, name: str, token: int) -> None:
@@ -221,8 +245,29 @@ def _connect(path: str) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        _add_counter_expiry(conn)
         conn.execute("PRAGMA busy_timeout=0")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _add_counter_expiry(conn: sqlite3.Connection) -> None:
+    """Give the counters of a state file from before they expired an expiry column
+    (one writer at a time: another process may be opening the same file)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(state_counters)")}
+        if "expires_at" not in columns:
+            conn.execute("ALTER TABLE state_counters ADD COLUMN expires_at REAL")
+            conn.execute(
+                "UPDATE state_counters SET expires_at = ?", (time.time() + FENCE_RETENTION,)
+            )
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS state_counters_expiry ON state_counters(expires_at)"
+        )
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -19,6 +19,8 @@ from tufsync.audit_events import task_event
 from tufsync.db import audit, queries
 from tufsync.db.audit import AuditDetailError
 from tufsync.observability.metrics import observe_batch
+from tufsync.registry.marks import WARNING as MARKS_WARNING
+from tufsync.registry.marks import record_published
 from tufsync.state.locks import LockNotNeeded, hold_lock
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.bootstrap import discard_bootstrap, run_bootstrap, validate_bootstrap_async
@@ -271,16 +273,19 @@ class TargetsBatchHandler(MetadataHandler):
             item for item in landed if item.unsigned and item.record.params.get("delete_files")
         ]
         task_ids = [i.record.task_id for i in items]
+        tx = services.transactions
         events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
         release = [] if deleting else task_ids  # nothing left to do under the claims
-        await services.transactions.run(
-            _record_batch, landed, items[0].record.admin, events, release
-        )
-        if deleting:
+        admin = items[0].record.admin
+        recorded = await record_published(tx, _record_batch, landed, admin, events, release)
+        for item in [] if recorded else landed:  # published all the same: the work is done
+            assert item.outcome is not None
+            item.outcome.details["warning"] = MARKS_WARNING
+        if deleting and recorded:  # else the files wait, claimed, for the same removal again
             for item in deleting:
                 for path in item.unsigned:
                     await _delete_unowned(services, path)
-            await services.transactions.run(queries.release_claims, task_ids)
+            await record_published(tx, queries.release_claims, task_ids)
         return versions
 
     async def run(self, services: Services, record: TaskRecord) -> Outcome:

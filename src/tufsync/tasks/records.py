@@ -1,4 +1,5 @@
-"""Task records (PENDING → STARTED → SUCCESS | FAILURE) kept in the state store."""
+"""Task records (PENDING → STARTED → SUCCESS | FAILURE) kept in the state store,
+and the sentences a failed task's record gives as its ``error``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tufsync import tenant_keys
+from tufsync.observability.logs import log_internal_error
 from tufsync.state import StateStore
+from tufsync.state.locks import LockTimeout
 
 log = logging.getLogger(__name__)
 PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
@@ -19,6 +22,9 @@ RECORD_TTL = 30 * 24 * 3600.0
 # A record larger than this (a bootstrap's payload of thousands of roles) is parsed in
 # a worker thread: GET /tuf/v1/task reads it on every poll.
 BIG_RECORD_CHARS = 64 * 1024
+# How the failure sentences below begin (the task log line tells them apart).
+TIMEOUT_PREFIX = "task timed out"
+INTERNAL_PREFIX = "internal error"
 
 TASK_NAMES = frozenset(
     {
@@ -39,6 +45,30 @@ TASK_NAMES = frozenset(
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def timeout_error(exc: TimeoutError, deadline: float) -> str:
+    """The error of a task that ran out of time: past its own deadline (``deadline``
+    seconds), or tired of waiting for a lock another piece of work held."""
+    if isinstance(exc, LockTimeout):
+        return (
+            f"{TIMEOUT_PREFIX} waiting for {exc.lock_kind}: other work held it for all of "
+            f"{exc.waited:g} seconds; nothing was changed"
+        )
+    return f"{TIMEOUT_PREFIX} after {deadline:g} seconds; nothing was changed"
+
+
+def internal_error(logger: logging.Logger, record: TaskRecord, exc: BaseException) -> str:
+    """Log an unexpected exception of a task under a new error id; return the record's
+    error sentence, which names the id but not the exception (whose text can hold
+    SQL statements, paths or connection details)."""
+    error_id = log_internal_error(
+        logger, f"task {record.task_id} ({record.name}) failed", exc, task_id=record.task_id
+    )
+    return (
+        f"{INTERNAL_PREFIX} (error id {error_id}): the task stopped before it finished; "
+        "the server's log has the details under this id"
+    )
 
 
 @dataclass

@@ -25,7 +25,16 @@ from tufsync.observability.logs import log_task
 from tufsync.observability.metrics import observe_task
 from tufsync.state.locks import LockTimeout, hold_lock
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
-from tufsync.tasks.records import FAILURE, STARTED, SUCCESS, TaskRecord
+from tufsync.tasks.records import (
+    FAILURE,
+    INTERNAL_PREFIX,
+    STARTED,
+    SUCCESS,
+    TIMEOUT_PREFIX,
+    TaskRecord,
+    internal_error,
+    timeout_error,
+)
 from tufsync.tuf.errors import TufError
 from tufsync.writes import WriteGuard, guarding
 
@@ -34,9 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600.0
-# How the failure sentences written below begin (the task log line tells them apart).
-TIMEOUT_PREFIX = "task timed out"
-INTERNAL_PREFIX = "internal error:"
 LEASE_POLL = 0.5
 
 
@@ -122,15 +128,13 @@ async def _run_leased(services: Services, record: TaskRecord) -> TaskRecord | No
     except (TaskFailed, TufError) as exc:
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=str(exc))
-    except TimeoutError:
+    except TimeoutError as exc:
         await handler.on_failure(services, record)
-        await records.finish(
-            record, ok=False, error=f"task timed out after {timeout:g} seconds; nothing was changed"
-        )
+        await records.finish(record, ok=False, error=timeout_error(exc, timeout))
     except Exception as exc:
-        log.exception("task %s (%s) failed", record.task_id, record.name)
+        error = internal_error(log, record, exc)
         await handler.on_failure(services, record)
-        await records.finish(record, ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
+        await records.finish(record, ok=False, error=error)
     else:
         if record.name not in BATCHED_TASKS:
             await record_audit(services, record, outcome)

@@ -92,6 +92,7 @@ async def login(request: Request, services: Services = Depends(get_services)) ->
     if not valid or user is None:
         await services.attempts.failed("login", client_address(request), body.username)
         raise ApiError(401, "Invalid username or password")
+    await services.attempts.succeeded("login", client_address(request), body.username)
     settings = services.settings
     assert settings.jwt_secret is not None
     token = issue_token(
