@@ -88,7 +88,7 @@ def listed(client: TestClient) -> set[str]:
 
 def lose_connection(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
     """The next ``times`` signed-mark writes fail as a terminated backend makes them fail."""
-    real = queries.mark_signed_by_tasks
+    real = queries.mark_signed
     calls = [0]
 
     def flaky(conn: Connection, signed: list[tuple[str, str, str]]) -> None:
@@ -102,7 +102,7 @@ def lose_connection(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
             )
         real(conn, signed)
 
-    monkeypatch.setattr(queries, "mark_signed_by_tasks", flaky)
+    monkeypatch.setattr(queries, "mark_signed", flaky)
     return calls
 
 
