@@ -1,0 +1,94 @@
+"""The scale-out task stream on a real Redis: a dead consumer's message is redelivered
+without waiting for new traffic, the stream survives its loss, and the messages a
+live worker holds are never redelivered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tufsync.settings import Settings
+from tufsync.tasks.queue import TaskQueue
+from tufsync.tasks.stream import StreamMessage
+
+REDELIVERY = 1.0
+
+
+@pytest.fixture
+async def queues(tmp_path: Path, redis_db: str) -> AsyncIterator[list[TaskQueue]]:
+    settings = Settings(data_dir=tmp_path, redis_url=redis_db, task_redelivery_seconds=REDELIVERY)
+    made = [TaskQueue(settings) for _ in range(2)]  # two consumers (workers)
+    for queue in made:
+        await queue.broker.startup()
+    yield made
+    for queue in made:
+        await queue.stop()
+
+
+async def first_message(queue: TaskQueue, within: float) -> StreamMessage:
+    listening = queue.broker.listen()
+    try:
+        message: Any = await asyncio.wait_for(anext(listening), within)
+        assert isinstance(message, StreamMessage)
+        return message
+    finally:
+        await listening.aclose()
+
+
+async def test_a_dead_consumers_message_is_redelivered_without_new_messages(
+    queues: list[TaskQueue],
+) -> None:
+    dead, live = queues
+    await dead.submit("task-1")
+    taken = await first_message(dead, 5)
+    assert dead._task_id(taken.data) == "task-1"
+    # The consumer that took it never acknowledges it (killed); nothing else is queued.
+    again = await first_message(live, 3 * REDELIVERY + 2)
+    assert again.message_id == taken.message_id
+    await again.ack()
+    redelivered = asyncio.ensure_future(first_message(dead, 3 * REDELIVERY))
+    with pytest.raises(TimeoutError):
+        await redelivered  # acknowledged: never delivered again
+
+
+async def test_the_stream_survives_its_loss(queues: list[TaskQueue], redis_db: str) -> None:
+    queue = queues[0]
+    listening = queue.broker.listen()
+    reading = asyncio.ensure_future(anext(listening))
+    await asyncio.sleep(0.3)  # blocked in its read
+    redis.Redis.from_url(redis_db).flushdb()  # stream and consumer group gone
+    await asyncio.sleep(0.3)
+    await queue.submit("after-loss")
+    try:
+        message = await asyncio.wait_for(reading, 10)
+        assert queue._task_id(message.data) == "after-loss"
+    finally:
+        await listening.aclose()
+
+
+async def test_held_messages_of_a_live_worker_are_not_redelivered(
+    queues: list[TaskQueue],
+) -> None:
+    holder, other = queues
+    await holder.submit("long-task")
+    held = await first_message(holder, 5)
+
+    async def keep_claimed() -> None:
+        while True:
+            await asyncio.sleep(REDELIVERY / 3)
+            await holder.broker.touch([held.message_id])  # type: ignore[attr-defined]
+
+    toucher = asyncio.ensure_future(keep_claimed())
+    try:
+        with pytest.raises(TimeoutError):
+            await first_message(other, 4 * REDELIVERY)
+    finally:
+        toucher.cancel()
+    # The holder stops (dies): now the message goes to the other worker.
+    again = await first_message(other, 3 * REDELIVERY + 2)
+    assert again.message_id == held.message_id
