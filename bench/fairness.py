@@ -5,9 +5,10 @@ Starts one API process and N workers (default concurrency) on Redis (the
 database of TUFSYNC_TEST_REDIS_DB, flushed), a fresh PostgreSQL database and a
 local object store. Tenant A bootstraps a repository with ``--bins`` hash bins;
 tenant B one plain repository. For each flood size, A queues that many forced
-online updates (POST /tuf/v1/metadata/online: new snapshot and timestamp of the
-big repository), then B publishes one artifact; printed: B's publish time from
-request to SUCCESS, alone and under the flood, and how long A's flood took.
+online updates from 16 client threads (POST /tuf/v1/metadata/online: new
+snapshot and timestamp of the big repository), then B publishes one artifact.
+Printed: B's publish time from request to SUCCESS, alone and under the flood,
+and how long A's flood took.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -42,11 +44,13 @@ def cluster_env(tmp: Path, db: str, redis_url: str) -> dict[str, str]:
 
 
 def flood_then_publish(flooder: Api, quiet: Api, size: int, round_no: int) -> None:
-    started = time.perf_counter()
-    flood = []
-    for _ in range(size):
+    def force(_: int) -> str:
         response = flooder.post("/tuf/v1/metadata/online", params={"appName": "big"})
-        flood.append(response.json()["data"]["task_id"])
+        return str(response.json()["data"]["task_id"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        flood = list(pool.map(force, range(size)))
     queued = time.perf_counter() - started
     took = time_publish(quiet, "small", f"2.{round_no}", f"under flood {size}".encode())
     for task_id in flood:
@@ -61,7 +65,7 @@ def flood_then_publish(flooder: Api, quiet: Api, size: int, round_no: int) -> No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bins", type=int, default=2048)
-    parser.add_argument("--flood", type=int, nargs="*", default=[40, 48])
+    parser.add_argument("--flood", type=int, nargs="*", default=[40, 48, 160])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     redis_url = f"{REDIS_BASE}/{TEST_REDIS_DB}"

@@ -1,6 +1,6 @@
 """Scale-out fairness for real (API process and workers on Redis + PostgreSQL): one
 tenant's backlog never holds up another tenant's task, and the automatic refresh is
-never starved by tenants' work (docs/design: queues are fair between repositories)."""
+never starved by tenants' work: the worker's queues are fair between repositories."""
 
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
 """Fair dispatch in a scale-out worker: one running turn per repository, round-robin.
 
-All metadata changes of a repository are serialized by its lock (docs/design:
-one lock per (admin, app)), so a second task of a repository that already has
-a running task could only wait for that lock. Such tasks wait here, in the
-repository's in-process queue, without taking one of the worker's slots; the
-slots go round-robin to the repositories that have work and no running turn,
-so one tenant's backlog never holds up another tenant's task. A worker
-therefore runs at most one turn per repository; several workers may each run
-one, and all but one of them then wait for the lock.
+All metadata changes of a repository are serialized by its lock (one per
+(admin, app), see :mod:`tufsync.state.locks`), so a second task of a
+repository that already has a running task could only wait for that lock.
+Such tasks wait here, in the repository's in-process queue, without taking
+one of the worker's slots; the slots go round-robin to the repositories that
+have work and no running turn, so one tenant's backlog never holds up another
+tenant's task. A worker therefore runs at most one turn per repository;
+several workers may each run one, and all but one of them then wait for the
+lock.
 
 A turn is one task, or a run of consecutive publish/removal tasks started
 together: those are merged into one metadata write under the lock
