@@ -38,6 +38,15 @@ async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
     await run_task(context.state.services, task_id)
 
 
+async def _drop(delivery: Delivery) -> None:
+    """Acknowledge a message there is nothing to run for; if that fails, its
+    redelivery is dropped the same way."""
+    try:
+        await delivery.acknowledge()
+    except Exception:
+        log.exception("could not acknowledge the message of task %r", delivery.task_id)
+
+
 def _claim_interval(settings: Settings) -> float:
     """Seconds between scans for unacknowledged messages: a third of the redelivery
     time (so redelivery comes at most a third late), at least 0.5 s, at most 5 s."""
@@ -108,7 +117,7 @@ class TaskQueue:
         message_id = message.message_id if isinstance(message, StreamMessage) else None
         task_id = self._task_id(message.data if isinstance(message, StreamMessage) else message)
         if task_id is None:
-            await Delivery("", ack=ack).acknowledge()
+            await _drop(Delivery("", ack=ack))
             return
         try:
             record = await services.records.get(task_id)
@@ -117,7 +126,7 @@ class TaskQueue:
             dispatcher.accept(("", task_id), Delivery(task_id, "", False, message_id, ack))
             return
         if record is None or record.state in (SUCCESS, FAILURE):
-            await Delivery(task_id, ack=ack).acknowledge()
+            await _drop(Delivery(task_id, ack=ack))
             return
         automatic = bool(record.params.get("automatic"))
         delivery = Delivery(task_id, record.name, automatic, message_id, ack)
@@ -142,8 +151,11 @@ class TaskQueue:
         every = self.settings.task_redelivery_seconds / 3
         while True:
             await asyncio.sleep(every)
+            held = dispatcher.held_message_ids()
+            if not held:
+                continue
             try:
-                await self.broker.touch(dispatcher.held_message_ids())  # type: ignore[attr-defined]
+                await self.broker.touch(held)  # type: ignore[attr-defined]
             except Exception:
                 log.exception("could not keep this worker's task messages claimed")
 
