@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from tufsync.settings import Settings
-from tufsync.tasks.queue import TaskQueue
-from tufsync.tasks.stream import StreamMessage
+from tufsync.tasks.queue import GROUP_NAME, QUEUE_NAME, TaskQueue
+from tufsync.tasks.stream import StreamMessage, resilient_stream_broker
 
 REDELIVERY = 1.0
 
@@ -92,3 +92,32 @@ async def test_held_messages_of_a_live_worker_are_not_redelivered(
     # The holder stops (dies): now the message goes to the other worker.
     again = await first_message(other, 3 * REDELIVERY + 2)
     assert again.message_id == held.message_id
+
+
+async def test_reading_goes_on_after_redis_read_timeouts(tmp_path: Path, redis_db: str) -> None:
+    """Every blocking read outlasts the socket timeout (as when Redis stalls for
+    longer than redis-py's 5 s): the broker keeps reading and delivers the task."""
+    settings = Settings(data_dir=tmp_path, redis_url=redis_db, task_redelivery_seconds=3.0)
+    queue = TaskQueue(settings)
+    stalled = resilient_stream_broker()(
+        redis_db,
+        queue_name=QUEUE_NAME,
+        consumer_group_name=GROUP_NAME,
+        consumer_id="0",
+        xread_block=1000,
+        socket_timeout=0.2,
+    )
+    stalled.retry_delay = 0.1
+    await queue.broker.startup()
+    await stalled.startup()
+    listening = stalled.listen()
+    try:
+        reading = asyncio.ensure_future(anext(listening))
+        await asyncio.sleep(1.0)  # several reads timed out by now
+        await queue.submit("after-timeouts")
+        message = await asyncio.wait_for(reading, 10)
+        assert queue._task_id(message.data) == "after-timeouts"
+    finally:
+        await listening.aclose()
+        await stalled.shutdown()
+        await queue.stop()

@@ -20,9 +20,9 @@ The automatic refresh (``force_online_metadata_update`` queued by
 also use a few reserved slots that tenants' work never takes, so it is never
 starved, even when every slot runs another repository's long task.
 
-A delivery is acknowledged only after its task ended (success, failure or an
-error of the runner); a cancelled one (shutdown) is not, so another worker
-takes it over.
+A delivery is acknowledged only after its task ended (SUCCESS or FAILURE);
+one whose runner failed or was cancelled (shutdown) is not, so it is
+delivered again.
 """
 
 from __future__ import annotations
@@ -199,18 +199,20 @@ class FairDispatcher:
             self._pump()
 
     async def _one(self, delivery: Delivery) -> None:
-        """Run one task, then acknowledge its message (not when cancelled)."""
+        """Run one task, then acknowledge its message. When the runner itself failed
+        (e.g. the state store was unreachable) the message is left unacknowledged and
+        no longer kept claimed, so it is redelivered; when cancelled (shutdown), too."""
         try:
             await self._run(delivery.task_id)
         except Exception:
-            log.exception("task %s: the runner failed", delivery.task_id)
-        try:
-            await delivery.acknowledge()
-        except Exception:
-            log.exception("task %s: could not acknowledge its message", delivery.task_id)
-        finally:
-            if delivery.message_id is not None:
-                self._held.pop(delivery.message_id, None)
+            log.exception("task %s: runner failed; to be delivered again", delivery.task_id)
+        else:
+            try:
+                await delivery.acknowledge()
+            except Exception:
+                log.exception("task %s: could not acknowledge its message", delivery.task_id)
+        if delivery.message_id is not None:
+            self._held.pop(delivery.message_id, None)
 
     async def cancel(self) -> None:
         """Stop every running turn; their messages stay unacknowledged."""

@@ -6,7 +6,8 @@ Another worker claims them once they have been idle for ``idle_timeout`` ms.
 A live worker keeps the messages it holds (running, or waiting for their
 repository's turn, see :mod:`tufsync.tasks.dispatch`) from looking idle by
 claiming them for itself again every third of that time (:meth:`touch`), so
-only a dead worker's messages are ever redelivered.
+only a dead worker's messages are ever redelivered. A lost or stalled
+connection, or a lost stream, never stops the reading.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def _text(value: Any) -> str:
 
 def resilient_stream_broker() -> type[Any]:
     """The broker class (imported lazily: Redis is only needed in scale-out)."""
+    from redis import exceptions as redis_errors
     from redis.asyncio import Redis
     from redis.exceptions import ResponseError
     from taskiq_redis import RedisStreamBroker
@@ -52,12 +54,18 @@ def resilient_stream_broker() -> type[Any]:
         """
 
         claim_interval: float = 1.0
+        retry_delay: float = 1.0
 
         async def listen(self) -> AsyncGenerator[Any, None]:
             while True:
                 try:
                     async for message in self._listen_and_reclaim():
                         yield message
+                except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+                    # Redis restarting, or stalled past the socket timeout (redis-py's
+                    # default is 5 s): read again rather than stop taking tasks.
+                    log.warning("task stream unreachable (%s); reading again", exc)
+                    await asyncio.sleep(self.retry_delay)
                 except ResponseError as exc:
                     # NOGROUP: read after the loss; UNBLOCKED: reading while it happened.
                     if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
