@@ -121,3 +121,58 @@ async def test_reading_goes_on_after_redis_read_timeouts(tmp_path: Path, redis_d
         await listening.aclose()
         await stalled.shutdown()
         await queue.stop()
+
+
+async def test_a_dead_consumers_message_behind_many_held_ones_is_redelivered(
+    tmp_path: Path, redis_db: str
+) -> None:
+    """XAUTOCLAIM scans at most ten times its count of pending entries per call; the
+    scan goes on where it stopped, so 30 messages held by a live worker (kept claimed)
+    never hide a dead worker's message behind them (here: count 2, 20 per call)."""
+
+    def broker() -> Any:
+        made = resilient_stream_broker()(
+            redis_db,
+            queue_name=QUEUE_NAME,
+            consumer_group_name=GROUP_NAME,
+            consumer_id="0",
+            idle_timeout=int(REDELIVERY * 1000),
+            xread_block=300,
+            unacknowledged_batch_size=2,
+        )
+        made.claim_interval = 0.3
+        return made
+
+    queue = TaskQueue(Settings(data_dir=tmp_path, redis_url=redis_db))
+    live, dead = broker(), broker()
+    await queue.broker.startup()
+    await live.startup()
+    await dead.startup()
+    for i in range(30):
+        await queue.submit(f"held-{i}")
+    held: list[str] = []
+    live_reading = live.listen()
+    while len(held) < 30:
+        held.append((await asyncio.wait_for(anext(live_reading), 5)).message_id)
+    await live_reading.aclose()
+    await queue.submit("orphan")
+    dead_reading = dead.listen()
+    orphan = await asyncio.wait_for(anext(dead_reading), 5)
+    await dead_reading.aclose()  # the dead worker never acknowledges it
+
+    async def keep_claimed() -> None:
+        while True:
+            await live.touch(held)
+            await asyncio.sleep(REDELIVERY / 4)
+
+    toucher = asyncio.ensure_future(keep_claimed())
+    other = live.listen()
+    try:
+        message = await asyncio.wait_for(anext(other), 10 * REDELIVERY)
+        assert message.message_id == orphan.message_id
+    finally:
+        toucher.cancel()
+        await other.aclose()
+        for made in (live, dead):
+            await made.shutdown()
+        await queue.stop()

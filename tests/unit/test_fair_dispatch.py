@@ -124,3 +124,19 @@ async def test_a_failing_runner_frees_the_slot_and_leaves_the_message_for_redeli
     dispatcher.accept(("a", "app"), Delivery("x", "metadata_update", False, "m-x", ack))
     await settle()
     assert acked == [] and dispatcher.running == 0 and dispatcher.held_message_ids() == []
+
+
+async def test_a_task_that_does_not_end_holds_up_its_repository_only_for_a_while() -> None:
+    runs = Runs()
+    dispatcher = FairDispatcher(runs.run, slots=2, reserved=0, turn_patience=0.2)
+    dispatcher.accept(("a", "app"), runs.delivery("hangs"))
+    dispatcher.accept(("a", "app"), runs.delivery("next"))
+    await settle()
+    assert runs.started == ["hangs"]
+    await asyncio.sleep(0.3)
+    assert runs.started == ["hangs", "next"]  # the repository's queue moves on
+    assert dispatcher.running == 2  # the straggler keeps its slot until it ends
+    runs.gate("next").set()
+    runs.gate("hangs").set()
+    await settle()
+    assert sorted(runs.acked) == ["hangs", "next"] and dispatcher.running == 0

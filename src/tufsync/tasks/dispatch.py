@@ -38,6 +38,10 @@ BATCHED = frozenset({"add_artifacts", "publish_artifacts", "remove_artifacts"})
 REFRESH_TASK = "force_online_metadata_update"
 
 Repo = tuple[str, str]
+# Seconds a turn keeps its repository's later tasks waiting: past this, a task
+# that has not ended (a long bootstrap, or a runner that hangs) no longer holds
+# them up; they start, and wait for the repository's lock like any other.
+TURN_PATIENCE = 60.0
 
 
 @dataclass
@@ -89,11 +93,14 @@ class FairDispatcher:
         *,
         reserved: int | None = None,
         batch_limit: int | None = None,
+        turn_patience: float = TURN_PATIENCE,
     ) -> None:
         self._run = run
         self.slots = slots
         self.reserved = reserved_slots(slots) if reserved is None else reserved
         self.batch_limit = batch_limit or slots
+        self.turn_patience = turn_patience
+        self._turns: set[asyncio.Task[None]] = set()
         self._repos: dict[Repo, _Repo] = {}
         self._ready: OrderedDict[Repo, None] = OrderedDict()
         self._held: dict[str, Delivery] = {}
@@ -179,24 +186,48 @@ class FairDispatcher:
             self._used += 1
         entry.turn = turn
         turn.task = asyncio.create_task(self._play(repo, turn))
+        self._turns.add(turn.task)
+        turn.task.add_done_callback(self._turns.discard)
         self._changed.set()
 
     async def _play(self, repo: Repo, turn: _Turn) -> None:
+        """Run the turn's tasks; free the repository for its next turn when they ended,
+        or after ``turn_patience`` seconds (a straggler keeps its slot until it ends)."""
+        runs = [asyncio.ensure_future(self._one(d)) for d in turn.deliveries]
         try:
-            await asyncio.gather(*(self._one(d) for d in turn.deliveries))
+            _, pending = await asyncio.wait(runs, timeout=self.turn_patience)
+            self._end_turn(repo)
+            if pending:
+                log.warning(
+                    "%s/%s: %d task(s) still running after %gs; the repository's next "
+                    "tasks start meanwhile",
+                    repo[0],
+                    repo[1],
+                    len(pending),
+                    self.turn_patience,
+                )
+                await asyncio.wait(pending)
         finally:
+            for run in runs:
+                run.cancel()
+            if self._repos.get(repo) is not None and self._repos[repo].turn is turn:
+                self._end_turn(repo)
             if turn.reserved:
                 self._used_reserved -= 1
             else:
                 self._used -= 1
-            entry = self._repos[repo]
-            entry.turn = None
-            if entry.queue:
-                self._ready[repo] = None
-            else:
-                del self._repos[repo]
             self._changed.set()
             self._pump()
+
+    def _end_turn(self, repo: Repo) -> None:
+        """The repository has no running turn any more: its next tasks may start."""
+        entry = self._repos[repo]
+        entry.turn = None
+        if entry.queue:
+            self._ready[repo] = None
+        else:
+            del self._repos[repo]
+        self._pump()
 
     async def _one(self, delivery: Delivery) -> None:
         """Run one task, then acknowledge its message. When the runner itself failed
@@ -217,7 +248,7 @@ class FairDispatcher:
     async def cancel(self) -> None:
         """Stop every running turn; their messages stay unacknowledged."""
         self._closing = True
-        tasks = [e.turn.task for e in self._repos.values() if e.turn and e.turn.task]
+        tasks = list(self._turns)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -55,6 +55,7 @@ def resilient_stream_broker() -> type[Any]:
 
         claim_interval: float = 1.0
         retry_delay: float = 1.0
+        claim_cursor: str = "0-0"
 
         async def listen(self) -> AsyncGenerator[Any, None]:
             while True:
@@ -103,13 +104,18 @@ def resilient_stream_broker() -> type[Any]:
 
         async def _reclaim(self, conn: Redis) -> AsyncGenerator[Any, None]:
             """Claim the messages no worker acknowledged within ``idle_timeout`` ms."""
+            # One call scans at most 10 * count pending entries (Redis' XAUTOCLAIM):
+            # the next call goes on from where this one stopped, so a dead worker's
+            # messages behind many held by live workers are found too.
             claimed: Any = await conn.xautoclaim(
                 name=self.queue_name,
                 groupname=self.consumer_group_name,
                 consumername=self.consumer_name,
                 min_idle_time=self.idle_timeout,
                 count=self.unacknowledged_batch_size,
+                start_id=self.claim_cursor,
             )
+            self.claim_cursor = _text(claimed[0])
             for msg_id, msg in claimed[1]:
                 if msg is None:  # deleted from the stream meanwhile
                     continue
