@@ -1,20 +1,24 @@
 """The task queue on taskiq: in-memory broker in embedded mode, Redis in scale-out.
 
 The queue carries only task ids; parameters and results live in the task
-records, so any worker can run any task and a restart can resume them.
+records, so any worker can run any task and a restart can resume them. A
+scale-out worker reads the stream (:mod:`tufsync.tasks.stream`) and hands each
+task to its repository's queue in :mod:`tufsync.tasks.dispatch`, which shares
+the worker's slots fairly between repositories.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 
 from tufsync.settings import Settings
-from tufsync.tasks.records import PENDING, STARTED
+from tufsync.tasks.dispatch import Delivery, FairDispatcher
+from tufsync.tasks.records import FAILURE, PENDING, STARTED, SUCCESS
+from tufsync.tasks.stream import StreamMessage, resilient_stream_broker
 
 if TYPE_CHECKING:
     from tufsync.services import Services
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 TASK_NAME = "tufsync.run_task"
 QUEUE_NAME = "tufsync:tasks"
 GROUP_NAME = "tufsync-workers"
+# Deliveries a worker holds before it stops reading the stream: enough that a flood
+# of one repository's tasks never keeps another repository's task in the stream.
+MAX_WAITING = 4096
 
 
 async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
@@ -31,84 +38,13 @@ async def _run(task_id: str, context: Context = TaskiqDepends()) -> None:
     await run_task(context.state.services, task_id)
 
 
-def _resilient_stream_broker() -> type[Any]:
-    from redis.asyncio import Redis
-    from redis.exceptions import ResponseError
-    from taskiq import AckableMessage
-    from taskiq_redis import RedisStreamBroker
-
-    class ResilientStreamBroker(RedisStreamBroker):
-        """A stream broker that survives the loss of its stream (e.g. Redis data loss)
-        and reclaims the messages of dead workers even when no new message arrives.
-
-        The consumer group reads from the start of the stream, so messages
-        added before the group existed are not skipped. taskiq-redis only looks
-        for unacknowledged messages after reading new ones; here XAUTOCLAIM of
-        messages idle for ``idle_timeout`` ms runs every ``claim_interval``
-        seconds (a read blocks at most that long), whether or not new messages
-        came, so a killed worker's tasks are redelivered at most
-        ``idle_timeout`` + ``claim_interval`` after their last delivery. Claiming
-        after every read, as before, cost a round trip per message batch under
-        load and found nothing: no message of a live worker is ever that idle.
-        """
-
-        claim_interval: float = 1.0
-
-        async def listen(self) -> AsyncGenerator[Any, None]:
-            while True:
-                try:
-                    async for message in self._listen_and_reclaim():
-                        yield message
-                except ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
-                        raise
-                    log.warning("task stream or consumer group lost; declaring it again")
-                    await self._declare_consumer_group()
-
-        async def _listen_and_reclaim(self) -> AsyncGenerator[Any, None]:
-            async with Redis(connection_pool=self.connection_pool) as conn:
-                loop = asyncio.get_running_loop()
-                next_claim = loop.time()
-                while True:
-                    if loop.time() >= next_claim:
-                        next_claim = loop.time() + self.claim_interval
-                        async for message in self._reclaim(conn):
-                            yield message
-                    wait_ms = max(1, int((next_claim - loop.time()) * 1000))
-                    fetched: Any = await conn.xreadgroup(
-                        self.consumer_group_name,
-                        self.consumer_name,
-                        {self.queue_name: ">"},
-                        block=min(self.block, wait_ms),
-                        noack=False,
-                        count=self.count,
-                    )
-                    for stream, messages in fetched or []:
-                        for msg_id, msg in messages:
-                            yield AckableMessage(
-                                data=msg[b"data"],
-                                ack=self._ack_generator(id=msg_id, queue_name=stream),
-                            )
-
-        async def _reclaim(self, conn: Redis) -> AsyncGenerator[Any, None]:
-            """Claim the messages no worker acknowledged within ``idle_timeout`` ms."""
-            claimed: Any = await conn.xautoclaim(
-                name=self.queue_name,
-                groupname=self.consumer_group_name,
-                consumername=self.consumer_name,
-                min_idle_time=self.idle_timeout,
-                count=self.unacknowledged_batch_size,
-            )
-            for msg_id, msg in claimed[1]:
-                if msg is None:  # deleted from the stream meanwhile
-                    continue
-                log.info("redelivering task message %s (its worker went silent)", msg_id)
-                yield AckableMessage(
-                    data=msg[b"data"],
-                    ack=self._ack_generator(id=msg_id, queue_name=self.queue_name),
-                )
-
-    return ResilientStreamBroker
+async def _drop(delivery: Delivery) -> None:
+    """Acknowledge a message there is nothing to run for; if that fails, its
+    redelivery is dropped the same way."""
+    try:
+        await delivery.acknowledge()
+    except Exception:
+        log.exception("could not acknowledge the message of task %r", delivery.task_id)
 
 
 def _claim_interval(settings: Settings) -> float:
@@ -125,7 +61,7 @@ def make_broker(settings: Settings) -> AsyncBroker:
     been idle for ``task_redelivery_seconds``.
     """
     if settings.redis_url:
-        broker: AsyncBroker = _resilient_stream_broker()(
+        broker: AsyncBroker = resilient_stream_broker()(
             settings.redis_url,
             queue_name=QUEUE_NAME,
             consumer_group_name=GROUP_NAME,
@@ -144,6 +80,7 @@ class TaskQueue:
         self.settings = settings
         self.broker: AsyncBroker = make_broker(settings)
         self._task: Any = self.broker.register_task(_run, task_name=TASK_NAME)
+        self.dispatcher: FairDispatcher | None = None
 
     async def start(self, services: Services, *, embedded_worker: bool) -> None:
         self.broker.state.services = services
@@ -154,14 +91,73 @@ class TaskQueue:
             await self.resume_unfinished(services)
 
     async def run_worker(self) -> None:
-        """Consume tasks from the broker until cancelled (``tufsync worker``)."""
-        from taskiq.api import run_receiver_task
+        """Consume tasks from the stream until cancelled (``tufsync worker``), each
+        repository in its turn (see :mod:`tufsync.tasks.dispatch`)."""
+        from tufsync.tasks.runner import run_task
 
-        await run_receiver_task(
-            self.broker,
-            max_async_tasks=self.settings.worker_concurrency,
-            propagate_exceptions=False,
+        services: Services = self.broker.state.services
+        dispatcher = FairDispatcher(
+            lambda task_id: run_task(services, task_id), self.settings.worker_concurrency
         )
+        self.dispatcher = dispatcher
+        toucher = asyncio.create_task(self._keep_claimed(dispatcher))
+        try:
+            async for message in self.broker.listen():
+                await self._intake(services, dispatcher, message)
+                await dispatcher.wait_below(MAX_WAITING)
+        finally:
+            toucher.cancel()
+            await asyncio.gather(toucher, return_exceptions=True)
+            await dispatcher.cancel()
+
+    async def _intake(self, services: Services, dispatcher: FairDispatcher, message: Any) -> None:
+        """Read which repository the message's task works on and queue it there;
+        acknowledge at once a message that names no task to run."""
+        ack = message.ack if isinstance(message, StreamMessage) else None
+        message_id = message.message_id if isinstance(message, StreamMessage) else None
+        task_id = self._task_id(message.data if isinstance(message, StreamMessage) else message)
+        if task_id is None:
+            await _drop(Delivery("", ack=ack))
+            return
+        try:
+            record = await services.records.get(task_id)
+        except Exception:  # the state store failed: the runner will read it again
+            log.exception("task %s: could not read its record before dispatch", task_id)
+            dispatcher.accept(("", task_id), Delivery(task_id, "", False, message_id, ack))
+            return
+        if record is None or record.state in (SUCCESS, FAILURE):
+            await _drop(Delivery(task_id, ack=ack))
+            return
+        automatic = bool(record.params.get("automatic"))
+        delivery = Delivery(task_id, record.name, automatic, message_id, ack)
+        dispatcher.accept((record.admin, record.app), delivery)
+
+    def _task_id(self, data: bytes) -> str | None:
+        """The task id a queue message carries, or None (logged) when it carries none."""
+        try:
+            message = self.broker.formatter.loads(data)
+        except ValueError as exc:
+            log.warning("dropping an unreadable task message: %s", exc)
+            return None
+        if message.task_name != TASK_NAME or len(message.args) != 1:
+            log.warning("dropping a message of unknown task %r", message.task_name)
+            return None
+        task_id = message.args[0]
+        return task_id if isinstance(task_id, str) else None
+
+    async def _keep_claimed(self, dispatcher: FairDispatcher) -> None:
+        """Every third of the redelivery time, claim again every message held here, so
+        that only the messages of a worker that stopped are redelivered."""
+        every = self.settings.task_redelivery_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            held = dispatcher.held_message_ids()
+            if not held:
+                continue
+            try:
+                await self.broker.touch(held)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("could not keep this worker's task messages claimed")
 
     async def resume_unfinished(self, services: Services) -> None:
         """Re-dispatch tasks that were accepted but never finished (e.g. after a crash)."""
