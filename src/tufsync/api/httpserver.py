@@ -7,7 +7,8 @@ headers; ``TUFSYNC_MAX_REQUEST_HEAD_BYTES``, README "Settings"):
 
 - with httptools installed (``uvicorn[standard]``): uvicorn's httptools protocol
   behind :class:`~tufsync.api.bounded_protocol.BoundedHttpToolsProtocol`, which
-  answers 431 as soon as a head passes the bound while it streams in;
+  answers 431 as soon as a head passes the bound while it streams in, and sends
+  each small response in one write (:mod:`tufsync.api.coalescing`);
 - without it: uvicorn's h11 protocol, whose ``h11_max_incomplete_event_size``
   is the same bound (h11 refuses with 400 and closes the connection).
 """
