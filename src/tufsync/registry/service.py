@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +28,10 @@ from tufsync.db.models import Artifact, Version
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.state.locks import hold_lock
+from tufsync.tasks.contract import TaskContext
+from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tasks.submit import queue_created
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 
 class RegistryError(Exception):
@@ -65,7 +64,7 @@ def changelog_entry(version: str, changes: str) -> dict[str, str]:
 
 
 async def upload_artifacts(
-    services: Services, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
+    services: TaskContext, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
 ) -> str:
     """Store ``files`` as artifacts of one version; return the version id.
 
@@ -207,7 +206,7 @@ def _write_rows(
     return version_id, to_move
 
 
-async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[str]) -> None:
+async def _undo(services: TaskContext, staged: dict[str, StagedFile], moved: list[str]) -> None:
     for file in staged.values():
         await services.storage.delete(file.staging_key)
     for key in moved:
@@ -250,7 +249,7 @@ def pick_artifacts(version: Version, indices: list[int]) -> list[Artifact]:
 
 
 async def delete_artifacts(
-    services: Services,
+    services: TaskContext,
     owner_id: int,
     admin: str,
     version_id: str,
@@ -300,7 +299,7 @@ async def delete_artifacts(
     return await _queue_removal(services, removal)
 
 
-async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
+async def delete_app(services: TaskContext, owner_id: int, admin: str, app_id: str) -> str | None:
     """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
     (by a task, whose id is returned), as ``/artifact/delete`` does.
 
@@ -336,7 +335,9 @@ async def delete_app(services: Services, owner_id: int, admin: str, app_id: str)
     return await _queue_removal(services, removal)
 
 
-async def _delete_unsigned(services: Services, paths: list[str], signed_paths: list[str]) -> None:
+async def _delete_unsigned(
+    services: TaskContext, paths: list[str], signed_paths: list[str]
+) -> None:
     """Delete the files of deleted unsigned artifacts (caller holds the registry lock)."""
     for path in paths:
         if path not in signed_paths:
@@ -344,7 +345,7 @@ async def _delete_unsigned(services: Services, paths: list[str], signed_paths: l
 
 
 async def _record_removal(
-    services: Services,
+    services: TaskContext,
     admin: str,
     app_name: str,
     signed_paths: list[str],
@@ -365,15 +366,13 @@ async def _record_removal(
         return []
     params = {"paths": signed_paths, "version_id": version_id, "delete_files": True}
     return [
-        await services.records.create(
-            "remove_artifacts", admin, app_name, params, task_id=removal_id
-        )
+        await services.records.create(TaskName.REMOVE, admin, app_name, params, task_id=removal_id)
     ]
 
 
 @asynccontextmanager
 async def _undone_unless_committed(
-    services: Services, removal: list[TaskRecord]
+    services: TaskContext, removal: list[TaskRecord]
 ) -> AsyncIterator[None]:
     """Delete the removal's record again when the deletion's transaction fails."""
     try:
@@ -384,7 +383,7 @@ async def _undone_unless_committed(
         raise
 
 
-async def _queue_removal(services: Services, removal: list[TaskRecord]) -> str | None:
+async def _queue_removal(services: TaskContext, removal: list[TaskRecord]) -> str | None:
     """Queue the committed deletion's removal task; return its id (None: nothing signed)."""
     if not removal:
         return None
@@ -402,7 +401,7 @@ def refuse_claimed(claimed: dict[str, str]) -> None:
         )
 
 
-async def delete_file_unless_owned(services: Services, path: str) -> bool:
+async def delete_file_unless_owned(services: TaskContext, path: str) -> bool:
     """Delete the file at ``path`` unless a registry row (a newer upload) owns it.
 
     Callers hold the admin's registry lock, so no upload lands in between.

@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 
 from tufsync.settings import Settings
+from tufsync.tasks.contract import RunnerContext
 from tufsync.tasks.records import PENDING, STARTED
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 log = logging.getLogger(__name__)
 TASK_NAME = "tufsync.run_task"
@@ -145,7 +143,7 @@ class TaskQueue:
         self.broker: AsyncBroker = make_broker(settings)
         self._task: Any = self.broker.register_task(_run, task_name=TASK_NAME)
 
-    async def start(self, services: Services, *, embedded_worker: bool) -> None:
+    async def start(self, services: RunnerContext, *, embedded_worker: bool) -> None:
         self.broker.state.services = services
         if embedded_worker:
             self.broker.is_worker_process = True
@@ -163,7 +161,7 @@ class TaskQueue:
             propagate_exceptions=False,
         )
 
-    async def resume_unfinished(self, services: Services) -> None:
+    async def resume_unfinished(self, services: RunnerContext) -> None:
         """Re-dispatch tasks that were accepted but never finished (e.g. after a crash)."""
         for record in await services.records.unfinished():
             if record.state == STARTED:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from tufsync.api.deps import Admin, current_admin, get_services, validate_model
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.forms import limit_body, read_fields
-from tufsync.api.jsonsafe import JsonProblem, parse_json
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import App
@@ -26,6 +25,7 @@ from tufsync.names import (
     check_updater,
     check_version,
 )
+from tufsync.operations.artifacts import DeleteArtifactsRequest, is_number, parse_indices
 from tufsync.registry.service import (
     RegistryError,
     UploadMeta,
@@ -89,39 +89,6 @@ class UpdateVersionBody(BaseModel):
     intermediate: bool | None = None
     changelog: str | None = Field(default=None, max_length=65536)
     updater: str = ""
-
-
-class DeleteArtifactsBody(BaseModel):
-    id: str
-    app_name: str
-    version: str
-    artifacts_to_delete: list[str]
-
-    @field_validator("artifacts_to_delete", mode="before")
-    @classmethod
-    def _json_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return parse_json(value)
-            except JsonProblem:
-                return [value]
-        return value
-
-
-def _is_number(value: str) -> bool:
-    """ASCII digits only ("²".isdigit() is true, but int("²") fails)."""
-    return value.isascii() and value.isdigit() and len(value) <= 12
-
-
-def parse_indices(values: list[str]) -> list[int]:
-    out = []
-    for value in values:
-        if not _is_number(str(value)):
-            raise bad_request(f"artifacts_to_delete holds {value!r}, which is not an index")
-        out.append(int(value))
-    if not out:
-        raise bad_request("artifacts_to_delete must name at least one artifact index")
-    return out
 
 
 AppBody = TypeVar("AppBody", bound=BaseModel)
@@ -276,7 +243,7 @@ def _optional_bool(value: str | None, name: str) -> bool | None:
 def _positive(value: str | None, name: str, default: int, maximum: int) -> int:
     if value is None or value == "":
         return default
-    if not _is_number(value) or not 1 <= int(value) <= maximum:
+    if not is_number(value) or not 1 <= int(value) <= maximum:
         raise bad_request(f"{name} must be a whole number from 1 to {maximum}")
     return int(value)
 
@@ -396,7 +363,7 @@ async def delete_artifact(
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
     fields, _ = await read_fields(request)
-    body = validate_model(DeleteArtifactsBody, fields)
+    body = validate_model(DeleteArtifactsRequest, fields)
     indices = parse_indices(body.artifacts_to_delete)
     task_id = await delete_artifacts(
         services,
