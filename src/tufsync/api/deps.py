@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tufsync.api.bodylimit import MAX_JSON_BODY, BodyTooLarge
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.jsonsafe import JsonProblem, parse_json_async, small_int
-from tufsync.api.tuf_models import request_body
+from tufsync.api.tuf_models import request_body, task_accepted
 from tufsync.auth import api_tokens
 from tufsync.auth.cache import AuthCache, CachedAccount, CachedApiToken
 from tufsync.auth.scope import set_scope
@@ -160,6 +161,20 @@ async def current_admin(request: Request) -> Admin:
     return admin
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in admin and the running services, for a route."""
+
+    admin: Admin
+    services: Services
+
+
+async def the_caller(
+    admin: Admin = Depends(current_admin), services: Services = Depends(get_services)
+) -> Caller:
+    return Caller(admin, services)
+
+
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body parsed as a JSON object, whatever its Content-Type.
 
@@ -242,6 +257,10 @@ class TenantBody:
         """Have ``operation`` accept the request's task."""
         tenant = self.tenant
         return await operation(tenant.services, tenant.admin, tenant.repo, self.body)
+
+    async def answer(self, operation: Operation, message: str, status: int = 200) -> JSONResponse:
+        """Have ``operation`` accept the request's task; the "task accepted" answer."""
+        return task_accepted(await self.accept(operation), message, status)
 
 
 async def query_tenant_json(

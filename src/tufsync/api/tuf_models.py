@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tufsync.operations.artifacts import DeleteArtifactsRequest, PublishRequest
-from tufsync.operations.bootstrap import BootstrapConflictData, BootstrapRequest
+from tufsync.operations.bootstrap import BootstrapRequest
 from tufsync.operations.delegated_rotation import DelegatedRotationRequest
 from tufsync.operations.online import OnlineUpdateRequest
 from tufsync.operations.recovery import RecoveryRequest
@@ -25,7 +25,6 @@ from tufsync.tasks.records import TaskRecord, now_iso
 
 TUF_METADATA = dict[str, Any]
 __all__ = [
-    "BootstrapConflictData",
     "BootstrapRequest",
     "ConfigUpdateRequest",
     "DelegatedRotationRequest",

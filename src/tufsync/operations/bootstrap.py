@@ -81,6 +81,8 @@ class BootstrapRequest(Loose):
 
 
 class BootstrapConflictData(BaseModel):
+    """The ``data`` of a 409: the bootstrap that is done or running."""
+
     admin: str
     app: str
     status: Literal["completed", "in_progress"]
@@ -99,14 +101,16 @@ def marker_task(marker: str | None) -> str:
     return marker.split("-", 1)[1] if marker.startswith(("pre-", "signing-")) else marker
 
 
-def _conflict(actor: Actor, app: str, status: str, task_id: str) -> ApiError:
+def _conflict(
+    actor: Actor, app: str, status: Literal["completed", "in_progress"], task_id: str
+) -> ApiError:
     error = (
         "Bootstrap already completed for this admin and app"
         if status == "completed"
         else "Bootstrap already in progress for this admin and app"
     )
-    data = {"admin": actor.username, "app": app, "status": status, "task_id": task_id}
-    return ApiError(409, error, data=data)
+    data = BootstrapConflictData(admin=actor.username, app=app, status=status, task_id=task_id)
+    return ApiError(409, error, data=data.model_dump())
 
 
 def _plan(ctx: TaskContext, actor: Actor, app: str, payload: dict[str, Any]) -> BootstrapPlan:
@@ -130,7 +134,8 @@ async def _reserve_marker(ctx: TaskContext, acceptance: Acceptance, repo: Reposi
     key, value = tenant_keys.bootstrap(repo.ref), f"pre-{acceptance.task_id}"
     if not await ctx.state.set_if_absent(key, value):
         current = await ctx.state.get(key)
-        status = "in_progress" if current and current.startswith("pre-") else "completed"
+        running = bool(current and current.startswith("pre-"))
+        status: Literal["completed", "in_progress"] = "in_progress" if running else "completed"
         raise _conflict(acceptance.actor, repo.app, status, marker_task(current))
     acceptance.on_failure(lambda: ctx.state.delete_if_equals(key, value))
 

@@ -63,6 +63,16 @@ class _BatchItem:
         return self.remove is not None and self.remove.delete_files
 
 
+def _as_uploaded(specs: list[TargetSpec], rows: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(path, sha256, length) of the specs whose registry row has that sha256 and length."""
+    found = set()
+    for spec in specs:
+        row = rows.get(spec.path)
+        if row is not None and (row.sha256, row.length) == (spec.hashes.get("sha256"), spec.length):
+            found.add((spec.path, row.sha256, row.length))
+    return sorted(found)
+
+
 async def _uploaded(ctx: TaskContext, items: list[_BatchItem]) -> Uploaded:
     """(path, sha256, length) of every artifact the batch's publish tasks name that
     still exists as uploaded: a registry row with that sha256 and length, and a
@@ -74,14 +84,7 @@ async def _uploaded(ctx: TaskContext, items: list[_BatchItem]) -> Uploaded:
         return set()
     async with ctx.sessions() as session:
         rows = await queries.artifacts_by_path(session, sorted({s.path for s in specs}))
-    candidates = sorted(
-        {
-            (s.path, row.sha256, row.length)
-            for s in specs
-            if (row := rows.get(s.path)) is not None
-            and (row.sha256, row.length) == (s.hashes.get("sha256"), s.length)
-        }
-    )
+    candidates = _as_uploaded(specs, rows)
     infos = await asyncio.gather(*(ctx.storage.head(path) for path, _, _ in candidates))
     return {
         c
@@ -160,6 +163,10 @@ def _audit_event(item: _BatchItem, versions: dict[str, int]) -> audit.NewEvent |
     return audit.NewEvent(record.app, event[0], record.admin, record.task_id, event[1])
 
 
+def _audit_events(landed: list[_BatchItem], versions: dict[str, int]) -> list[audit.NewEvent]:
+    return [e for i in landed if (e := _audit_event(i, versions)) is not None]
+
+
 def _mark(conn: Connection, landed: list[_BatchItem]) -> None:
     """Mark the registry rows of the landed tasks signed or unsigned, in task order
     (signed rows of consecutive publishes in one statement)."""
@@ -207,7 +214,7 @@ async def _commit(
     landed = [item for item in items if item.outcome is not None]
     deleting = [item for item in landed if item.unsigned and item.deletes_files]
     task_ids = [i.record.task_id for i in items]
-    events = [e for i in landed if (e := _audit_event(i, versions)) is not None]
+    events = _audit_events(landed, versions)
     release = [] if deleting else task_ids  # nothing left to do under the claims
     await ctx.transactions.run(_record_batch, landed, items[0].record.admin, events, release)
     if deleting:

@@ -31,26 +31,13 @@ class TaskQueueLike(Protocol):
 class TaskContext(Protocol):
     """The parts of the running service that operations and task handlers use."""
 
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
-
-    @property
-    def transactions(self) -> Transactions: ...
-
-    @property
-    def state(self) -> StateStore: ...
-
-    @property
-    def storage(self) -> ObjectStore: ...
-
-    @property
-    def tuf(self) -> Engine: ...
-
-    @property
-    def records(self) -> TaskRecords: ...
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    transactions: Transactions
+    state: StateStore
+    storage: ObjectStore
+    tuf: Engine
+    records: TaskRecords
 
     @property
     def queue(self) -> TaskQueueLike: ...

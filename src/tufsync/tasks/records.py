@@ -11,26 +11,13 @@ from typing import Any
 
 from tufsync import tenant_keys
 from tufsync.state import StateStore
+from tufsync.tasks.kinds import TaskName
 
 log = logging.getLogger(__name__)
 PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
 RECORD_TTL = 30 * 24 * 3600.0
 
-TASK_NAMES = frozenset(
-    {
-        "bootstrap",
-        "bootstrap_recovery",
-        "add_artifacts",
-        "publish_artifacts",
-        "remove_artifacts",
-        "update_settings",
-        "metadata_update",
-        "metadata_delegation",
-        "sign_metadata",
-        "delete_sign_metadata",
-        "force_online_metadata_update",
-    }
-)
+TASK_NAMES = frozenset(str(name) for name in TaskName)
 
 
 def now_iso() -> str:

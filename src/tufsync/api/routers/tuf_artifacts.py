@@ -6,13 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tufsync.api.deps import (
-    Admin,
-    current_admin,
-    get_services,
-    read_json_object,
-    validate_model,
-)
+from tufsync.api.deps import Caller, read_json_object, the_caller, validate_model
 from tufsync.api.tuf_models import (
     DeleteArtifactsRequest,
     PublishNothingAnswer,
@@ -22,7 +16,7 @@ from tufsync.api.tuf_models import (
     task_accepted,
 )
 from tufsync.operations import artifacts
-from tufsync.services import Services
+from tufsync.tasks.records import TaskRecord
 
 router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
 
@@ -33,13 +27,9 @@ router = APIRouter(prefix="/tuf/v1/artifacts", tags=["tuf: artifacts"])
         PublishStartedAnswer, 202, 400, 404, body=PublishRequest, s200=PublishNothingAnswer
     ),
 )
-async def publish(
-    request: Request,
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
-) -> JSONResponse:
+async def publish(request: Request, caller: Caller = Depends(the_caller)) -> JSONResponse:
     body = validate_model(PublishRequest, await read_json_object(request))
-    selection, record = await artifacts.accept_publish(services, admin, body)
+    selection, record = await artifacts.accept_publish(caller.services, caller.admin, body)
     if record is None:
         return JSONResponse(
             {
@@ -48,33 +38,21 @@ async def publish(
             }
         )
     paths = [s["path"] for s in selection.specs]
-    return task_accepted(
-        record,
-        "Artifact(s) publishing started",
-        202,
-        sort_keys=True,
-        app_id=body.app_id,
-        artifacts=paths,
-        version=body.version,
-    )
+    return _started(record, "Artifact(s) publishing started", body.app_id, paths, body.version)
 
 
 @router.post(
     "/delete", **route_doc(PublishStartedAnswer, 202, 400, 404, body=DeleteArtifactsRequest)
 )
-async def delete_from_tuf(
-    request: Request,
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
-) -> JSONResponse:
+async def delete_from_tuf(request: Request, caller: Caller = Depends(the_caller)) -> JSONResponse:
     body = validate_model(DeleteArtifactsRequest, await read_json_object(request))
-    paths, record = await artifacts.accept_removal(services, admin, body)
-    return task_accepted(
-        record,
-        "Artifact(s) deletion started",
-        202,
-        sort_keys=True,
-        app_id=body.id,
-        artifacts=paths,
-        version=body.version,
-    )
+    paths, record = await artifacts.accept_removal(caller.services, caller.admin, body)
+    return _started(record, "Artifact(s) deletion started", body.id, paths, body.version)
+
+
+def _started(
+    record: TaskRecord, message: str, app_id: str, paths: list[str], version: str
+) -> JSONResponse:
+    """The publish and deletion answer: the task, and what it works on (keys in name order)."""
+    data = {"app_id": app_id, "artifacts": paths, "version": version}
+    return task_accepted(record, message, 202, sort_keys=True, **data)

@@ -42,8 +42,9 @@ async def bootstrap_status(tenant: Tenant = Depends(tenant_from_query)) -> JSONR
 
 @router.post("/bootstrap", **task_route(BootstrapRequest, 202, 400, 409))
 async def bootstrap(call: TenantBody = Depends(body_tenant_json)) -> JSONResponse:
-    record = await call.accept(bootstrapping.accept)
-    return task_accepted(record, "Bootstrap accepted and started in background", 202)
+    return await call.answer(
+        bootstrapping.accept, "Bootstrap accepted and started in background", 202
+    )
 
 
 @router.post("/bootstrap/recovery", **task_route(RecoveryRequest, 202, 400, 409))

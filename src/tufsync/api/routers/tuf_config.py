@@ -11,7 +11,6 @@ from tufsync.api.tuf_models import (
     ConfigAnswer,
     ConfigUpdateRequest,
     route_doc,
-    task_accepted,
     task_route,
 )
 from tufsync.operations import settings
@@ -35,5 +34,4 @@ async def get_config(tenant: Tenant = Depends(tenant_from_query)) -> JSONRespons
 
 @router.put("/config", **task_route(ConfigUpdateRequest, 202, 400, 404, 409))
 async def put_config(call: TenantBody = Depends(query_tenant_json)) -> JSONResponse:
-    record = await call.accept(settings.accept)
-    return task_accepted(record, "Settings successfully submitted.", 202)
+    return await call.answer(settings.accept, "Settings successfully submitted.", 202)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from tufsync.api.deps import TenantBody, query_tenant_optional_json
-from tufsync.api.tuf_models import OnlineUpdateRequest, task_accepted, task_route
+from tufsync.api.tuf_models import OnlineUpdateRequest, task_route
 from tufsync.operations import online
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
@@ -16,5 +16,4 @@ router = APIRouter(prefix="/tuf/v1", tags=["tuf: online metadata"])
 async def force_online_update(
     call: TenantBody = Depends(query_tenant_optional_json),
 ) -> JSONResponse:
-    record = await call.accept(online.accept)
-    return task_accepted(record, "Force online metadata update accepted.")
+    return await call.answer(online.accept, "Force online metadata update accepted.")

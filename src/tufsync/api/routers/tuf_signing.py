@@ -50,8 +50,7 @@ async def rotate_root(call: TenantBody = Depends(query_tenant_json)) -> JSONResp
     A rotation posted while a draft exists replaces that draft and its
     signatures, as faynoSync's server does.
     """
-    record = await call.accept(root_rotation.accept)
-    return task_accepted(record, "Metadata Update Processed")
+    return await call.answer(root_rotation.accept, "Metadata Update Processed")
 
 
 @router.get("/sign", **route_doc(PendingSigningAnswer, 200, 400, 404))
@@ -78,8 +77,7 @@ async def post_signature(call: TenantBody = Depends(query_tenant_json)) -> JSONR
 
 @router.post("/sign/delete", **task_route(RoleRequest, 202, 400, 404))
 async def cancel_signing(call: TenantBody = Depends(query_tenant_json)) -> JSONResponse:
-    record = await call.accept(signing.accept_cancel)
-    return task_accepted(record, "Metadata sign delete accepted.", 202)
+    return await call.answer(signing.accept_cancel, "Metadata sign delete accepted.", 202)
 
 
 @router.post("/delegated/rotate", **task_route(DelegatedRotationRequest, 200, 400, 404))
@@ -90,5 +88,4 @@ async def rotate_delegated(call: TenantBody = Depends(query_tenant_json)) -> JSO
     faynoSync's server does. A rotation whose every threshold is already met
     by the signatures it carries has nothing left to sign: its task publishes it.
     """
-    record = await call.accept(delegated_rotation.accept)
-    return task_accepted(record, "Metadata rotation staged for signing")
+    return await call.answer(delegated_rotation.accept, "Metadata rotation staged for signing")
