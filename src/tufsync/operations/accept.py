@@ -47,20 +47,6 @@ class TaskParams(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-async def record_audit(
-    ctx: TaskContext,
-    actor: Actor,
-    app: str,
-    event: str,
-    details: dict[str, Any],
-    task_id: str | None = None,
-) -> None:
-    """Record a change a request made to the repository's trust."""
-    await audit.record(
-        ctx.sessions, actor.id, app, event, actor=actor.username, task_id=task_id, details=details
-    )
-
-
 @dataclass
 class Acceptance:
     """One task being accepted for ``actor``'s repository ``app``."""
@@ -75,10 +61,24 @@ class Acceptance:
         """Run ``step`` if the task is not accepted after all."""
         self._undo.append(step)
 
+    async def note(self, event: str, details: dict[str, Any], task_id: str | None = None) -> None:
+        """Record a change the request made to the repository's trust (kept whatever
+        becomes of the task)."""
+        username, sessions = self.actor.username, self.ctx.sessions
+        await audit.record(
+            sessions,
+            self.actor.id,
+            self.app,
+            event,
+            actor=username,
+            task_id=task_id,
+            details=details,
+        )
+
     async def audit(self, event: str, details: dict[str, Any]) -> None:
         """Record the request's change to the repository's trust, before its task
         records anything; withdrawn if the task is not accepted."""
-        await record_audit(self.ctx, self.actor, self.app, event, details, self.task_id)
+        await self.note(event, details, self.task_id)
         sessions, owner = self.ctx.sessions, self.actor.id
         self.on_failure(lambda: audit.withdraw(sessions, owner, event, self.task_id))
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
-from tufsync.operations.accept import Actor, TaskParams, accept_task, record_audit
+from tufsync.operations.accept import Actor, TaskParams, accept_task, accepting
 from tufsync.operations.guards import require_ready
 from tufsync.operations.metadata_task import MetadataHandler, NothingToUndo
 from tufsync.operations.refusal import ApiError, bad_request
@@ -90,10 +90,11 @@ async def accept_signature(
     outcome = await _signed(repo, role, signature)
     signed = {"role": role, "keyid": str(signature.get("keyid", ""))}
     details = {**signed, "complete": outcome.complete, "progress": outcome.message}
-    await record_audit(ctx, actor, repo.app, "signature_added", details)
-    if not outcome.complete:
-        raise ApiError(400, outcome.message, "Signature Failed")
-    return await accept_task(ctx, actor, repo.app, TaskName.FINALIZE_SIGNING, RoleParams(role=role))
+    async with accepting(ctx, actor, repo.app) as acceptance:
+        await acceptance.note("signature_added", details)
+        if not outcome.complete:
+            raise ApiError(400, outcome.message, "Signature Failed")
+        return await acceptance.submit(TaskName.FINALIZE_SIGNING, RoleParams(role=role))
 
 
 async def accept_cancel(
