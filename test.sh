@@ -22,5 +22,7 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"
 .venv/bin/mypy src
+echo "== import layers"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/pytest "$@"

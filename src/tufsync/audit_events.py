@@ -13,11 +13,12 @@ from typing import Any
 
 from tuf.api.metadata import Root
 
+from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.drafts import Draft
 
 # Tasks whose outcomes the targets batch handler records itself, in its own transaction.
-BATCHED_TASKS = frozenset({"add_artifacts", "publish_artifacts", "remove_artifacts"})
+BATCHED_TASKS = frozenset({TaskName.PUBLISH, TaskName.PUBLISH_LEGACY, TaskName.REMOVE})
 
 Event = tuple[str, dict[str, Any]]
 
@@ -85,23 +86,23 @@ def _targets(event: str, field: str) -> Callable[[TaskRecord, dict[str, Any]], E
 
 
 _BUILDERS: dict[str, Callable[[TaskRecord, dict[str, Any]], Event | None]] = {
-    "bootstrap": _bootstrap,
-    "metadata_update": _root_update,
-    "metadata_delegation": _delegation,
-    "sign_metadata": lambda r, d: (
+    TaskName.BOOTSTRAP: _bootstrap,
+    TaskName.ROOT_ROTATION: _root_update,
+    TaskName.DELEGATED_ROTATION: _delegation,
+    TaskName.FINALIZE_SIGNING: lambda r, d: (
         "signing_finalized",
         {"role": r.params.get("role"), "versions": d.get("versions", {})},
     ),
-    "delete_sign_metadata": lambda r, d: ("signing_cancelled", {"role": r.params.get("role")}),
-    "force_online_metadata_update": _forced,
-    "update_settings": lambda r, d: (
+    TaskName.CANCEL_SIGNING: lambda r, d: ("signing_cancelled", {"role": r.params.get("role")}),
+    TaskName.FORCE_UPDATE: _forced,
+    TaskName.UPDATE_SETTINGS: lambda r, d: (
         "config_changed",
         {"expiration": {k: int(v) for k, v in r.params.get("expiration", {}).items()}},
     ),
-    "bootstrap_recovery": lambda r, d: ("recovery", {}),
-    "add_artifacts": _targets("artifacts_published", "artifacts"),
-    "publish_artifacts": _targets("artifacts_published", "artifacts"),
-    "remove_artifacts": _targets("artifacts_removed", "paths"),
+    TaskName.RECOVERY: lambda r, d: ("recovery", {}),
+    TaskName.PUBLISH: _targets("artifacts_published", "artifacts"),
+    TaskName.PUBLISH_LEGACY: _targets("artifacts_published", "artifacts"),
+    TaskName.REMOVE: _targets("artifacts_removed", "paths"),
 }
 
 

@@ -130,6 +130,12 @@ def file_extension(filename: str) -> str:
     return suffix if EXTENSION_RE.fullmatch(suffix) else ""
 
 
+def artifact_prefix(admin: str, app: str) -> str:
+    """The prefix of every target path and artifact key of one repository
+    (``tufsync.tenant_keys.artifact_prefix`` names it for a repository)."""
+    return f"{app}-{admin}/"
+
+
 def target_path(
     admin: str, app: str, version: str, channel: str, platform: str, arch: str, ext: str
 ) -> str:
@@ -139,9 +145,7 @@ def target_path(
     ``<app>-<admin>/[<channel>/][<platform>/][<arch>/]<app>-<version><ext>``, where an
     empty channel, platform or arch segment is left out.
     """
-    from tufsync import tenant_keys
-
-    prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
+    prefix = artifact_prefix(admin, app)
     segments = "".join(f"{s}/" for s in (channel, platform, arch) if s)
     return f"{prefix}{segments}{app}-{version}{ext}"
 
@@ -153,9 +157,7 @@ TARGET_MAX_SEGMENTS = 3
 def target_patterns(admin: str, app: str) -> list[str]:
     """TUF path patterns covering every depth of the default layout (one per depth,
     because TUF's ``*`` never matches ``/``)."""
-    from tufsync import tenant_keys
-
-    prefix = tenant_keys.artifact_prefix(tenant_keys.TenantRef(admin, app))
+    prefix = artifact_prefix(admin, app)
     return [prefix + "/".join(["*"] * (depth + 1)) for depth in range(TARGET_MAX_SEGMENTS + 1)]
 
 

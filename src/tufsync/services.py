@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -14,12 +15,14 @@ from tufsync.auth.ratelimit import AttemptLimiter
 from tufsync.datadir import secure_data_dir
 from tufsync.db import engine as db_engine
 from tufsync.db.transactions import Transactions
+from tufsync.operations.table import HANDLERS
 from tufsync.registry.uploads import sweep_staging
 from tufsync.settings import Settings
 from tufsync.state import StateStore, instances, open_state_store
 from tufsync.state import migrate as state_migrate
 from tufsync.storage import ObjectStore, open_store
 from tufsync.tasks.claims import sweep_orphan_claims
+from tufsync.tasks.contract import Handler
 from tufsync.tasks.queue import TaskQueue
 from tufsync.tasks.records import TaskRecords
 from tufsync.tuf.clock import Clock, system_clock
@@ -69,6 +72,8 @@ class Services:
     # Transactions run as one sync function (one thread hop on SQLite): db.transactions.
     transactions: Transactions
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The task runner finds each task's handler here (tufsync.tasks.runner).
+    handlers: Mapping[str, Handler] = field(default_factory=lambda: HANDLERS)
     passwords: PasswordPool = field(default_factory=PasswordPool)
     attempts: AttemptLimiter = field(
         default_factory=lambda: AttemptLimiter("async+memory://", "30/minute", "10/minute")

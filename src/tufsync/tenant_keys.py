@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from tufsync import names
 from tufsync.names import (
     APP_NAME_RE,
     METADATA_PREFIX,
@@ -261,7 +262,7 @@ def private_settings(ref: TenantRef) -> str:
 
 def artifact_prefix(ref: TenantRef) -> str:
     """The prefix of every target path and artifact key of one repository."""
-    return f"{ref.app}-{ref.admin}/"
+    return names.artifact_prefix(ref.admin, ref.app)
 
 
 def staging_upload(token: str) -> str:

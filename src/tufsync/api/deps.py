@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import hmac
-import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from tufsync.api.bodylimit import MAX_JSON_BODY, BodyTooLarge
-from tufsync.api.errors import ApiError, bad_request, describe_validation_errors
+from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.jsonsafe import JsonProblem, parse_json_async, small_int
+from tufsync.api.tuf_models import request_body, task_accepted
 from tufsync.auth import api_tokens
 from tufsync.auth.cache import AuthCache, CachedAccount, CachedApiToken
 from tufsync.auth.scope import set_scope
 from tufsync.auth.tokens import InvalidToken, LoginClaims
-from tufsync.db import audit, queries
+from tufsync.db import queries
 from tufsync.db.models import utcnow
 from tufsync.names import InvalidName, check_app_name
+from tufsync.operations.accept import Actor
+from tufsync.operations.refusal import validate_model as validate_model
 from tufsync.services import Services
-from tufsync.tasks.submit import submit_task
+from tufsync.tasks.contract import TaskContext
+from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.repository import Repository
 
-M = TypeVar("M", bound=BaseModel)
 LAST_USED_STEP = timedelta(minutes=1)
 
 
@@ -157,6 +161,20 @@ async def current_admin(request: Request) -> Admin:
     return admin
 
 
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in admin and the running services, for a route."""
+
+    admin: Admin
+    services: Services
+
+
+async def the_caller(
+    admin: Admin = Depends(current_admin), services: Services = Depends(get_services)
+) -> Caller:
+    return Caller(admin, services)
+
+
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The body parsed as a JSON object, whatever its Content-Type.
 
@@ -178,13 +196,6 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_request("Invalid request: the body must be a JSON object.")
     return data
-
-
-def validate_model(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise bad_request(describe_validation_errors(exc.errors())) from None
 
 
 def app_name_param(value: str | None, field: str = "appName", *, in_body: bool = False) -> str:
@@ -212,38 +223,6 @@ class Tenant:
     def app(self) -> str:
         return self.repo.app
 
-    async def audit(self, event: str, details: dict[str, Any], task_id: str | None = None) -> None:
-        """Record a change this request made to the repository's trust."""
-        await audit.record(
-            self.services.sessions,
-            self.admin.id,
-            self.app,
-            event,
-            actor=self.admin.username,
-            task_id=task_id,
-            details=details,
-        )
-
-    async def submit_audited(
-        self, name: str, params: dict[str, Any], event: str, details: dict[str, Any]
-    ) -> Any:
-        """Accept a task whose acceptance is itself a trust change: the audit event is
-        written first (so it precedes whatever the task records) and withdrawn if the
-        task is not accepted."""
-        task_id = str(uuid.uuid4())
-        await self.audit(event, details, task_id)
-        try:
-            return await self.submit(name, params, task_id=task_id)
-        except BaseException:
-            await audit.withdraw(self.services.sessions, self.admin.id, event, task_id)
-            raise
-
-    async def submit(self, name: str, params: dict[str, Any], task_id: str | None = None) -> Any:
-        """Accept a task of this repository (its PENDING record, then the queue)."""
-        return await submit_task(
-            self.services, name, self.admin.username, self.app, params, task_id=task_id
-        )
-
 
 async def tenant_from_query(
     appName: str | None = Query(default=None, description="The app's repository"),
@@ -264,7 +243,52 @@ def tenant_from_body(body: dict[str, Any], admin: Admin, services: Services) -> 
     )
 
 
+Operation = Callable[[TaskContext, Actor, Repository, dict[str, Any]], Awaitable[TaskRecord]]
+
+
+@dataclass(frozen=True)
+class TenantBody:
+    """A TUF request: the caller's repository and its JSON body, for an operation."""
+
+    tenant: Tenant
+    body: dict[str, Any]
+
+    async def accept(self, operation: Operation) -> TaskRecord:
+        """Have ``operation`` accept the request's task."""
+        tenant = self.tenant
+        return await operation(tenant.services, tenant.admin, tenant.repo, self.body)
+
+    async def answer(self, operation: Operation, message: str, status: int = 200) -> JSONResponse:
+        """Have ``operation`` accept the request's task; the "task accepted" answer."""
+        return task_accepted(await self.accept(operation), message, status)
+
+
+async def query_tenant_json(
+    request: Request, tenant: Tenant = Depends(tenant_from_query)
+) -> TenantBody:
+    """``?appName=`` and a JSON object body."""
+    return TenantBody(tenant, await read_json_object(request))
+
+
+async def query_tenant_optional_json(
+    request: Request, tenant: Tenant = Depends(tenant_from_query)
+) -> TenantBody:
+    """``?appName=`` and a JSON object body, or no body at all."""
+    raw = await request.body()
+    return TenantBody(tenant, await read_json_object(request) if raw.strip() else {})
+
+
+async def body_tenant_json(
+    request: Request,
+    admin: Admin = Depends(current_admin),
+    services: Services = Depends(get_services),
+) -> TenantBody:
+    """A JSON object body naming the repository in its ``appName``."""
+    body = await read_json_object(request)
+    return TenantBody(tenant_from_body(body, admin, services), body)
+
+
 def json_body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` describing a JSON body that the route parses itself."""
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    """``openapi_extra`` of a non-TUF route whose body is ``model`` (see
+    :func:`tufsync.api.tuf_models.request_body`)."""
+    return request_body(model)

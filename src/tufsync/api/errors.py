@@ -9,7 +9,6 @@ log line that holds the exception (see :func:`log_internal_error`).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tufsync.auth.scope import OutOfScope
 from tufsync.names import InvalidName
 from tufsync.observability.logs import log_internal_error
+from tufsync.operations.refusal import (
+    ApiError,
+    bad_request,
+    describe_validation_errors,
+    not_found,
+)
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
@@ -26,53 +31,14 @@ from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
 ERROR_ID_HEADER = "X-Error-Id"
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        error: str,
-        message: str | None = None,
-        data: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.message = message
-        self.data = data
-        self.headers = headers
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.error}
-        if self.message is not None:
-            out["message"] = self.message
-        if self.data is not None:
-            out["data"] = self.data
-        return out
-
-
-def bad_request(error: str, message: str | None = None) -> ApiError:
-    return ApiError(400, error, message)
-
-
-def not_found(error: str, message: str | None = None) -> ApiError:
-    return ApiError(404, error, message)
-
-
-def describe_validation_errors(errors: Any) -> str:
-    parts = []
-    for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query")]
-        field = ".".join(loc) or "body"
-        if err.get("type") == "missing":
-            parts.append(f"field '{field}' is required")
-        elif err.get("type") == "json_invalid":
-            parts.append("the body is not valid JSON")
-        else:
-            parts.append(f"field '{field}': {err.get('msg', 'invalid value')}")
-    return "Invalid request: " + "; ".join(parts) + "."
+# The refusal helpers live with the operations that raise them; routes import them here.
+__all__ = [
+    "ApiError",
+    "bad_request",
+    "describe_validation_errors",
+    "install_error_handlers",
+    "not_found",
+]
 
 
 def install_error_handlers(app: FastAPI) -> None:

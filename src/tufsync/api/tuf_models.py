@@ -1,23 +1,41 @@
-"""Request and response bodies of the 17 TUF routes, for validation and ``/docs``.
+"""The answers of the TUF routes, for ``/openapi.json``, and the one builder of the
+"task accepted" answer. Field names and casing are faynoSync's.
 
-Field names and casing are faynoSync's (API.md §5). Routes read their bodies
-themselves, so that malformed input keeps the contract's error sentences;
-these models describe those bodies and answers in ``/openapi.json``.
+The request bodies are the operations' own models (:mod:`tufsync.operations`),
+re-exported here for the routes.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tufsync.operations.artifacts import DeleteArtifactsRequest, PublishRequest
+from tufsync.operations.bootstrap import BootstrapRequest
+from tufsync.operations.delegated_rotation import DelegatedRotationRequest
+from tufsync.operations.online import OnlineUpdateRequest
+from tufsync.operations.recovery import RecoveryRequest
+from tufsync.operations.request_models import Loose
+from tufsync.operations.root_rotation import RootRotationRequest
+from tufsync.operations.settings import ConfigUpdateRequest
+from tufsync.operations.signing import RoleRequest, SignRequest
+from tufsync.tasks.records import TaskRecord, now_iso
 
 TUF_METADATA = dict[str, Any]
-
-
-class Loose(BaseModel):
-    """A body whose unknown fields are kept (clients send extra fields)."""
-
-    model_config = ConfigDict(extra="allow")
+__all__ = [
+    "BootstrapRequest",
+    "ConfigUpdateRequest",
+    "DelegatedRotationRequest",
+    "DeleteArtifactsRequest",
+    "OnlineUpdateRequest",
+    "PublishRequest",
+    "RecoveryRequest",
+    "RoleRequest",
+    "RootRotationRequest",
+    "SignRequest",
+]
 
 
 # -- shared answers -----------------------------------------------------------
@@ -55,59 +73,6 @@ class BootstrapStatusAnswer(BaseModel):
     message: str
 
 
-class RoleExpiration(Loose):
-    expiration: int = Field(description="Days, 1..3650.")
-
-
-class TargetsRoleSettings(RoleExpiration):
-    online_key: bool = Field(default=True, description="Whether the server holds the targets key.")
-
-
-class DelegatedRoleSpec(Loose):
-    name: str
-    terminating: bool = False
-    keyids: list[str]
-    threshold: int
-    paths: list[str] = Field(description="TUF path patterns (any well-formed pattern).")
-    expiration: int | None = Field(default=None, description="Days, 1..3650.")
-
-
-class DelegationsSpec(Loose):
-    keys: dict[str, dict[str, Any]]
-    roles: list[DelegatedRoleSpec]
-
-
-class BootstrapRoles(Loose):
-    root: RoleExpiration
-    timestamp: RoleExpiration
-    snapshot: RoleExpiration
-    targets: TargetsRoleSettings
-    delegations: DelegationsSpec | None = None
-
-
-class BootstrapSettings(Loose):
-    roles: BootstrapRoles
-
-
-class BootstrapMetadata(Loose):
-    root: TUF_METADATA = Field(description="Root v1: {'signed': ..., 'signatures': [...]}.")
-    targets: TUF_METADATA | None = Field(
-        default=None, description="Targets v1, signed offline (when targets is offline)."
-    )
-
-
-class BootstrapRequest(Loose):
-    appName: str
-    settings: BootstrapSettings
-    metadata: BootstrapMetadata
-    timeout: float | None = Field(default=None, description="Seconds, 1..3600 (default 300).")
-
-
-class RecoveryRequest(Loose):
-    appName: str
-    timeout: float | None = Field(default=None, description="Seconds, 1..3600 (default 300).")
-
-
 # -- tasks --------------------------------------------------------------------
 class TaskResult(Loose):
     task: str
@@ -130,11 +95,6 @@ class TaskAnswer(BaseModel):
 
 
 # -- artifacts ----------------------------------------------------------------
-class PublishRequest(BaseModel):
-    app_id: str = Field(description="The application id (a version id is accepted too).")
-    version: str
-
-
 class PublishStarted(BaseModel):
     app_id: str
     artifacts: list[str]
@@ -157,13 +117,6 @@ class PublishNothing(BaseModel):
 class PublishNothingAnswer(BaseModel):
     data: PublishNothing
     message: str
-
-
-class DeleteArtifactsRequest(BaseModel):
-    id: str = Field(description="The version id.")
-    app_name: str
-    version: str
-    artifacts_to_delete: list[str] = Field(description="Artifact indices, as strings.")
 
 
 # -- config -------------------------------------------------------------------
@@ -197,25 +150,7 @@ class ConfigAnswer(BaseModel):
     message: str
 
 
-class ExpirationSettings(BaseModel):
-    expiration: dict[str, int] = Field(
-        description="Days per role: targets, snapshot, timestamp or a delegated role."
-    )
-
-
-class ConfigUpdateRequest(BaseModel):
-    settings: ExpirationSettings
-
-
 # -- metadata -----------------------------------------------------------------
-class RootRotationMetadata(Loose):
-    root: TUF_METADATA
-
-
-class RootRotationRequest(BaseModel):
-    metadata: RootRotationMetadata
-
-
 class PendingSigning(BaseModel):
     metadata: dict[str, TUF_METADATA] = Field(
         description="'<role>': draft and 'trusted_<role>': current, for each pending role."
@@ -225,34 +160,6 @@ class PendingSigning(BaseModel):
 class PendingSigningAnswer(BaseModel):
     data: PendingSigning | None
     message: str
-
-
-class SignatureBody(BaseModel):
-    keyid: str
-    sig: str
-
-
-class SignRequest(BaseModel):
-    role: str
-    signature: SignatureBody
-
-
-class RoleRequest(BaseModel):
-    role: str
-
-
-class DelegatedRotationRequest(BaseModel):
-    role: str
-    delegator: str = "targets"
-    metadata: dict[str, TUF_METADATA] = Field(
-        description="'targets' and/or the role: new versions of their metadata."
-    )
-
-
-class OnlineUpdateRequest(BaseModel):
-    roles: list[str] | None = Field(
-        default=None, description="Default: snapshot, timestamp (+ targets when online)."
-    )
 
 
 class TrustedRoot(BaseModel):
@@ -290,3 +197,55 @@ def answers(ok: int, model: type[BaseModel], *errors: int, **more: type[BaseMode
     for code in (*errors, 401):
         out.setdefault(code, {"model": ErrorBody})
     return out
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` of a route whose JSON body is ``model``, generated from it.
+
+    The route reads the body itself (any Content-Type, the safe JSON parser, the
+    contract's error sentences, checks after the repository's own) and hands it to
+    the operation that owns ``model``; FastAPI only documents it.
+    """
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def route_doc(
+    model: type[BaseModel],
+    status: int = 200,
+    *errors: int,
+    body: type[BaseModel] | None = None,
+    **more: type[BaseModel],
+) -> dict[str, Any]:
+    """The decorator arguments of a TUF route: status, response model (the route
+    answers a ``JSONResponse`` built to that shape), error answers, request body."""
+    out: dict[str, Any] = {
+        "status_code": status,
+        "response_model": model,
+        "responses": answers(status, model, *errors, **more),
+    }
+    if body is not None:
+        out["openapi_extra"] = request_body(body)
+    return out
+
+
+def task_route(body: type[BaseModel] | None, status: int, *errors: int) -> dict[str, Any]:
+    """:func:`route_doc` of a route that answers :func:`task_accepted`."""
+    return route_doc(TaskAcceptedAnswer, status, *errors, body=body)
+
+
+def task_accepted(
+    record: TaskRecord,
+    message: str,
+    status: int = 200,
+    *,
+    sort_keys: bool = False,
+    **extra: Any,
+) -> JSONResponse:
+    """The answer to a request whose task was accepted: ``data`` holds the task id,
+    the time, and ``extra``; ``sort_keys`` orders them by name (as the publish,
+    deletion and recovery answers always did)."""
+    data: dict[str, Any] = {"task_id": record.task_id, "last_update": now_iso(), **extra}
+    if sort_keys:
+        data = dict(sorted(data.items()))
+    return JSONResponse({"data": data, "message": message}, status_code=status)

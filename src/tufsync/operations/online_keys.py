@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,15 +26,15 @@ from tufsync import tenant_keys
 from tufsync.audit_events import online_key_details
 from tufsync.db import audit
 from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.tasks.contract import TaskContext
+
+# The periodic removal of unused keys runs in the refresh pass (tasks layer).
+from tufsync.tasks.online_key_expiry import expire_unused as expire_unused
 from tufsync.tuf import online_keygen
 from tufsync.tuf.online_keygen import MadeKey
 from tufsync.tuf.repository import Repository
 
-if TYPE_CHECKING:
-    from tufsync.services import Services
-
 log = logging.getLogger("tufsync.online_keys")
-SYSTEM_ACTOR = "tufsync"
 DELETE_LOCK_WAIT = 30.0
 
 
@@ -123,7 +122,7 @@ def public_dict(made: MadeKey) -> dict[str, Any]:
     return made.key.to_dict()
 
 
-async def _record(services: Services, caller: Caller, event: str, keyid: str) -> None:
+async def _record(services: TaskContext, caller: Caller, event: str, keyid: str) -> None:
     await audit.record(
         services.sessions,
         caller.admin_id,
@@ -135,7 +134,7 @@ async def _record(services: Services, caller: Caller, event: str, keyid: str) ->
 
 
 # -- create --------------------------------------------------------------------------
-async def create(services: Services, caller: Caller, request: CreateKeyRequest) -> MadeKey:
+async def create(services: TaskContext, caller: Caller, request: CreateKeyRequest) -> MadeKey:
     """Make a key of ``request.keytype`` in the caller's folder (409 past the bound)."""
     repo = caller.repo
     limit = services.settings.unused_online_keys_max
@@ -199,7 +198,7 @@ def _not_found(keyid: str, app: str) -> OnlineKeyRefused:
     )
 
 
-async def delete(services: Services, caller: Caller, keyid: str) -> None:
+async def delete(services: TaskContext, caller: Caller, keyid: str) -> None:
     """Delete a key the server made for the caller's app that no role uses."""
     repo = caller.repo
     root = _root(repo)
@@ -224,53 +223,3 @@ async def delete(services: Services, caller: Caller, keyid: str) -> None:
             "Online key not deleted",
         ) from None
     await _record(services, caller, "online_key_deleted", keyid)
-
-
-# -- removal of old unused keys (the periodic pass) -------------------------------------
-async def expire_unused(services: Services, now: datetime) -> int:
-    """Remove keys the server made that no role uses and that are older than
-    ``unused_online_key_days``, each with an ``online_key_expired`` audit event.
-    A repository busy with a metadata change is left for the next pass."""
-    engine = services.tuf
-    root = engine.keys.root
-    cutoff = now - timedelta(days=services.settings.unused_online_key_days)
-    removed = 0
-    for ref in await asyncio.to_thread(online_keygen.tenants_with_keys, root):
-        old = [
-            m
-            for m in await asyncio.to_thread(online_keygen.made_keys, root, ref)
-            if m.created <= cutoff
-        ]
-        if not old:
-            continue
-        repo = engine.repo(ref.admin, ref.app)
-        gone: list[str] = []
-        try:
-            async with hold_lock(repo.state, repo.lock_name, wait=0):
-                uses = await online_keygen.roles_using(repo)
-                for made in old:
-                    if made.keyid not in uses and await asyncio.to_thread(
-                        online_keygen.remove, root, ref, made.keyid
-                    ):
-                        gone.append(made.keyid)
-        except LockTimeout:
-            continue
-        for keyid in gone:
-            log.info(
-                "unused online key %s of %s/%s removed after %g days",
-                keyid,
-                ref.admin,
-                ref.app,
-                services.settings.unused_online_key_days,
-                extra={"fields": {"event": "online_key_expired", "app": ref.app, "keyid": keyid}},
-            )
-            await audit.record(
-                services.sessions,
-                ref.admin,
-                ref.app,
-                "online_key_expired",
-                actor=SYSTEM_ACTOR,
-                details=online_key_details(keyid),
-            )
-        removed += len(gone)
-    return removed

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -29,11 +29,10 @@ from tufsync.db.transactions import run_in_session
 from tufsync.names import file_extension, target_path
 from tufsync.registry.uploads import Readable, StagedFile, stage_file
 from tufsync.state.locks import hold_lock
+from tufsync.tasks.contract import TaskContext
+from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tasks.submit import queue_created
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 
 class RegistryError(Exception):
@@ -66,7 +65,7 @@ def changelog_entry(version: str, changes: str) -> dict[str, str]:
 
 
 async def upload_artifacts(
-    services: Services, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
+    services: TaskContext, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
 ) -> str:
     """Store ``files`` as artifacts of one version; return the version id.
 
@@ -208,7 +207,7 @@ def _write_rows(
     return version_id, to_move
 
 
-async def _undo(services: Services, staged: dict[str, StagedFile], moved: list[str]) -> None:
+async def _undo(services: TaskContext, staged: dict[str, StagedFile], moved: list[str]) -> None:
     for file in staged.values():
         await services.storage.delete(file.staging_key)
     for key in moved:
@@ -251,7 +250,7 @@ def pick_artifacts(version: Version, indices: list[int]) -> list[Artifact]:
 
 
 async def delete_artifacts(
-    services: Services,
+    services: TaskContext,
     owner_id: int,
     admin: str,
     version_id: str,
@@ -293,7 +292,7 @@ async def delete_artifacts(
     return await removal.queue()
 
 
-async def delete_app(services: Services, owner_id: int, admin: str, app_id: str) -> str | None:
+async def delete_app(services: TaskContext, owner_id: int, admin: str, app_id: str) -> str | None:
     """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
     (by a task, whose id is returned), as ``/artifact/delete`` does.
 
@@ -326,7 +325,9 @@ async def _unclaimed_signed(session: AsyncSession, paths: list[str]) -> list[str
     return await queries.signed_among(session, paths)
 
 
-async def _delete_unsigned(services: Services, paths: list[str], signed_paths: list[str]) -> None:
+async def _delete_unsigned(
+    services: TaskContext, paths: list[str], signed_paths: list[str]
+) -> None:
     """Delete the files of deleted unsigned artifacts (caller holds the registry lock)."""
     for path in paths:
         if path not in signed_paths:
@@ -334,7 +335,7 @@ async def _delete_unsigned(services: Services, paths: list[str], signed_paths: l
 
 
 async def _record_removal(
-    services: Services,
+    services: TaskContext,
     admin: str,
     app_name: str,
     signed_paths: list[str],
@@ -355,9 +356,7 @@ async def _record_removal(
         return []
     params = {"paths": signed_paths, "version_id": version_id, "delete_files": True}
     return [
-        await services.records.create(
-            "remove_artifacts", admin, app_name, params, task_id=removal_id
-        )
+        await services.records.create(TaskName.REMOVE, admin, app_name, params, task_id=removal_id)
     ]
 
 
@@ -366,7 +365,7 @@ class _Removal:
     """The TUF removal a deletion starts for its signed paths: task ``task_id``, whose
     PENDING record (``records``) is written in the deletion's transaction."""
 
-    services: Services
+    services: TaskContext
     admin: str
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     records: list[TaskRecord] = field(default_factory=list)
@@ -410,7 +409,7 @@ def refuse_claimed(claimed: dict[str, str]) -> None:
         )
 
 
-async def delete_file_unless_owned(services: Services, path: str) -> bool:
+async def delete_file_unless_owned(services: TaskContext, path: str) -> bool:
     """Delete the file at ``path`` unless a registry row (a newer upload) owns it.
 
     Callers hold the admin's registry lock, so no upload lands in between.

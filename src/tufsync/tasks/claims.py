@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from tufsync.db import queries
 from tufsync.db.models import TufClaim, utcnow
+from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.records import PENDING, STARTED
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_orphan_claims(services: Services, min_age: float = 0.0) -> int:
+async def sweep_orphan_claims(services: TaskContext, min_age: float = 0.0) -> int:
     """Release claims of tasks that are not PENDING or STARTED; return how many tasks."""
     query = select(TufClaim.task_id)
     if min_age > 0:

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
+from tufsync.tasks.contract import TaskContext
 from tufsync.tuf.expiry import dumps_expires, read_schedules, warnings_of
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 log = logging.getLogger("tufsync.expiry")
 WARN_EVERY = 24 * 3600.0
 
 
-async def warn_expiring(services: Services, now: datetime) -> int:
+async def warn_expiring(services: TaskContext, now: datetime) -> int:
     """Log each offline role expiring within the horizon, at most once a day; return
     how many lines were written."""
     horizon = timedelta(days=services.settings.expiry_warning_days)

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
 
 from tufsync.settings import Settings
+from tufsync.tasks.contract import RunnerContext
 from tufsync.tasks.dispatch import Delivery, FairDispatcher
 from tufsync.tasks.records import FAILURE, PENDING, STARTED, SUCCESS
 from tufsync.tasks.stream import StreamMessage, resilient_stream_broker
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 log = logging.getLogger(__name__)
 TASK_NAME = "tufsync.run_task"
@@ -82,7 +80,7 @@ class TaskQueue:
         self._task: Any = self.broker.register_task(_run, task_name=TASK_NAME)
         self.dispatcher: FairDispatcher | None = None
 
-    async def start(self, services: Services, *, embedded_worker: bool) -> None:
+    async def start(self, services: RunnerContext, *, embedded_worker: bool) -> None:
         self.broker.state.services = services
         if embedded_worker:
             self.broker.is_worker_process = True
@@ -95,7 +93,7 @@ class TaskQueue:
         repository in its turn (see :mod:`tufsync.tasks.dispatch`)."""
         from tufsync.tasks.runner import run_task
 
-        services: Services = self.broker.state.services
+        services: RunnerContext = self.broker.state.services
         dispatcher = FairDispatcher(
             lambda task_id: run_task(services, task_id), self.settings.worker_concurrency
         )
@@ -110,7 +108,9 @@ class TaskQueue:
             await asyncio.gather(toucher, return_exceptions=True)
             await dispatcher.cancel()
 
-    async def _intake(self, services: Services, dispatcher: FairDispatcher, message: Any) -> None:
+    async def _intake(
+        self, services: RunnerContext, dispatcher: FairDispatcher, message: Any
+    ) -> None:
         """Read which repository the message's task works on and queue it there;
         acknowledge at once a message that names no task to run."""
         ack = message.ack if isinstance(message, StreamMessage) else None
@@ -159,7 +159,7 @@ class TaskQueue:
             except Exception:
                 log.exception("could not keep this worker's task messages claimed")
 
-    async def resume_unfinished(self, services: Services) -> None:
+    async def resume_unfinished(self, services: RunnerContext) -> None:
         """Re-dispatch tasks that were accepted but never finished (e.g. after a crash)."""
         for record in await services.records.unfinished():
             if record.state == STARTED:

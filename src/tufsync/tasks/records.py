@@ -15,6 +15,7 @@ from tufsync import tenant_keys
 from tufsync.observability.logs import log_internal_error
 from tufsync.state import StateStore
 from tufsync.state.locks import LockTimeout
+from tufsync.tasks.kinds import TaskName
 
 log = logging.getLogger(__name__)
 PENDING, STARTED, SUCCESS, FAILURE = "PENDING", "STARTED", "SUCCESS", "FAILURE"
@@ -26,21 +27,7 @@ BIG_RECORD_CHARS = 64 * 1024
 TIMEOUT_PREFIX = "task timed out"
 INTERNAL_PREFIX = "internal error"
 
-TASK_NAMES = frozenset(
-    {
-        "bootstrap",
-        "bootstrap_recovery",
-        "add_artifacts",
-        "publish_artifacts",
-        "remove_artifacts",
-        "update_settings",
-        "metadata_update",
-        "metadata_delegation",
-        "sign_metadata",
-        "delete_sign_metadata",
-        "force_online_metadata_update",
-    }
-)
+TASK_NAMES = frozenset(str(name) for name in TaskName)
 
 
 def now_iso() -> str:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tufsync import tenant_keys, testhooks
 from tufsync.audit_events import BATCHED_TASKS, task_event
@@ -24,7 +24,12 @@ from tufsync.db import audit
 from tufsync.observability.logs import log_task
 from tufsync.observability.metrics import observe_task
 from tufsync.state.locks import LockTimeout, hold_lock
-from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
+from tufsync.tasks.contract import (
+    AlreadyFinished,
+    Outcome,
+    RunnerContext,
+    TaskFailed,
+)
 from tufsync.tasks.records import (
     FAILURE,
     INTERNAL_PREFIX,
@@ -38,15 +43,12 @@ from tufsync.tasks.records import (
 from tufsync.tuf.errors import TufError
 from tufsync.writes import WriteGuard, guarding
 
-if TYPE_CHECKING:
-    from tufsync.services import Services
-
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 600.0
 LEASE_POLL = 0.5
 
 
-async def run_task(services: Services, task_id: str) -> None:
+async def run_task(services: RunnerContext, task_id: str) -> None:
     """Run a task unless it is finished; wait while another live instance runs it."""
     lease_ttl = services.settings.task_redelivery_seconds
     record = await services.records.get(task_id)
@@ -74,7 +76,7 @@ def _timeout(params: dict[str, Any]) -> float:
     return value if 0 < value < float("inf") else DEFAULT_TIMEOUT
 
 
-async def _observed(services: Services, task_id: str) -> None:
+async def _observed(services: RunnerContext, task_id: str) -> None:
     """Run the task, then write its log line and count it (once per task: a task
     another task's batch finished counts when its own delivery finds it done).
 
@@ -112,12 +114,12 @@ def outcome_of(record: TaskRecord | None) -> tuple[str, str | None]:
     return "failure", error
 
 
-async def _run_leased(services: Services, record: TaskRecord) -> TaskRecord | None:
+async def _run_leased(services: RunnerContext, record: TaskRecord) -> TaskRecord | None:
     """STARTED, the handler, then SUCCESS or FAILURE; return the finished record."""
     records = services.records
     record.state = STARTED
     await records.save(record)
-    handler = HANDLERS[record.name]
+    handler = services.handlers[record.name]  # the table the service was started with
     timeout = _timeout(record.params)
     testhooks.current_task_name.set(record.name)
     await testhooks.pause("started")
@@ -142,7 +144,7 @@ async def _run_leased(services: Services, record: TaskRecord) -> TaskRecord | No
     return record
 
 
-async def record_audit(services: Services, record: TaskRecord, outcome: Outcome) -> None:
+async def record_audit(services: RunnerContext, record: TaskRecord, outcome: Outcome) -> None:
     """Write the audit event of a successful task before its record says SUCCESS."""
     event = task_event(record, outcome.details)
     if event is not None:

@@ -14,18 +14,16 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
-from tufsync.operations.online_keys import expire_unused
 from tufsync.tasks.claims import sweep_orphan_claims
+from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.expiry_watch import warn_expiring
+from tufsync.tasks.kinds import TaskName
+from tufsync.tasks.online_key_expiry import expire_unused
 from tufsync.tasks.stale import requeue_stale
 from tufsync.tasks.submit import submit_task
 from tufsync.tuf.refresh import RefreshPolicy, RefreshSchedule
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 log = logging.getLogger(__name__)
 QUEUED_TTL = 15 * 60.0
@@ -55,7 +53,7 @@ def _parse(key: str, raw: str) -> RefreshSchedule | None:
 
 
 async def refresh_pass(
-    services: Services, now: datetime, policy: RefreshPolicy | None = None
+    services: TaskContext, now: datetime, policy: RefreshPolicy | None = None
 ) -> PassReport:
     policy = policy or RefreshPolicy()
     state = services.state
@@ -76,7 +74,7 @@ async def refresh_pass(
         try:
             await submit_task(
                 services,
-                "force_online_metadata_update",
+                TaskName.FORCE_UPDATE,
                 schedule.admin,
                 schedule.app,
                 {"roles": roles, "automatic": True},
@@ -88,7 +86,7 @@ async def refresh_pass(
     return PassReport(len(entries), due, queued)
 
 
-async def run_scheduler(services: Services, interval: float) -> None:
+async def run_scheduler(services: TaskContext, interval: float) -> None:
     """Run passes every ``interval`` seconds until cancelled; look for expiring
     offline roles every ``20 * interval`` (at most every 10 minutes)."""
     warn_every = min(20 * interval, 600.0)

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from tufsync import tenant_keys
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
+from tufsync.tasks.contract import TaskContext
 
 log = logging.getLogger(__name__)
 
 
-async def requeue_stale(services: Services, min_age: float) -> list[str]:
+async def requeue_stale(services: TaskContext, min_age: float) -> list[str]:
     """Queue again every unfinished, unleased task older than ``min_age``; return their ids."""
     now = datetime.now(UTC)
     requeued: list[str] = []

@@ -11,20 +11,18 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tufsync import tenant_keys
+from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.records import RECORD_TTL, TaskRecord
-
-if TYPE_CHECKING:
-    from tufsync.services import Services
 
 RECENT_TASKS = 20
 log = logging.getLogger(__name__)
 
 
 async def submit_task(
-    services: Services,
+    services: TaskContext,
     name: str,
     admin: str,
     app: str,
@@ -47,7 +45,7 @@ async def submit_task(
     return record
 
 
-async def queue_created(services: Services, record: TaskRecord) -> None:
+async def queue_created(services: TaskContext, record: TaskRecord) -> None:
     """Hand an already written PENDING record to the queue and list it as recent.
 
     For a task whose record had to exist before the caller's registry commit (a
@@ -70,7 +68,7 @@ async def queue_created(services: Services, record: TaskRecord) -> None:
         )
 
 
-async def recent_task_ids(services: Services, admin: str, app: str) -> list[str]:
+async def recent_task_ids(services: TaskContext, admin: str, app: str) -> list[str]:
     """The repository's latest task ids, newest first."""
     return _parse_ids(
         await services.state.get(tenant_keys.recent_tasks(tenant_keys.TenantRef(admin, app)))
@@ -102,7 +100,7 @@ class _RecentList:
 _lists: dict[tuple[int, str], _RecentList] = {}
 
 
-async def remember_task(services: Services, admin: str, app: str, task_id: str) -> None:
+async def remember_task(services: TaskContext, admin: str, app: str, task_id: str) -> None:
     """Put the task first in the repository's short list of recent tasks (for ``status``).
 
     The caller waits until its id is written. Callers of this process that
@@ -128,7 +126,7 @@ async def remember_task(services: Services, admin: str, app: str, task_id: str) 
             del _lists[slot]
 
 
-async def _put_first(services: Services, key: str, new_ids: list[str]) -> None:
+async def _put_first(services: TaskContext, key: str, new_ids: list[str]) -> None:
     """Read the list at ``key``, put ``new_ids`` first (newest first), write it back."""
     raw = await services.state.get(key)
     ids = _parse_ids(raw)

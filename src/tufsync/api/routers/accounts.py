@@ -18,7 +18,7 @@ from tufsync.api.deps import (
     validate_model,
 )
 from tufsync.api.errors import ApiError, bad_request
-from tufsync.auth.guard import check_attempts, check_password_length, client_address, pooled
+from tufsync.api.login_guard import check_attempts, check_password_length, client_address, pooled
 from tufsync.auth.tokens import issue_token
 from tufsync.db import queries
 from tufsync.db.models import User, new_token_generation

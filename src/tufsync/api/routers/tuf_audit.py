@@ -47,17 +47,7 @@ async def audit_trail(
         entries, total = await audit.page(session, tenant.admin.id, tenant.app, page, limit)
     if total == 0 and not await tenant.repo.is_bootstrapped():
         raise not_found(f"No audit trail for app {tenant.app!r}: it has no TUF repository")
-    items = [
-        AuditItem(
-            id=e.id,
-            time=e.time,
-            event=e.event,
-            actor=e.actor,
-            task_id=e.task_id,
-            details=e.details,
-        )
-        for e in entries
-    ]
+    items = [AuditItem.model_validate(e, from_attributes=True) for e in entries]
     return AuditResponse(
         data=AuditPage(items=items, total=total, page=page, limit=limit), message="Audit trail"
     )

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from tufsync.api.deps import Admin, app_name_param, current_admin, get_services
+from tufsync.api.deps import Caller, app_name_param, the_caller
 from tufsync.api.errors import ApiError
 from tufsync.services import Services
 from tufsync.tasks.submit import recent_task_ids
@@ -100,10 +100,10 @@ async def _expiry(services: Services, admin: str, app: str | None, now: datetime
 @router.get("/expiry", response_model=ExpiryResponse)
 async def get_expiry(
     appName: str | None = Query(default=None, description="One app; leave out for all"),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    caller: Caller = Depends(the_caller),
 ) -> ExpiryResponse:
     """Offline roles of the caller's repositories expiring within the warning horizon."""
+    services, admin = caller.services, caller.admin
     app = None if appName is None else app_name_param(appName)
     data = await _expiry(services, admin.username, app, services.tuf.clock())
     count = len(data.warnings)
@@ -118,10 +118,10 @@ async def get_expiry(
 @router.get("/status", response_model=StatusResponse)
 async def get_status(
     appName: str | None = Query(default=None, description="The app's repository"),
-    admin: Admin = Depends(current_admin),
-    services: Services = Depends(get_services),
+    caller: Caller = Depends(the_caller),
 ) -> StatusResponse:
     """Versions and expiry of every role, settings, drafts, recent tasks, expiry warnings."""
+    services, admin = caller.services, caller.admin
     app = app_name_param(appName)
     repo = services.tuf.repo(admin.username, app)
     try:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 
 from tufsync.api.deps import Tenant, tenant_from_query
 from tufsync.api.errors import bad_request, not_found
@@ -14,7 +15,7 @@ from tufsync.api.tuf_models import (
     TrustedDelegatedAnswer,
     TrustedRootAnswer,
     TrustedTargetsAnswer,
-    answers,
+    route_doc,
 )
 from tufsync.names import InvalidName, check_role_name
 from tufsync.tuf.errors import NotBootstrapped
@@ -39,33 +40,33 @@ async def _published_json(repo: Repository, filename: str) -> dict[str, Any]:
     return parsed
 
 
-@router.get("/metadata/root", responses=answers(200, TrustedRootAnswer, 400, 404))
+@router.get("/metadata/root", **route_doc(TrustedRootAnswer, 200, 400, 404))
 async def trusted_root(
     tenant: Tenant = Depends(tenant_from_query),
-) -> dict[str, Any]:
+) -> JSONResponse:
     repo = tenant.repo
     root = await repo.files.latest_root()
     if root is None:
         raise not_bootstrapped(repo.app)
     data = await _published_json(repo, versioned_name("root", root.signed.version))
-    return {"data": {"trusted_root": data}, "message": "Current trusted root"}
+    return JSONResponse({"data": {"trusted_root": data}, "message": "Current trusted root"})
 
 
-@router.get("/metadata/targets", responses=answers(200, TrustedTargetsAnswer, 400, 404))
+@router.get("/metadata/targets", **route_doc(TrustedTargetsAnswer, 200, 400, 404))
 async def trusted_targets(
     tenant: Tenant = Depends(tenant_from_query),
-) -> dict[str, Any]:
+) -> JSONResponse:
     repo = tenant.repo
     trusted = await _trusted(repo)
     data = await _published_json(repo, versioned_name("targets", trusted.role_version("targets")))
-    return {"data": {"trusted_targets": data}, "message": "Current trusted targets"}
+    return JSONResponse({"data": {"trusted_targets": data}, "message": "Current trusted targets"})
 
 
-@router.get("/metadata/delegated", responses=answers(200, TrustedDelegatedAnswer, 400, 404))
+@router.get("/metadata/delegated", **route_doc(TrustedDelegatedAnswer, 200, 400, 404))
 async def trusted_delegated(
     roleName: str | None = Query(default=None),
     tenant: Tenant = Depends(tenant_from_query),
-) -> dict[str, Any]:
+) -> JSONResponse:
     repo = tenant.repo
     if not roleName:
         raise bad_request("roleName query parameter is required")
@@ -85,4 +86,5 @@ async def trusted_delegated(
     if not delegated or f"{roleName}.json" not in trusted.snapshot.signed.meta:
         raise not_found(f"Role {roleName!r} is not delegated by the trusted targets metadata")
     data = await _published_json(repo, versioned_name(roleName, trusted.role_version(roleName)))
-    return {"data": {"trusted_delegated": data}, "message": "Current trusted delegated metadata"}
+    message = "Current trusted delegated metadata"
+    return JSONResponse({"data": {"trusted_delegated": data}, "message": message})

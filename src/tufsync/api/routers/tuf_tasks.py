@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from tufsync.api.deps import Admin, current_admin, get_services
 from tufsync.api.errors import bad_request, not_found
-from tufsync.api.tuf_models import TaskAnswer, answers
+from tufsync.api.tuf_models import TaskAnswer, route_doc
 from tufsync.auth.scope import require_app
 from tufsync.services import Services
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: tasks"])
 
 
-@router.get("/task", responses=answers(200, TaskAnswer, 400, 404))
+@router.get("/task", **route_doc(TaskAnswer, 200, 400, 404))
 async def get_task(
     task_id: str | None = Query(default=None),
     admin: Admin = Depends(current_admin),
     services: Services = Depends(get_services),
-) -> Any:
+) -> JSONResponse:
     if not task_id:
         raise bad_request("task_id query parameter is required")
     try:

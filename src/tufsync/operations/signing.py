@@ -1,0 +1,139 @@
+"""The offline signing flow: add a signature (``POST /tuf/v1/metadata/sign``), finalize
+the draft(s) once their thresholds are met, or cancel a signing process
+(``POST /tuf/v1/metadata/sign/delete``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
+from tufsync.operations.accept import Actor, TaskParams, accept_task, accepting
+from tufsync.operations.guards import require_ready
+from tufsync.operations.metadata_task import MetadataHandler, NothingToUndo
+from tufsync.operations.refusal import ApiError, bad_request
+from tufsync.state.locks import hold_lock
+from tufsync.tasks.contract import Outcome, TaskContext
+from tufsync.tasks.kinds import TaskName
+from tufsync.tasks.records import TaskRecord
+from tufsync.tuf.drafts import DraftExpired, DraftStore
+from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.repository import Repository
+from tufsync.tuf.signing_flow import NoDraft, SignOutcome, draft_roles, finalize, sign
+
+
+class RoleRequest(BaseModel):
+    role: str
+
+    @classmethod
+    def role_of(cls, body: dict[str, Any]) -> str:
+        """The body's role: a top-level role or a well-formed delegated role name."""
+        role = body.get("role")
+        if not isinstance(role, str) or not role:
+            raise bad_request("role is required")
+        if role not in TOP_LEVEL_ROLES:
+            try:
+                check_role_name(role)
+            except InvalidName as exc:
+                raise bad_request(str(exc)) from None
+        return role
+
+
+class SignatureBody(BaseModel):
+    keyid: str
+    sig: str
+
+
+class SignRequest(RoleRequest):
+    signature: SignatureBody
+
+    @classmethod
+    def signature_of(cls, body: dict[str, Any]) -> dict[str, Any]:
+        signature = body.get("signature")
+        if not isinstance(signature, dict):
+            raise bad_request('signature is required: {"keyid": "...", "sig": "..."}')
+        return signature
+
+
+class RoleParams(TaskParams):
+    role: str
+
+
+def finished_message(role: str) -> str:
+    """What the accepted finalization answers."""
+    return "Metadata update finished" if role == "root" else f"Role {role} signing complete"
+
+
+async def _signed(repo: Repository, role: str, signature: dict[str, Any]) -> SignOutcome:
+    config = await require_ready(repo)
+    try:
+        return await sign(repo, config, role, signature)
+    except NoDraft:
+        raise ApiError(
+            404,
+            f"No metadata found in signing process for role {role}",
+            f"No signatures pending for {role}",
+        ) from None
+    except DraftExpired as exc:
+        raise ApiError(400, str(exc), "Signature Failed") from None
+    except TufInputError as exc:
+        raise ApiError(
+            400, f"Invalid signature or unauthorized key: {exc}", "Signature Failed"
+        ) from None
+
+
+async def accept_signature(
+    ctx: TaskContext, actor: Actor, repo: Repository, body: dict[str, Any]
+) -> TaskRecord:
+    """Add one signature to a draft; accept its finalization once its threshold(s) are met."""
+    role = RoleRequest.role_of(body)
+    signature = SignRequest.signature_of(body)
+    outcome = await _signed(repo, role, signature)
+    signed = {"role": role, "keyid": str(signature.get("keyid", ""))}
+    details = {**signed, "complete": outcome.complete, "progress": outcome.message}
+    async with accepting(ctx, actor, repo.app) as acceptance:
+        await acceptance.note("signature_added", details)
+        if not outcome.complete:
+            raise ApiError(400, outcome.message, "Signature Failed")
+        return await acceptance.submit(TaskName.FINALIZE_SIGNING, RoleParams(role=role))
+
+
+async def accept_cancel(
+    ctx: TaskContext, actor: Actor, repo: Repository, body: dict[str, Any]
+) -> TaskRecord:
+    role = RoleRequest.role_of(body)
+    config = await require_ready(repo)
+    if role not in await draft_roles(repo, config) or await DraftStore(repo).get(role) is None:
+        raise ApiError(
+            400, f"The {role} role is not in a signing process.", f"No signing process for {role}."
+        )
+    return await accept_task(ctx, actor, repo.app, TaskName.CANCEL_SIGNING, RoleParams(role=role))
+
+
+class FinalizeSigningHandler(MetadataHandler):
+    """Thresholds are met: publish the draft(s) and remove them."""
+
+    async def run(self, ctx: TaskContext, record: TaskRecord) -> Outcome:
+        repo = ctx.tuf.repo(record.admin, record.app)
+        role = RoleParams.model_validate(record.params).role
+        async with hold_lock(ctx.state, repo.lock_name) as lock:
+            config = await repo.require_config()
+            versions = await finalize(repo, config, role, lock)
+        if isinstance(versions, list):
+            return Outcome(
+                f"Role {role} signing complete; the rotation is published once "
+                f"{versions} are signed too",
+                {"awaiting": versions},
+            )
+        return Outcome("Metadata update finished", {"versions": versions})
+
+
+class CancelSigningHandler(NothingToUndo):
+    """Drop a draft; the trusted metadata is untouched."""
+
+    async def run(self, ctx: TaskContext, record: TaskRecord) -> Outcome:
+        repo = ctx.tuf.repo(record.admin, record.app)
+        role = RoleParams.model_validate(record.params).role
+        await DraftStore(repo).delete(role)
+        return Outcome(f"Deletion of {role} metadata successful, signing process stopped")
