@@ -1,4 +1,4 @@
-"""The cost of a request (issue 14): server CPU per operation, one table of the goal rows.
+"""The cost of a request: server CPU per operation, one table of the goal rows.
 
 Run: python -m bench.cost [--rows 1,2,3,4,5,6] [--count 1000] [--seconds 10] [--profile DIR]
 
@@ -410,7 +410,7 @@ def header() -> str:
         commit = "?"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"issue 14 cost table — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"tufsync cost table — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"commit {commit or '?'}, {os.cpu_count()} CPUs, load average {load}"
     )
 

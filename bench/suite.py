@@ -11,7 +11,7 @@ server process in embedded mode (SQLite, local files):
 - 1,000 one-artifact publishes fired with concurrency 16 into one app:
   artifacts/s to SUCCESS and to visible in timestamp.json;
 - one publish of a version with 10,000 artifacts: seconds to SUCCESS;
-- then issue 14's cost table (``python -m bench.cost``, its docstring says how each row is
+- then the cost table (``python -m bench.cost``, its docstring says how each row is
   measured): server CPU per published artifact, per authenticated request, per upload, public
   read rps ÷ /health rps, scale-out CPU per artifact. ``--skip-cost`` leaves it out.
 Existing targets are seeded through the engine (not HTTP) before the server
@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the throughput cases")
     parser.add_argument("--skip-latency", action="store_true", help="only the throughput cases")
     parser.add_argument(
-        "--skip-cost", action="store_true", help="leave out issue 14's cost table (bench.cost)"
+        "--skip-cost", action="store_true", help="leave out the cost table (bench.cost)"
     )
     cost.add_arguments(parser, runs=False)
     args = parser.parse_args()

@@ -77,7 +77,7 @@ def start_tufsync(
 
 
 # How long a starting server may take to answer /health: a 2-core machine at load
-# average 10+ took more than 30 s (issue 14, i14flaky).
+# average 10+ took more than 30 s.
 START_SECONDS = 90.0
 
 

@@ -84,7 +84,7 @@ def check_updater(value: str) -> str:
 def check_role_name(value: str) -> str:
     """A delegated role name. It may not start with ``trusted_`` (any case): GET
     /tuf/v1/metadata/sign lists drafts next to ``trusted_<role>`` versions, so such a
-    draft could pose as a trusted version (API.md §5.5)."""
+    draft could pose as a trusted version (docs/api.md §5.5)."""
     if not ROLE_NAME_RE.fullmatch(value) or ".." in value:
         raise InvalidName(
             f"role name {value!r} must start with a letter or digit and contain only letters, "

@@ -34,7 +34,7 @@ State-store keys (``StateStore``)::
     system:instance-alive:<id>          liveness of a process instance (scanned)
     system:<name>                       service-wide entries (no tenant text)
 
-Object-store keys (API.md §4): metadata under ``tuf_metadata/<admin>/<app>/``,
+Object-store keys (docs/api.md §4): metadata under ``tuf_metadata/<admin>/<app>/``,
 private copies under ``tuf_private/<admin>/<app>/``, artifacts under
 ``<app>-<admin>/`` (``-`` never occurs in a username, so the split is unique),
 upload staging under ``tuf_staging/`` (no tenant path starts there). Online
@@ -246,7 +246,7 @@ def registry_lock(admin: str) -> str:
 
 # -- object store ----------------------------------------------------------------
 def metadata_prefix(ref: TenantRef) -> str:
-    """Public metadata of one repository (API.md §4)."""
+    """Public metadata of one repository (docs/api.md §4)."""
     return f"{METADATA_PREFIX}/{ref.admin}/{ref.app}/"
 
 

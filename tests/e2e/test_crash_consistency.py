@@ -1,4 +1,4 @@
-"""Issue 10: SIGKILL the embedded server at random moments during mixed traffic.
+"""SIGKILL the embedded server at random moments during mixed traffic.
 
 Two client threads upload, publish, remove from TUF, delete and re-upload
 artifacts while the server is killed (SIGKILL) and restarted at once, about

@@ -231,7 +231,7 @@ def _wait_in_log(log: Path, text: str, timeout: float = 60) -> None:
 
 
 def test_sigkilled_worker_tasks_are_taken_over(cluster: Cluster, tmp_path: Path) -> None:
-    """Issue 10 item 1 (scale-out): a worker SIGKILLed inside a bootstrap and inside a
+    """Scale-out: a worker SIGKILLed inside a bootstrap and inside a
     publish batch; a fresh worker takes both over by redelivery within seconds."""
     pause = "bootstrap:writing=120,add_artifacts:writing=120"
     api = clients(cluster)

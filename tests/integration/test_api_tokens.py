@@ -188,7 +188,7 @@ def test_token_expiry_and_forgery(api: Api) -> None:
 
 
 def test_login_token_bound_to_the_account(api: Api) -> None:
-    """Issue 9 item 9: a deleted and re-created account does not inherit old tokens."""
+    """A deleted and re-created account does not inherit old tokens (docs/api.md §2)."""
     name = unique_name("bound")
     http = httpx.Client(base_url=api.server.url, timeout=60)
     signup = {"username": name, "password": PASSWORD, "api_key": SIGNUP_KEY}

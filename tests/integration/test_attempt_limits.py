@@ -1,4 +1,4 @@
-"""The login/signup attempt windows in both storages (issue 10 item 5, DESIGN "limits").
+"""The login/signup attempt windows in both storages (docs/api.md §2).
 
 Embedded mode keeps them in memory; scale-out in Redis, where every API process
 sees the same counts (two limiters on one real Redis database stand for two

@@ -1,4 +1,4 @@
-"""A 16,384-bin bootstrap signs off the event loop (issue 10 items 6 and 7, DESIGN invariant 8).
+"""A 16,384-bin bootstrap signs off the event loop (docs/design.md invariant 8).
 
 While one tenant bootstraps 16,384 hash bins, /health keeps answering within a
 second; a bootstrap whose ``timeout`` (1 s) passes while it signs fails at once,

@@ -1,5 +1,5 @@
 """Request bodies are read as a stream and refused with 413 past the limit
-(issue 10 item 4, API.md §6 "Limits").
+(docs/api.md §6 "Limits").
 
 The memory test measures the real server process: its peak resident memory
 (VmHWM in /proc/<pid>/status) may grow by little more than the 16 MiB limit while

@@ -1,4 +1,4 @@
-"""Issue 14 (i14flaky): SIGKILL between a deletion's commit and its removal task.
+"""SIGKILL between a deletion's commit and its removal task.
 
 ``/artifact/delete`` of a TUF-signed artifact deletes the registry row and
 claims the path in one transaction; a task then removes the path from TUF and

@@ -1,4 +1,4 @@
-"""Issue 14 (i14listed): a plain delete racing the publish batch's marks.
+"""A plain delete racing the publish batch's marks.
 
 ``/artifact/delete`` reads the version's artifacts, then the claims on their
 paths. On SQLite (and at READ COMMITTED) each SELECT sees its own snapshot. A

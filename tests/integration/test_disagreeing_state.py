@@ -1,4 +1,4 @@
-"""State and published files that disagree never make a route answer 500 (issue 9, item 10),
+"""State and published files that disagree never make a route answer 500 (docs/api.md §1),
 and a start-up that fails ends the process with a non-zero status."""
 
 from __future__ import annotations

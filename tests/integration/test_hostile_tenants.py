@@ -1,4 +1,4 @@
-"""Two hostile tenants whose names collided under the old key scheme (issue 9, items 1 and 2).
+"""Two hostile tenants whose names collided under the old key scheme (docs/design.md invariant 7).
 
 Tenant A is admin ``<p>`` with app ``doe_x``; tenant B is admin ``<p>_doe`` with app
 ``x``: under the old ``<PREFIX>_<admin>_<app>`` names they shared bootstrap marker,

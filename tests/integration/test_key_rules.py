@@ -1,4 +1,4 @@
-"""Key rules of API.md §5.1/§5.5 that a hostile key holder would test.
+"""Key rules of docs/api.md §5.1/§5.5 that a hostile key holder would test.
 
 - One public key under two keyids (an extra ``keyval`` field, or ``ecdsa`` vs
   ``ecdsa-sha2-nistp256``) is refused, so one holder never meets threshold 2

@@ -1,4 +1,4 @@
-"""No leaks and no leftovers (issue 10 item 8, API.md §6).
+"""No leaks and no leftovers (docs/api.md §6).
 
 /ready names only the failing part, within about 2 s; staging objects of uploads
 that a crash interrupted are swept at start-up; the signup key is printed only

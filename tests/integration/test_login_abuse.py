@@ -1,4 +1,4 @@
-"""Login and signup under abuse (issue 10 item 5, API.md §2, DESIGN invariant 8).
+"""Login and signup under abuse (docs/api.md §2, docs/design.md invariant 8).
 
 argon2 runs off the event loop in a bounded pool, so /health answers quickly while
 clients hammer /login with wrong passwords; failed attempts are rate-limited per

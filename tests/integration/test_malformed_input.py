@@ -1,4 +1,4 @@
-"""Malformed input gets a 400 with a sentence, never a 500 (issue 10 item 7, API.md §1, §5.1).
+"""Malformed input gets a 400 with a sentence, never a 500 (docs/api.md §1, §5.1).
 
 Deeply nested JSON and integers of thousands of digits on every route that takes a
 JSON body (found in /openapi.json, so new routes are covered too), in the ``data``

@@ -1,4 +1,4 @@
-"""Names that only differ in case, and links in the online key folder (API.md §1, §5.1).
+"""Names that only differ in case, and links in the online key folder (docs/api.md §1, §5.1).
 
 - Usernames are unique regardless of case: signup of ``Alice`` when ``alice``
   exists → 409 (enforced by a unique index on lower(username), added by a

@@ -1,4 +1,4 @@
-"""Bootstrap recovery (seed 004) in the embedded mode: state wiped, rebuilt from storage."""
+"""Bootstrap recovery (docs/api.md §5.1) in the embedded mode: state wiped, rebuilt from storage."""
 
 from __future__ import annotations
 

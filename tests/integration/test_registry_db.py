@@ -217,7 +217,7 @@ class _Bytes:
 async def test_upload_rows_on_both_databases(
     sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    """The upload's Core statements (issue 14) on SQLite and PostgreSQL: app, version
+    """The upload's Core statements on SQLite and PostgreSQL: app, version
     and catalogue rows are created once, flags only rise, the changelog grows, an
     identical re-upload is accepted, different bytes or a claimed path get 409, and
     nothing stays in staging."""

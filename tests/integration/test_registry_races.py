@@ -1,4 +1,4 @@
-"""Issue 10 item 3: registry requests never race queued TUF tasks (embedded mode).
+"""Registry requests never race queued TUF tasks (embedded mode, docs/design.md invariant 9).
 
 The repository lock is held from outside (as a slow task would), so a
 publish or removal stays queued while other requests arrive.

@@ -1,4 +1,4 @@
-"""Scans of the state store never trip over tenant-chosen names (issue 9, item 2).
+"""Scans of the state store never trip over tenant-chosen names (docs/design.md invariant 7).
 
 A delegated role named ``repo`` used to make its draft look like a refresh schedule
 (every refresh pass then failed, for every repository), and one named ``task`` like a

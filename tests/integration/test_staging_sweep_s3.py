@@ -1,5 +1,5 @@
 """The staging sweep on S3 (scale-out): only objects older than any upload go
-(issue 10 item 8), against moto's real S3 server."""
+(docs/api.md §6 "Limits"), against moto's real S3 server."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The old data is written here explicitly in the old format (``BOOTSTRAP_<admin>_<app>``,
 ``<ROLE>_SIGNING_<admin>_<app>``, ``REPO_<admin>/<app>``, ``TASK_<id>``, ...), as the
-code before issue 9 wrote it.
+code of state schema 1 (tufsync 0.x) wrote it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 10 items 1-2 (embedded mode): SIGKILL while each kind of task runs, restart at once.
+"""Embedded mode: SIGKILL while each kind of task runs, restart at once.
 
 Each test pauses one task inside its write section (test-only hook
 ``TUFSYNC_TEST_PAUSE``), kills the server with SIGKILL, starts it again

@@ -1,8 +1,8 @@
 """What a tenant may make the server sign, and which role names it may use.
 
 - The server never signs, with its online keys, targets or delegated metadata
-  listing a target path outside the tenant's ``<app>-<admin>/`` (API.md §5.1).
-- A delegated role name may not start with ``trusted_`` (API.md §5.5): 400
+  listing a target path outside the tenant's ``<app>-<admin>/`` (docs/api.md §5.1).
+- A delegated role name may not start with ``trusted_`` (docs/api.md §5.5): 400
   wherever a role is named, so no draft can pose as ``trusted_root``.
 """
 

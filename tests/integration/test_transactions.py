@@ -1,4 +1,4 @@
-"""``Transactions`` (issue 14): sync transaction functions on SQLite (a second, sync
+"""``Transactions``: sync transaction functions on SQLite (a second, sync
 engine in one thread hop) and PostgreSQL (the async engine's run_sync)."""
 
 from __future__ import annotations

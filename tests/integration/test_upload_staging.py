@@ -1,4 +1,4 @@
-"""Staging an upload (issue 14): a file of one chunk is staged with one put, a larger one
+"""Staging an upload: a file of one chunk is staged with one put, a larger one
 is streamed; both are hashed on the way, and a file past the limit leaves nothing behind."""
 
 from __future__ import annotations

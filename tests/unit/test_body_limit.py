@@ -1,4 +1,4 @@
-"""The body limit middleware answers 413 however a route reads its body (issue 10 item 4).
+"""The body limit middleware answers 413 however a route reads its body (docs/api.md §6).
 
 Routes that parse with FastAPI's own body models turn read errors into a 400 of
 their own; the middleware still answers 413 once the limit was passed.

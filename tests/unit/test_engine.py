@@ -175,7 +175,7 @@ def test_role_for_target_falls_back_to_faynosync_prefix_rule() -> None:
 async def test_cancelled_commit_finishes_its_writes(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 10 item 2: a cancellation arriving between snapshot and timestamp waits for
+    """A cancellation arriving between snapshot and timestamp waits for
     the write section, so timestamp.json never points to a removed snapshot."""
     import asyncio
 

@@ -154,7 +154,7 @@ async def test_rename_keeps_value_ttl_and_sets(store: StateStore, prefix: str) -
 
 
 async def test_lock_of_dead_owner_is_taken_over_at_once(store: StateStore, prefix: str) -> None:
-    """Issue 10 item 1: a lease naming a dead instance does not block for its TTL."""
+    """A lease naming a dead instance does not block for its TTL."""
     dead, live = f"dead{uuid.uuid4().hex}", f"live{uuid.uuid4().hex}"
     name = prefix + "lease"
     token = await store.acquire_lock(name, ttl=60, owner=dead)

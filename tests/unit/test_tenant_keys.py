@@ -1,4 +1,5 @@
-"""Every tenant key builder is injective and stays out of the scanned key spaces (invariant 7).
+"""Every tenant key builder is injective and stays out of the scanned key spaces
+(docs/design.md invariant 7).
 
 Names are drawn from everything the naming rules allow, with a bias towards the
 characters that made the old ``<PREFIX>_<admin>_<app>`` names collide (``_``,

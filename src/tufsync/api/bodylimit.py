@@ -1,4 +1,4 @@
-"""Request body limits, enforced while the body streams in (API.md §6 "Limits").
+"""Request body limits, enforced while the body streams in (docs/api.md §6 "Limits").
 
 An ASGI middleware counts the bytes of every request body as the route reads
 them (chunked bodies included) and stops with 413 as soon as the count passes

@@ -1,4 +1,4 @@
-"""What login and signup check before any password is hashed (API.md §2).
+"""What login and signup check before any password is hashed (docs/api.md §2).
 
 Password length (at most 1,024 bytes, else 400), the failed-attempt windows of
 the caller's address and the username (429 with the seconds to wait), and the

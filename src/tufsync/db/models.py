@@ -79,7 +79,7 @@ class User(Base):
     created_at: Mapped[datetime] = _stamp()
 
 
-# Usernames are unique regardless of case (API.md §1); login is by the exact name.
+# Usernames are unique regardless of case (docs/api.md §1); login is by the exact name.
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 

@@ -561,7 +561,7 @@ def insert_claims(conn: Connection, paths: list[str], task_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------
-# The worker's batch (issue 14): the registry writes of one landed metadata
+# The worker's batch: the registry writes of one landed metadata
 # change, prebuilt statements run as one sync function in one transaction
 # (``Services.transactions.run``, see tufsync.tasks.handlers).
 

@@ -44,7 +44,7 @@ def staging_key() -> str:
 
 async def sweep_staging(storage: ObjectStore, older_than_seconds: float) -> int:
     """Delete staging objects (and partial writes) older than ``older_than_seconds``:
-    what uploads left behind when their process died (issue 10 item 8)."""
+    what uploads left behind when their process died (docs/api.md §6 "Limits")."""
     return await storage.delete_older_than(tenant_keys.STAGING_PREFIX, older_than_seconds)
 
 

@@ -384,10 +384,10 @@ def sign_version_one(
     cancelled: threading.Event,
 ) -> SignedVersionOne:
     """Sign targets (when online), every delegated role or hash bin, snapshot and
-    timestamp v1, and serialise them (API.md §5.1 "The task signs with online keys").
+    timestamp v1, and serialise them (docs/api.md §5.1 "The task signs with online keys").
 
     Pure CPU work with no awaits: it runs in a worker thread so a bootstrap of
-    thousands of bins never stalls the event loop (DESIGN invariant 8); it stops
+    thousands of bins never stalls the event loop (docs/design.md invariant 8); it stops
     between roles once ``cancelled`` is set. Each role is kept only as its bytes,
     so the garbage collector never walks thousands of metadata objects.
     """

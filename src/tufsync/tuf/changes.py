@@ -204,7 +204,7 @@ class MetadataChange:
         """Sign and publish: opened roles, then snapshot (if anything below it changed
         or ``force_snapshot``), then timestamp. Also records the new expiries.
 
-        The signing runs in a worker thread (DESIGN invariant 8): a change touching
+        The signing runs in a worker thread (docs/design.md invariant 8): a change touching
         thousands of hash bins, or a snapshot listing them, never stalls the API."""
         result = CommitResult()
         files = self.repo.files

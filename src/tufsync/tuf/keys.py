@@ -139,7 +139,7 @@ def foreign_target_paths(payload: bytes, prefix: str) -> list[str]:
 
 class TenantSigner(Signer):
     """An online signer bound to one tenant. It refuses to sign targets or delegated
-    metadata listing a target path outside ``<app>-<admin>/`` (API.md §5.1: the server
+    metadata listing a target path outside ``<app>-<admin>/`` (docs/api.md §5.1: the server
     only ever signs that tenant's own artifacts). Every online signature goes through
     here, whichever flow asks for it."""
 

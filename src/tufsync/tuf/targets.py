@@ -107,7 +107,7 @@ def legacy_placement(delegations: Delegations, path: str, targets_online: bool) 
 
 
 def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placement:
-    """The delegated role that must list ``path`` (API.md §5.3).
+    """The delegated role that must list ``path`` (docs/api.md §5.3).
 
     The first role, in delegation order, whose paths match under TUF rules;
     failing that, the first whose ``<prefix>/*`` pattern covers the path under

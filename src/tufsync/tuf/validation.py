@@ -42,7 +42,7 @@ MAX_TIMEOUT = 3600
 
 
 def task_timeout(value: Any, default: float) -> float:
-    """A caller's task ``timeout``: a finite number of seconds from 1 to 3600 (API.md §5.1)."""
+    """A caller's task ``timeout``: a finite number of seconds from 1 to 3600 (docs/api.md §5.1)."""
     if value is None:
         return default
     if (
@@ -83,7 +83,7 @@ def parse_metadata(raw: Any, where: str, expected_type: str) -> Metadata[Any]:
 
 def check_keys(keys: dict[str, Key], where: str) -> None:
     """Every key is supported and matches its keyid; no public key appears twice
-    (API.md §5.1: one holder must never count as two signers)."""
+    (docs/api.md §5.1: one holder must never count as two signers)."""
     for keyid, key in keys.items():
         problem = key_problem(keyid, key)
         if problem:
@@ -97,7 +97,7 @@ def check_keys(keys: dict[str, Key], where: str) -> None:
 
 
 def check_root_keys_offline(root: Root, online: Mapping[str, Mapping[str, Key]]) -> None:
-    """No root key is also a key of an online role (API.md §5.1: root keys never
+    """No root key is also a key of an online role (docs/api.md §5.1: root keys never
     touch the server). Compares public key material, not keyids; each distinct key
     is read once, however many roles share it.
 

@@ -26,7 +26,7 @@ from tufsync.names import USERNAME_RE
 from tufsync.services import Services
 
 router = APIRouter(tags=["accounts"])
-# Usernames are unique regardless of case (API.md §1); login takes the exact name.
+# Usernames are unique regardless of case (docs/api.md §1); login takes the exact name.
 NOCASE = " (usernames are compared regardless of case)"
 
 

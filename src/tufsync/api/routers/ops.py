@@ -3,7 +3,7 @@
 ``/ready`` asks the state store, the database and the object store at once, each
 bounded by :data:`READY_TIMEOUT`; a failing part is named and nothing more (no
 endpoint, bucket or prefix reaches an unauthenticated caller); the details go to
-the log (API.md §6).
+the log (docs/api.md §6).
 """
 
 from __future__ import annotations

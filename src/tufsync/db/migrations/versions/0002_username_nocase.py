@@ -1,7 +1,7 @@
 """Usernames unique regardless of case: a unique index on lower(username).
 
 Two accounts whose names differ only in case would share key folders and
-storage prefixes on case-insensitive storage (API.md §1). When such accounts
+storage prefixes on case-insensitive storage (docs/api.md §1). When such accounts
 already exist, the migration stops and names them: each is a tenant with its
 own repositories, so which one to keep is the operator's decision, never a
 silent merge, rename or deletion.
