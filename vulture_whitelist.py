@@ -28,6 +28,8 @@ get_status
 trusted_targets
 trusted_delegated
 force_online_update
+list_online_keys
+delete_online_key
 rotate_root
 pending_signing
 post_signature
@@ -88,6 +90,9 @@ ceremony
 worker
 db_upgrade
 drafts_cancel
+online_new
+online_list
+online_delete
 
 # Alembic migrations: module attributes and functions Alembic reads.
 revision
@@ -114,3 +119,12 @@ SYSTEM_PREFIX
 SCANNED_PREFIXES
 _.tenant_dir
 forget_app
+
+# httptools parser callbacks of the request-head meter (api/headlimit.py): the parser
+# calls them by name.
+on_message_begin
+on_headers_complete
+on_message_complete
+on_chunk_header
+on_body
+on_chunk_complete

@@ -213,20 +213,46 @@ async def _commit(
 ) -> dict[str, int]:
     """Publish the change, then record it in the registry and drop the claims."""
     versions = (await change.commit()).versions if change.opened else {}
-    landed = [item for item in items if item.outcome is not None]
-    deleting = [item for item in landed if item.unsigned and item.deletes_files]
+    landed = _landed(items)
+    deleting = _deleting(landed)
     task_ids = [i.record.task_id for i in items]
-    events = _audit_events(landed, versions)
     release = [] if deleting else task_ids  # nothing left to do under the claims
-    tx, admin = ctx.transactions, items[0].record.admin
-    recorded = await record_published(tx, _record_batch, landed, admin, events, release)
-    for item in [] if recorded else landed:  # published all the same: the work is done
-        assert item.outcome is not None
-        item.outcome.details["warning"] = MARKS_WARNING
+    events = _audit_events(landed, versions)
+    recorded = await _record(ctx, landed, items[0].record.admin, events, release)
     if deleting and recorded:  # else the files wait, claimed, for the same removal again
         await _delete_files(ctx, deleting)
-        await record_published(tx, queries.release_claims, task_ids)
+        await record_published(ctx.transactions, queries.release_claims, task_ids)
     return versions
+
+
+def _landed(items: list[_BatchItem]) -> list[_BatchItem]:
+    """The batch's tasks whose work is in the change."""
+    return [item for item in items if item.outcome is not None]
+
+
+def _deleting(landed: list[_BatchItem]) -> list[_BatchItem]:
+    """The landed removals that also delete the files of the paths they removed."""
+    return [item for item in landed if item.unsigned and item.deletes_files]
+
+
+async def _record(
+    ctx: TaskContext,
+    landed: list[_BatchItem],
+    admin: str,
+    events: list[audit.NewEvent],
+    release: list[str],
+) -> bool:
+    """Record a published change in the registry (retried on a lost connection).
+    False when the database stayed unreachable: the change is public all the same,
+    so each landed task still succeeds, with a warning that its marks are stale."""
+    recorded = await record_published(
+        ctx.transactions, _record_batch, landed, admin, events, release
+    )
+    if not recorded:
+        for item in landed:
+            assert item.outcome is not None
+            item.outcome.details["warning"] = MARKS_WARNING
+    return recorded
 
 
 async def _delete_files(ctx: TaskContext, deleting: list[_BatchItem]) -> None:

@@ -157,6 +157,7 @@ class TenantSigner(Signer):
     ) -> Signer:
         """Refused: a tenant signer is made by :meth:`OnlineKeyStore.try_load`, which
         binds it to its tenant; a URI alone names no tenant."""
+        del priv_key_uri, public_key, secrets_handler  # the signature is securesystemslib's
         raise ValueError("tenant signers are loaded by OnlineKeyStore.try_load, not from a URI")
 
     def sign(self, payload: bytes) -> Signature:

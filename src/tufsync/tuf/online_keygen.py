@@ -49,7 +49,8 @@ PRIVATE_SUFFIX = ".pem"
 RECORD_SUFFIX = ".made.json"
 KEYID_RE = re.compile(r"[0-9a-f]{64}")
 MAX_RECORD_BYTES = 64 * 1024
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
 
 
 @dataclass(frozen=True)
@@ -73,35 +74,46 @@ def generate(keytype: str) -> tuple[SSlibKey, bytes]:
     return public, signer.private_bytes
 
 
+def _open_level(parent: int | Path, name: str | None, create: bool) -> int | None:
+    """A descriptor of one level of the key folder, opened without following links
+    (the root itself may be a link the operator set up). None when it is missing or
+    not a folder and ``create`` is false; created 0700 when ``create``."""
+    if isinstance(parent, Path):
+        if create:
+            parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags, path, dir_fd = _ROOT_FLAGS, str(parent), None
+    else:
+        assert name is not None
+        if create:
+            with suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=parent)
+        flags, path, dir_fd = _DIR_FLAGS, name, parent
+    try:
+        fd = os.open(path, flags, dir_fd=dir_fd)
+    except OSError:
+        if create:
+            raise
+        return None  # missing, or not a folder (a file, a link): no keys of ours
+    if create and dir_fd is not None and stat.S_IMODE(os.fstat(fd).st_mode) != 0o700:
+        os.fchmod(fd, 0o700)
+    return fd
+
+
 @contextmanager
 def _folder(root: Path, ref: tenant_keys.TenantRef, create: bool) -> Iterator[int | None]:
     """A descriptor of the tenant's key folder (None when it does not exist and
     ``create`` is false), each level opened without following links."""
-    if create:
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
     opened: list[int] = []
     try:
-        try:
-            opened.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)))
-        except OSError:
-            if create:
-                raise
-            yield None
-            return
-        for part in tenant_keys.key_folder_parts(ref):
-            if create:
-                with suppress(FileExistsError):
-                    os.mkdir(part, 0o700, dir_fd=opened[-1])
-            try:
-                opened.append(os.open(part, _DIR_FLAGS, dir_fd=opened[-1]))
-            except OSError:
-                if create:
-                    raise
-                yield None  # missing, or not a folder (a file, a link): no keys of ours
-                return
-            if create and stat.S_IMODE(os.fstat(opened[-1]).st_mode) != 0o700:
-                os.fchmod(opened[-1], 0o700)
-        yield opened[-1]
+        fd = _open_level(root, None, create)
+        parts = iter(tenant_keys.key_folder_parts(ref))
+        while fd is not None:
+            opened.append(fd)
+            part = next(parts, None)
+            if part is None:
+                break
+            fd = _open_level(opened[-1], part, create)
+        yield fd
     finally:
         for fd in opened:
             os.close(fd)
