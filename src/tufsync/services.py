@@ -20,7 +20,7 @@ from tufsync.registry.uploads import sweep_staging
 from tufsync.settings import Settings
 from tufsync.state import StateStore, instances, open_state_store
 from tufsync.state import migrate as state_migrate
-from tufsync.storage import ObjectStore, open_store
+from tufsync.storage import ObjectStore, open_configured_store
 from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.contract import Handler
 from tufsync.tasks.queue import TaskQueue
@@ -103,13 +103,7 @@ class Services:
                     "the database needs migrations: run `tufsync db upgrade` first"
                 )
             state = await open_state_store(settings.resolved_state_url)
-            storage = open_store(
-                settings.resolved_storage_url,
-                s3_endpoint=settings.s3_endpoint,
-                s3_region=settings.s3_region,
-                s3_access_key_id=settings.s3_access_key_id,
-                s3_secret_access_key=settings.s3_secret_access_key,
-            )
+            storage = open_configured_store(settings)
             await _check_state_schema(settings, state, storage)
             keys_dir = settings.resolved_online_key_dir
             keys_dir.mkdir(parents=True, exist_ok=True)

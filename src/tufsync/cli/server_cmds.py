@@ -196,7 +196,7 @@ def register_worker(app: typer.Typer) -> None:
         from tufsync.db import engine as db_engine
         from tufsync.state import migrate as state_migrate
         from tufsync.state import open_state_store
-        from tufsync.storage import open_store
+        from tufsync.storage import open_configured_store
 
         settings = load_settings()
 
@@ -208,13 +208,7 @@ def register_worker(app: typer.Typer) -> None:
                 await engine.dispose()
             state = await open_state_store(settings.resolved_state_url)
             try:
-                storage = open_store(
-                    settings.resolved_storage_url,
-                    s3_endpoint=settings.s3_endpoint,
-                    s3_region=settings.s3_region,
-                    s3_access_key_id=settings.s3_access_key_id,
-                    s3_secret_access_key=settings.s3_secret_access_key,
-                )
+                storage = open_configured_store(settings)
                 if not await state_migrate.pending(state):
                     return state_migrate.MigrationReport()
                 return await state_migrate.upgrade(state, storage)

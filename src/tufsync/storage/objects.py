@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import obstore
@@ -242,3 +242,26 @@ def open_store(
         store = S3Store(parsed.netloc, prefix=prefix, **config)
         return ObjectStore(store, f"S3 bucket {parsed.netloc}")
     raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")
+
+
+class StoreSettings(Protocol):
+    """The settings that name the object store (tufsync.settings.Settings has them)."""
+
+    @property
+    def resolved_storage_url(self) -> str: ...
+
+    s3_endpoint: str | None
+    s3_region: str
+    s3_access_key_id: str | None
+    s3_secret_access_key: str | None
+
+
+def open_configured_store(settings: StoreSettings) -> ObjectStore:
+    """The object store the settings name (``TUFSYNC_STORAGE_URL`` and the S3 settings)."""
+    return open_store(
+        settings.resolved_storage_url,
+        s3_endpoint=settings.s3_endpoint,
+        s3_region=settings.s3_region,
+        s3_access_key_id=settings.s3_access_key_id,
+        s3_secret_access_key=settings.s3_secret_access_key,
+    )
