@@ -126,4 +126,3 @@ def test_root_replacing_offline_targets_key_waits_for_targets(api: Api, tmp_path
     second = api.upload_ok(app, "2.0", {"b.deb": b"release two"})
     api.publish_ok(second, "2.0")
     refresh_all(api, app, offline, tmp_path, [tmp_path / "fresh-client", old_client])
-
