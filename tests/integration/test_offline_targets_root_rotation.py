@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from securesystemslib.signer import CryptoSigner, Signer
-from tuf.api.metadata import Metadata, Root
+from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, Targets
 
 from tests.integration.test_tuf_signing import next_root, post_sig, root_files, sig_for
-from tests.support import Api, OfflineTargets, offline_targets
+from tests.support import Api, OfflineTargets, ceremony, offline_targets
 from tufsync.keyholder.verify import verify_download
+from tufsync.names import target_patterns
 
 REFUSAL = "Targets must be signed by the new keys first"
 
@@ -65,16 +66,21 @@ def resign_targets(api: Api, app: str, signer: Signer) -> None:
 
 
 def refresh_all(
-    api: Api, app: str, offline: OfflineTargets, tmp: Path, clients: list[Path]
+    api: Api,
+    app: str,
+    offline: OfflineTargets,
+    tmp: Path,
+    clients: list[Path],
+    versions: tuple[str, ...] = ("1.0", "2.0"),
 ) -> None:
-    """Each client (a metadata folder; an empty one is a fresh client from root v1)
-    refreshes over HTTP and downloads every release."""
+    """Each client (a metadata folder; a new one is a fresh client from root v1)
+    refreshes with ngclient over HTTP and downloads each release."""
     trusted = tmp / "root1.json"
     trusted.write_bytes(offline.root_bytes)
-    for n, meta in enumerate(clients):
-        for version in ("1.0", "2.0"):
+    for meta in clients:
+        for version in versions:
             target = f"{app}-{api.username}/{app}-{version}.deb"
-            dest = tmp / f"d{n}-{version}"
+            dest = tmp / f"{meta.name}-{version}"
             verify_download(api.server.public_url, api.username, app, trusted, target, dest, meta)
 
 
@@ -85,17 +91,7 @@ def test_root_replacing_offline_targets_key_waits_for_targets(api: Api, tmp_path
     api.bootstrap_ok(offline.payload)
     api.publish_ok(first, "1.0")
     old_client = tmp_path / "old-client"
-    trusted = tmp_path / "root1.json"
-    trusted.write_bytes(offline.root_bytes)
-    verify_download(
-        api.server.public_url,
-        api.username,
-        app,
-        trusted,
-        f"{app}-{api.username}/{app}-1.0.deb",
-        tmp_path / "d0",
-        old_client,
-    )
+    refresh_all(api, app, offline, tmp_path, [old_client], ("1.0",))
     root_signers = offline.ceremony.root_signers
     new_key = CryptoSigner.generate_ed25519()
 
@@ -126,3 +122,63 @@ def test_root_replacing_offline_targets_key_waits_for_targets(api: Api, tmp_path
     second = api.upload_ok(app, "2.0", {"b.deb": b"release two"})
     api.publish_ok(second, "2.0")
     refresh_all(api, app, offline, tmp_path, [tmp_path / "fresh-client", old_client])
+
+
+def two_targets_keys(api: Api, app: str) -> tuple[OfflineTargets, Signer]:
+    """An offline-targets bootstrap (2 of 2 root keys) whose root lists a second
+    targets key beside the one that signed targets v1 (threshold 1)."""
+    cer = ceremony(api.server.key_dir, api.username, app, root_keys=2, threshold=2)
+    first, second = CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()
+    payload = copy.deepcopy(cer.payload)
+    root = Metadata[Root].from_dict(copy.deepcopy(payload["metadata"]["root"]))
+    root.signed.revoke_key(cer.online_keyid, "targets")
+    root.signed.add_key(first.public_key, "targets")
+    root.signed.add_key(second.public_key, "targets")
+    root.signatures.clear()
+    for signer in cer.root_signers:
+        root.sign(signer, append=True)
+    online_key = root.signed.keys[cer.online_keyid]
+    releases = DelegatedRole(
+        "releases", [cer.online_keyid], 1, True, target_patterns(api.username, app)
+    )
+    delegations = Delegations(keys={cer.online_keyid: online_key}, roles={"releases": releases})
+    targets = Metadata(Targets(version=1, expires=root.signed.expires, delegations=delegations))
+    targets.sign(first)
+    payload["metadata"] = {"root": root.to_dict(), "targets": targets.to_dict()}
+    payload["settings"]["roles"]["targets"]["online_key"] = False
+    return OfflineTargets(payload, cer, first), second
+
+
+def test_last_root_signature_refused_when_targets_moved_to_a_dropped_key(
+    api: Api, tmp_path: Path
+) -> None:
+    """The rule is checked again when the root draft's last signature arrives: here
+    targets was re-signed, between the draft and its signatures, by a key the draft
+    drops."""
+    app = "offrot-late"
+    boot, second = two_targets_keys(api, app)
+    first = api.upload_ok(app, "1.0", {"a.deb": b"release one"})
+    api.bootstrap_ok(boot.payload)
+    api.publish_ok(first, "1.0")
+    old_client = tmp_path / "old-client"
+    refresh_all(api, app, boot, tmp_path, [old_client], ("1.0",))
+
+    def drop_second(root: Root) -> None:
+        root.revoke_key(second.public_key.keyid, "targets")
+
+    draft = next_root(api, app, drop_second)  # targets v1 (first key) verifies under it
+    staged = post_root(api, app, draft)
+    assert staged.status_code == 200, staged.text
+    assert api.wait_task(staged.json()["data"]["task_id"])["state"] == "SUCCESS"
+    resign_targets(api, app, second)  # targets v2: signed by the key the draft drops
+
+    signers = boot.ceremony.root_signers
+    assert post_sig(api, app, "root", sig_for(signers[0], draft)).status_code == 400
+    last = post_sig(api, app, "root", sig_for(signers[1], draft))
+    assert last.status_code == 400, last.text
+    assert REFUSAL in last.json()["error"]
+    assert "(version 2) carries 0 of the 1 signatures" in last.json()["error"]
+    assert root_files(api, app) == ["1.root.json"]
+    second_release = api.upload_ok(app, "2.0", {"b.deb": b"release two"})
+    api.publish_ok(second_release, "2.0")
+    refresh_all(api, app, boot, tmp_path, [tmp_path / "fresh-client", old_client])
