@@ -24,7 +24,7 @@ from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.rotation import publish_root, validate_new_root
+from tufsync.tuf.rotation import publish_root, require_top_level_verifies, validate_new_root
 
 POSTED = "root_rotation_posted"
 
@@ -58,7 +58,7 @@ def _validated(
 ) -> Metadata[Root]:
     delegations = trusted.targets.signed.delegations
     try:
-        return validate_new_root(
+        new_root = validate_new_root(
             trusted.root.signed,
             posted,
             ctx.tuf.keys,
@@ -68,6 +68,8 @@ def _validated(
             online_targets,
             delegations.keys if delegations else None,
         )
+        require_top_level_verifies(new_root.signed, trusted.targets, online_targets)
+        return new_root
     except TufInputError as exc:
         raise bad_request(str(exc), "Metadata Update Failed") from None
 

@@ -20,6 +20,7 @@ from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.drafts import DraftExpired, DraftStore
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository
+from tufsync.tuf.rotation import TargetsNotSignedForRoot
 from tufsync.tuf.signing_flow import NoDraft, SignOutcome, draft_roles, finalize, sign
 
 
@@ -75,7 +76,7 @@ async def _signed(repo: Repository, role: str, signature: dict[str, Any]) -> Sig
             f"No metadata found in signing process for role {role}",
             f"No signatures pending for {role}",
         ) from None
-    except DraftExpired as exc:
+    except (DraftExpired, TargetsNotSignedForRoot) as exc:
         raise ApiError(400, str(exc), "Signature Failed") from None
     except TufInputError as exc:
         raise ApiError(

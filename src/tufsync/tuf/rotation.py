@@ -5,7 +5,9 @@ only signatures that verify with keys of the trusted or the new root. It is
 published once both the trusted root's threshold (old keys) and its own
 (new keys) are met. When the online keys change, targets (when online),
 snapshot and timestamp are re-signed in the same change, signed for both
-roots while the old online keys are still available.
+roots while the old online keys are still available. An offline targets
+cannot be re-signed by the server: a new root under which the published
+targets stops verifying is refused (:func:`require_top_level_verifies`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tuf.api.metadata import Key, Metadata, Root
+from tuf.api.metadata import Key, Metadata, Root, Targets
 
 from tufsync import testhooks
 from tufsync.names import TOP_LEVEL_ROLES
@@ -26,6 +28,7 @@ from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.keys import OnlineKeyStore
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
+from tufsync.tuf.signing import canonical_bytes
 from tufsync.tuf.validation import (
     check_online,
     check_root,
@@ -36,6 +39,10 @@ from tufsync.tuf.validation import (
 from tufsync.writes import write_section
 
 ONLINE_ROLES = ("targets", "snapshot", "timestamp")
+
+
+class TargetsNotSignedForRoot(TufInputError):
+    """The published offline targets does not verify under a new root."""
 
 
 def validate_new_root(
@@ -65,6 +72,37 @@ def validate_new_root(
     return md
 
 
+def require_top_level_verifies(
+    new_root: Root, targets: Metadata[Targets], targets_online: bool
+) -> None:
+    """Never publish a root under which the current top-level metadata stops verifying.
+
+    After updating root, a TUF client verifies timestamp, snapshot and targets with
+    the new root's keys and thresholds (TUF specification §5.3.11, §5.4-§5.6). The
+    server re-signs the online roles in the same change as the root
+    (:func:`publish_root`); an offline targets only its key holders can re-sign, so
+    the published ``targets`` must already meet the new root's targets threshold.
+    Raises :class:`TargetsNotSignedForRoot` saying what must be signed first.
+    """
+    if targets_online:
+        return
+    result = new_root.get_verification_result(
+        "targets", canonical_bytes(targets), targets.signatures
+    )
+    if result.verified:
+        return
+    have = f"{len(result.signed)} of the {result.threshold}"
+    raise TargetsNotSignedForRoot(
+        "The new root changes the offline targets role's keys or threshold, and the "
+        f"published targets (version {targets.signed.version}) carries {have} signatures "
+        "by the new targets keys it needs: every TUF client would reject targets under this root. "
+        "Targets must be signed by the new keys first: post a root that adds the new targets "
+        "keys and keeps a threshold the published targets still meets, have the new key "
+        "holders sign a new targets version (POST /tuf/v1/metadata/delegated/rotate, then "
+        "POST /tuf/v1/metadata/sign), then post the root that removes the old keys."
+    )
+
+
 def online_keys_changed(old: Root, new: Root, targets_online: bool) -> list[str]:
     roles = [r for r in ONLINE_ROLES if r != "targets" or targets_online]
     return [r for r in roles if set(old.roles[r].keyids) != set(new.roles[r].keyids)]
@@ -86,6 +124,7 @@ async def publish_root(
             f"version {old.version}"
         )
     refuse_expired("root", new_root.signed, repo.engine.clock())
+    require_top_level_verifies(new_root.signed, trusted.targets, config.targets_online_key)
     progress = progress_of(new_root, requirements_for("root", new_root, old, old))
     if not progress.complete:
         raise TufInputError(

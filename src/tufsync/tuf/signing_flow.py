@@ -29,7 +29,7 @@ from tufsync.tuf.drafts import (
 )
 from tufsync.tuf.errors import TufError
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.rotation import publish_root
+from tufsync.tuf.rotation import publish_root, require_top_level_verifies
 
 
 class NoDraft(TufError):
@@ -108,7 +108,9 @@ async def sign(
     A draft that expired (or expires within a minute), or one published together
     with it, takes no more signatures: :class:`~tufsync.tuf.drafts.DraftExpired`
     says it must be made again (faynoSync's server, too, refuses signing
-    expired metadata).
+    expired metadata). A root draft whose last signature arrived is refused with
+    :class:`~tufsync.tuf.rotation.TargetsNotSignedForRoot` (the signature is kept)
+    when the published offline targets would not verify under it.
     """
     store = DraftStore(repo)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
@@ -126,6 +128,8 @@ async def sign(
         draft.metadata = md.to_dict()
         await store.save(draft)
         progress = progress_of(md, reqs)
+        if role == "root" and progress.complete:
+            require_top_level_verifies(md.signed, trusted.targets, config.targets_online_key)
         return SignOutcome(progress.complete, progress.message(role))
 
 
