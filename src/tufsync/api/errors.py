@@ -1,7 +1,9 @@
 """Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
 
 Validation problems become 400 with a sentence naming the field; storage
-outages 503; anything unexpected a 500 without a stack trace.
+outages 503 (a full disk or database too: tufsync.storage.diskspace); an upload
+past the storage quota or the disk reserve 413/507 (tufsync.registry.quota);
+anything unexpected a 500 without a stack trace.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
 from tufsync.names import InvalidName
+from tufsync.registry.quota import StorageRefused
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
+from tufsync.storage.diskspace import OUT_OF_SPACE_SENTENCE, is_out_of_space
 from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
+
+OUT_OF_SPACE = {"error": "Storage is full; try again later.", "message": OUT_OF_SPACE_SENTENCE}
 
 
 class ApiError(Exception):
@@ -115,9 +121,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _tuf_input(_: Request, exc: TufInputError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    @app.exception_handler(StorageRefused)
+    async def _storage_refused(_: Request, exc: StorageRefused) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
     @app.exception_handler(StorageUnavailable)
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
         log.error("storage unavailable: %s", exc)
+        if is_out_of_space(exc):
+            return JSONResponse(OUT_OF_SPACE, status_code=503)
         return JSONResponse({"error": "Object store unavailable; try again later"}, status_code=503)
 
     @app.exception_handler(LockTimeout)
@@ -130,5 +142,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if is_out_of_space(exc):
+            log.error("storage is full: %s", exc)
+            return JSONResponse(OUT_OF_SPACE, status_code=503)
         log.exception("unexpected error")
         return JSONResponse({"error": "Internal server error"}, status_code=500)

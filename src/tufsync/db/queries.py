@@ -672,3 +672,20 @@ def release_claims_rows(conn: Connection, task_ids: list[str]) -> None:
 def user_id(conn: Connection, username: str) -> int | None:
     """The id of the account ``username``, or None."""
     return conn.execute(_USER_ID, {"username": username}).scalar_one_or_none()
+
+
+_STORED_BYTES = (
+    select(func.coalesce(func.sum(_ARTIFACTS.c.length), 0))
+    .select_from(
+        _APPS.join(_VERSIONS, _VERSIONS.c.app_id == _APPS.c.id).join(
+            _ARTIFACTS, _ARTIFACTS.c.version_id == _VERSIONS.c.id
+        )
+    )
+    .where(_APPS.c.owner_id == bindparam("owner_id"))
+)
+
+
+def stored_bytes(conn: Connection, owner_id: int) -> int:
+    """Bytes of artifacts the owner has stored (what the storage quota counts): one
+    statement over the owner, app and version indexes."""
+    return int(conn.execute(_STORED_BYTES, {"owner_id": owner_id}).scalar_one())

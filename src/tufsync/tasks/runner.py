@@ -24,6 +24,7 @@ from tufsync.db import audit
 from tufsync.observability.logs import log_task
 from tufsync.observability.metrics import observe_task
 from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.storage.diskspace import OUT_OF_SPACE_SENTENCE, is_out_of_space
 from tufsync.tasks.handlers import HANDLERS, AlreadyFinished, Outcome, TaskFailed
 from tufsync.tasks.records import FAILURE, STARTED, SUCCESS, TaskRecord
 from tufsync.tuf.errors import TufError
@@ -128,9 +129,14 @@ async def _run_leased(services: Services, record: TaskRecord) -> TaskRecord | No
             record, ok=False, error=f"task timed out after {timeout:g} seconds; nothing was changed"
         )
     except Exception as exc:
-        log.exception("task %s (%s) failed", record.task_id, record.name)
+        if is_out_of_space(exc):  # a plain sentence, not a driver's error text
+            log.error("task %s (%s) failed: storage is full: %s", record.task_id, record.name, exc)
+            error = OUT_OF_SPACE_SENTENCE
+        else:
+            log.exception("task %s (%s) failed", record.task_id, record.name)
+            error = f"internal error: {type(exc).__name__}: {exc}"
         await handler.on_failure(services, record)
-        await records.finish(record, ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
+        await records.finish(record, ok=False, error=error)
     else:
         if record.name not in BATCHED_TASKS:
             await record_audit(services, record, outcome)

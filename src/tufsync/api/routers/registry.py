@@ -16,6 +16,7 @@ from tufsync.api.deps import Admin, current_admin, get_services, validate_model
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.forms import limit_body, read_fields
 from tufsync.api.jsonsafe import JsonProblem, parse_json
+from tufsync.api.quota_guard import admit_upload
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.db.models import App
@@ -244,13 +245,14 @@ async def upload(
     services: Services = Depends(get_services),
 ) -> dict[str, str]:
     limit = services.settings.max_upload_bytes
+    request, budget = await admit_upload(request, services, admin.id)
     fields, files = await read_fields(limit_body(request, limit + 1024 * 1024), allow_files=True)
     try:
         meta = upload_meta(validate_model(UploadBody, fields))
         if not files:
             raise bad_request("Invalid request: attach at least one file part named 'file'.")
         require_app(meta.app_name)
-        version_id = await upload_artifacts(services, admin.id, admin.username, meta, files)
+        version_id = await upload_artifacts(services, admin.id, admin.username, meta, files, budget)
     except UploadTooLarge:
         raise ApiError(413, f"Upload is larger than the server's limit of {limit} bytes") from None
     finally:
