@@ -9,11 +9,13 @@ anything unexpected a 500 without a stack trace.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
@@ -139,6 +141,16 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": "The app is busy with another change; try again in a moment"},
             status_code=503,
         )
+
+    async def _storage_full(_: Request, exc: Exception) -> JSONResponse:
+        # Handled here rather than by the catch-all below, which re-raises to the server.
+        if not is_out_of_space(exc):
+            raise exc
+        log.error("storage is full: %s", exc)
+        return JSONResponse(OUT_OF_SPACE, status_code=503)
+
+    for kind in (OSError, DBAPIError, sqlite3.Error):
+        app.add_exception_handler(kind, _storage_full)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
