@@ -36,6 +36,7 @@ from tufsync.db.models import (
     App,
     Artifact,
     CatalogItem,
+    TenantUsage,
     TufClaim,
     User,
     Version,
@@ -674,18 +675,11 @@ def user_id(conn: Connection, username: str) -> int | None:
     return conn.execute(_USER_ID, {"username": username}).scalar_one_or_none()
 
 
-_STORED_BYTES = (
-    select(func.coalesce(func.sum(_ARTIFACTS.c.length), 0))
-    .select_from(
-        _APPS.join(_VERSIONS, _VERSIONS.c.app_id == _APPS.c.id).join(
-            _ARTIFACTS, _ARTIFACTS.c.version_id == _VERSIONS.c.id
-        )
-    )
-    .where(_APPS.c.owner_id == bindparam("owner_id"))
-)
+_USAGE: Table = TenantUsage.__table__  # type: ignore[assignment]
+_STORED_BYTES = select(_USAGE.c.stored_bytes).where(_USAGE.c.owner_id == bindparam("owner_id"))
 
 
 def stored_bytes(conn: Connection, owner_id: int) -> int:
     """Bytes of artifacts the owner has stored (what the storage quota counts): one
-    statement over the owner, app and version indexes."""
-    return int(conn.execute(_STORED_BYTES, {"owner_id": owner_id}).scalar_one())
+    primary-key read of the total that triggers keep (migration 0007)."""
+    return int(conn.execute(_STORED_BYTES, {"owner_id": owner_id}).scalar_one_or_none() or 0)
