@@ -140,6 +140,8 @@ def _watched_paths(storage_url: str, database_url: str) -> tuple[Path, ...]:
 
 def disk_reserve(settings: Settings) -> DiskReserve:
     """The reserve kept on the local store's and the SQLite database's filesystems."""
+    if not settings.disk_reserve_bytes:
+        return DiskReserve((), 0)
     paths = _watched_paths(settings.resolved_storage_url, settings.resolved_database_url)
     return DiskReserve(paths, settings.disk_reserve_bytes)
 
