@@ -163,3 +163,34 @@ def test_below_the_reserve_uploads_are_refused_but_removal_publish_and_refresh_w
         assert api.wait_task(response.json()["data"]["task_id"])["state"] == "SUCCESS"
         gone = api.http.delete("/apps/delete", params={"id": delete_id})
         assert gone.status_code == 200, gone.text
+
+
+def test_a_chunked_body_stops_at_the_quota_while_it_streams(quota_server: ServerProcess) -> None:
+    api = Api(quota_server, unique_name())
+    api.upload_ok("stream", "1.0", {"a.bin": b"a" * 90_000})
+    boundary = "quota-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="data"\r\n\r\n'
+        '{"app_name": "stream", "version": "2.0"}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+    def body() -> Iterator[bytes]:  # no Content-Length: chunked
+        yield head
+        for _ in range(64):
+            yield b"x" * (64 * 1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        response = api.http.post(
+            "/upload",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    except httpx.HTTPError:  # the server may close before the client has sent everything
+        response = None
+    if response is not None:
+        assert_refused(response, 413, "quota")
+    assert versions(api, "stream") == ["1.0"]
+    assert staging_leftovers(quota_server) == []
