@@ -27,6 +27,9 @@ def services(stored: int, quota: int, reserve: int = 0, tmp: Path | None = None)
         max_upload_bytes=1 << 30,
         tenant_quota_bytes=quota,
         disk_reserve_bytes=reserve,
+        data_dir=tmp,
+        storage_url=None,
+        database_url=None,
         resolved_storage_url=(tmp or Path("/")).as_uri(),
         resolved_database_url="postgresql+asyncpg://db/x",
     )

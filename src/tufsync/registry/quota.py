@@ -20,7 +20,7 @@ the automatic refresh, which never check it (README "Limits").
 
 from __future__ import annotations
 
-import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,9 +126,34 @@ class UploadBudget:
         stored = queries.stored_bytes(conn, owner_id)
         if stored + adding > self.quota:
             raise QuotaExceeded(self.quota, stored)
+        _remember(owner_id, stored + adding)
 
 
-@functools.lru_cache(maxsize=8)
+# Stored bytes per owner as this process last read them (value, monotonic time). An
+# upload whose owner was at least a whole upload size limit below the quota moments
+# ago skips the read before its body (a thread hop on SQLite): it streams up to the
+# size limit, and the check under the registry lock stays exact. Entries only
+# decide whether to read; a refusal always follows a fresh read.
+_RECENT: dict[int, tuple[int, float]] = {}
+RECENT_SECONDS = 5.0
+RECENT_MAX = 65536
+
+
+def _remember(owner_id: int, stored: int) -> None:
+    if len(_RECENT) >= RECENT_MAX:
+        _RECENT.clear()
+    _RECENT[owner_id] = (stored, time.monotonic())
+
+
+def _recently_far_below(owner_id: int, quota: int, size_limit: int) -> int | None:
+    """The stored bytes remembered for ``owner_id`` when recent and at least
+    ``size_limit`` below ``quota``; else None (read them)."""
+    seen = _RECENT.get(owner_id)
+    if seen is None or time.monotonic() - seen[1] > RECENT_SECONDS:
+        return None
+    return seen[0] if seen[0] + size_limit <= quota else None
+
+
 def _watched_paths(storage_url: str, database_url: str) -> tuple[Path, ...]:
     store: Path | None = None
     parsed = urlparse(storage_url)
@@ -142,8 +167,17 @@ def disk_reserve(settings: Settings) -> DiskReserve:
     """The reserve kept on the local store's and the SQLite database's filesystems."""
     if not settings.disk_reserve_bytes:
         return DiskReserve((), 0)
-    paths = _watched_paths(settings.resolved_storage_url, settings.resolved_database_url)
+    # Resolved once per configuration: the settings' resolved_* properties touch the disk.
+    key = (settings.data_dir, settings.storage_url, settings.database_url)
+    paths = _RESERVE_PATHS.get(key)
+    if paths is None:
+        paths = _RESERVE_PATHS[key] = _watched_paths(
+            settings.resolved_storage_url, settings.resolved_database_url
+        )
     return DiskReserve(paths, settings.disk_reserve_bytes)
+
+
+_RESERVE_PATHS: dict[tuple[Path, str | None, str | None], tuple[Path, ...]] = {}
 
 
 async def upload_budget(services: Services, owner_id: int, incoming: int = 0) -> UploadBudget:
@@ -155,9 +189,16 @@ async def upload_budget(services: Services, owner_id: int, incoming: int = 0) ->
         reserve.check(incoming)
     except LowOnSpace:
         raise ReserveReached() from None
-    quota = settings.tenant_quota_bytes
-    stored = await services.transactions.run(queries.stored_bytes, owner_id) if quota else 0
-    budget = UploadBudget(settings.max_upload_bytes, quota, stored, reserve)
+    quota, size_limit = settings.tenant_quota_bytes, settings.max_upload_bytes
+    stored = 0
+    if quota:
+        recent = _recently_far_below(owner_id, quota, size_limit)
+        if recent is not None:
+            stored = recent
+        else:
+            stored = await services.transactions.run(queries.stored_bytes, owner_id)
+            _remember(owner_id, stored)
+    budget = UploadBudget(size_limit, quota, stored, reserve)
     if quota and stored >= quota:
         raise QuotaExceeded(quota, stored)
     return budget

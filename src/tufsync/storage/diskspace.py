@@ -15,7 +15,7 @@ error saying so), so the API can answer 503 and a task can fail with a sentence.
 from __future__ import annotations
 
 import errno
-import shutil
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,19 +70,31 @@ class DiskReserve:
             raise LowOnSpace(free, self.reserve)
 
 
-def _free_bytes(path: Path) -> int:
-    """Free bytes of ``path``'s filesystem (its nearest existing ancestor's)."""
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing ancestor."""
     for candidate in (path, *path.parents):
-        try:
-            return shutil.disk_usage(candidate).free
-        except FileNotFoundError:
-            continue
-    return shutil.disk_usage("/").free
+        if candidate.exists():
+            return candidate
+    return Path("/")
+
+
+def _free_bytes(path: Path) -> int:
+    """Free bytes of ``path``'s filesystem (its nearest existing ancestor's), as an
+    unprivileged writer sees them."""
+    try:
+        st = os.statvfs(path)
+    except FileNotFoundError:
+        st = os.statvfs(_existing(path))
+    return st.f_bavail * st.f_frsize
 
 
 def watched(paths: Iterable[Path | None]) -> tuple[Path, ...]:
-    """The distinct local paths of ``paths`` (None stands for a non-local part)."""
-    return tuple(dict.fromkeys(p for p in paths if p is not None))
+    """One path per filesystem among ``paths`` (None stands for a non-local part)."""
+    by_device: dict[int, Path] = {}
+    for path in paths:
+        if path is not None:
+            by_device.setdefault(os.stat(_existing(path)).st_dev, path)
+    return tuple(by_device.values())
 
 
 def is_out_of_space(exc: BaseException) -> bool:
