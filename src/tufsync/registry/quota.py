@@ -5,7 +5,8 @@ stored: the sum of the lengths of their artifacts in the registry
 (:func:`tufsync.db.queries.stored_bytes`). An upload is measured three times:
 
 1. before its body is read, against what is stored then (a tenant at its quota
-   is refused at once) and the disk reserve;
+   is refused at once) and the disk reserve; an owner this process saw at least
+   one upload size below the quota moments ago skips this read (``_RECENT``);
 2. while it streams, with :class:`UploadBudget`'s ``limit``: staging stops at
    whichever comes first of the upload size limit and the quota left, and
    ``guard`` re-checks the reserve for every chunk written;
