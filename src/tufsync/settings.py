@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=2 * GIB, ge=1)
     # A request's line and headers together (431 beyond, counted while they stream in).
     max_request_head_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
+    # Bytes of artifacts one admin may keep stored (sum of artifact lengths; 0: no
+    # limit) and the free space uploads leave on the data's filesystem for metadata,
+    # deletions and the refresh (0: none); see tufsync.registry.quota.
+    tenant_quota_bytes: int = Field(default=10 * GIB, ge=0)
+    disk_reserve_bytes: int = Field(default=512 * 1024**2, ge=0)
     log_level: str = "info"
     # Log lines as plain text (default) or one JSON object per line.
     log_format: Literal["text", "json"] = "text"

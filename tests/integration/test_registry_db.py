@@ -236,7 +236,9 @@ async def test_upload_rows_on_both_databases(
         sessions=sessions,
         state=state,
         storage=storage,
-        settings=SimpleNamespace(max_upload_bytes=1024 * 1024),
+        settings=SimpleNamespace(
+            max_upload_bytes=1024 * 1024, tenant_quota_bytes=0, disk_reserve_bytes=0
+        ),
     )
 
     def meta(**kw: Any) -> UploadMeta:

@@ -1,18 +1,22 @@
 """Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
 
 Validation problems become 400 with a sentence naming the field; storage
-outages 503; anything unexpected a 500 without a stack trace: its body says
-only that an internal error happened, and the ``X-Error-Id`` header names the
-log line that holds the exception (see :func:`log_internal_error`).
+outages 503 (a full disk or database too: tufsync.storage.diskspace); an upload
+past the storage quota or the disk reserve 413/507 (tufsync.registry.quota);
+anything unexpected a 500 without a stack trace: its body says only that an
+internal error happened, and the ``X-Error-Id`` header names the log line that
+holds the exception (see :func:`log_internal_error`).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
@@ -24,9 +28,11 @@ from tufsync.operations.refusal import (
     describe_validation_errors,
     not_found,
 )
+from tufsync.registry.quota import StorageRefused
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
+from tufsync.storage.diskspace import OUT_OF_SPACE_SENTENCE, is_out_of_space
 from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,7 @@ __all__ = [
     "install_error_handlers",
     "not_found",
 ]
+OUT_OF_SPACE = {"error": "Storage is full; try again later.", "message": OUT_OF_SPACE_SENTENCE}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -85,9 +92,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _tuf_input(_: Request, exc: TufInputError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=400)
 
+    @app.exception_handler(StorageRefused)
+    async def _storage_refused(_: Request, exc: StorageRefused) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
     @app.exception_handler(StorageUnavailable)
     async def _storage(_: Request, exc: StorageUnavailable) -> JSONResponse:
         log.error("storage unavailable: %s", exc)
+        if is_out_of_space(exc):
+            return JSONResponse(OUT_OF_SPACE, status_code=503)
         return JSONResponse({"error": "Object store unavailable; try again later"}, status_code=503)
 
     @app.exception_handler(LockTimeout)
@@ -98,8 +111,21 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
+    async def _storage_full(_: Request, exc: Exception) -> JSONResponse:
+        # Handled here rather than by the catch-all below, which re-raises to the server.
+        if not is_out_of_space(exc):
+            raise exc
+        log.error("storage is full: %s", exc)
+        return JSONResponse(OUT_OF_SPACE, status_code=503)
+
+    for kind in (OSError, DBAPIError, sqlite3.Error):
+        app.add_exception_handler(kind, _storage_full)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_out_of_space(exc):
+            log.error("storage is full: %s", exc)
+            return JSONResponse(OUT_OF_SPACE, status_code=503)
         error_id = log_internal_error(
             log, f"unexpected error in {request.method} {request.url.path}", exc
         )

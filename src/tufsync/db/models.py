@@ -202,3 +202,15 @@ class TufClaim(Base):
     tuf_path: Mapped[str] = mapped_column(String(512), primary_key=True)
     task_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     created_at: Mapped[datetime] = _stamp()
+
+
+class TenantUsage(Base):
+    """Bytes of artifacts one admin has stored (the storage quota's count), kept true
+    by database triggers on artifacts, versions and apps (migration 0007)."""
+
+    __tablename__ = "tenant_usage"
+
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -36,6 +36,7 @@ from tufsync.db.models import (
     App,
     Artifact,
     CatalogItem,
+    TenantUsage,
     TufClaim,
     User,
     Version,
@@ -605,3 +606,13 @@ def release_claims(conn: Connection, task_ids: list[str]) -> None:
 def user_id(conn: Connection, username: str) -> int | None:
     """The id of the account ``username``, or None."""
     return conn.execute(_USER_ID, {"username": username}).scalar_one_or_none()
+
+
+_USAGE: Table = TenantUsage.__table__  # type: ignore[assignment]
+_STORED_BYTES = select(_USAGE.c.stored_bytes).where(_USAGE.c.owner_id == bindparam("owner_id"))
+
+
+def stored_bytes(conn: Connection, owner_id: int) -> int:
+    """Bytes of artifacts the owner has stored (what the storage quota counts): one
+    primary-key read of the total that triggers keep (migration 0007)."""
+    return int(conn.execute(_STORED_BYTES, {"owner_id": owner_id}).scalar_one_or_none() or 0)

@@ -27,7 +27,8 @@ from tufsync.db import queries
 from tufsync.db.models import Artifact, Version
 from tufsync.db.transactions import run_in_session
 from tufsync.names import file_extension, target_path
-from tufsync.registry.uploads import Readable, StagedFile, stage_file
+from tufsync.registry.quota import UploadBudget, upload_budget
+from tufsync.registry.uploads import Readable, StagedFile, UploadTooLarge, stage_file
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.kinds import TaskName
@@ -65,7 +66,12 @@ def changelog_entry(version: str, changes: str) -> dict[str, str]:
 
 
 async def upload_artifacts(
-    services: TaskContext, owner_id: int, admin: str, meta: UploadMeta, files: Sequence[NamedUpload]
+    services: TaskContext,
+    owner_id: int,
+    admin: str,
+    meta: UploadMeta,
+    files: Sequence[NamedUpload],
+    budget: UploadBudget | None = None,
 ) -> str:
     """Store ``files`` as artifacts of one version; return the version id.
 
@@ -73,6 +79,8 @@ async def upload_artifacts(
     the lock one database transaction checks claims and existing paths, writes the
     app, version, artifact and catalogue rows, and moves the staged files to their
     public keys before it commits (any failure deletes what this request wrote).
+    ``budget`` bounds what is stored (size limit, quota, disk reserve:
+    tufsync.registry.quota); without one it is measured here.
     """
     planned: dict[str, tuple[NamedUpload, str]] = {}
     for upload in files:
@@ -87,18 +95,19 @@ async def upload_artifacts(
         planned[path] = (upload, ext)
 
     storage = services.storage
-    limit = services.settings.max_upload_bytes
+    budget = budget or await upload_budget(services, owner_id)
+    limit = budget.limit
     staged: dict[str, StagedFile] = {}
     moved: list[str] = []
     try:
         for path, (upload, _ext) in planned.items():
-            staged[path] = await stage_file(storage, upload, limit)
+            staged[path] = await stage_file(storage, upload, limit, budget.guard)
             limit -= staged[path].length
         async with (
             hold_lock(services.state, tenant_keys.registry_lock(admin)),
             services.transactions.begin() as tx,
         ):
-            version_id, to_move = await tx.run(_write_rows, owner_id, meta, planned, staged)
+            version_id, to_move = await tx.run(_write_rows, owner_id, meta, planned, staged, budget)
             for source, target in to_move:
                 await storage.move(source, target)
                 moved.append(target)
@@ -107,6 +116,9 @@ async def upload_artifacts(
         raise RegistryError(
             409, "Another upload wrote the same artifact at the same time"
         ) from None
+    except UploadTooLarge:
+        await _undo(services, staged, moved)
+        raise budget.too_large() from None
     except BaseException:
         await _undo(services, staged, moved)
         raise
@@ -144,6 +156,7 @@ def _write_rows(
     meta: UploadMeta,
     planned: dict[str, tuple[NamedUpload, str]],
     staged: dict[str, StagedFile],
+    budget: UploadBudget,
 ) -> tuple[str, list[tuple[str, str]]]:
     """The upload's rows (caller's transaction); returns the version id and the
     (staging key, public key) moves to make before commit."""
@@ -199,6 +212,7 @@ def _write_rows(
             }
         )
         to_move.append((file.staging_key, path))
+    budget.check_rows(conn, owner_id, sum(staged[p].length for p in planned if p not in existing))
     queries.insert_artifacts(conn, rows)
     if target.catalog_known < len(catalog):
         queries.add_catalog_items(conn, owner_id, catalog)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from tufsync import tenant_keys
-from tufsync.storage import ObjectStore
+from tufsync.storage import ObjectStore, StorageUnavailable
 
 CHUNK = 1024 * 1024
 
@@ -48,15 +48,26 @@ async def sweep_staging(storage: ObjectStore, older_than_seconds: float) -> int:
     return await storage.delete_older_than(tenant_keys.STAGING_PREFIX, older_than_seconds)
 
 
-async def stage_file(storage: ObjectStore, source: Readable, limit: int) -> StagedFile:
-    """Copy ``source`` to a staging key, computing length, sha256 and sha512 on the way."""
+Guard = Callable[[int], None]
+
+
+async def stage_file(
+    storage: ObjectStore, source: Readable, limit: int, guard: Guard | None = None
+) -> StagedFile:
+    """Copy ``source`` to a staging key, computing length, sha256 and sha512 on the way.
+
+    ``guard`` (if any) is called with the bytes counted so far before each chunk is
+    written, and may raise to stop the upload (the disk reserve, tufsync.registry.quota).
+    """
     first = await source.read(CHUNK)
     if len(first) > limit:
         raise UploadTooLarge()
     second = await source.read(CHUNK) if len(first) == CHUNK else b""
+    if guard is not None:
+        guard(len(first))
     if not second:
         return await _stage_whole(storage, first)
-    return await _stage_stream(storage, source, limit, (first, second))
+    return await _stage_stream(storage, source, limit, (first, second), guard)
 
 
 async def _stage_whole(storage: ObjectStore, data: bytes) -> StagedFile:
@@ -73,25 +84,38 @@ async def _stage_whole(storage: ObjectStore, data: bytes) -> StagedFile:
 
 
 async def _stage_stream(
-    storage: ObjectStore, source: Readable, limit: int, head: tuple[bytes, ...]
+    storage: ObjectStore,
+    source: Readable,
+    limit: int,
+    head: tuple[bytes, ...],
+    guard: Guard | None = None,
 ) -> StagedFile:
-    """Stream a larger file (``head`` holds the chunks read already) to a staging key."""
+    """Stream a larger file (``head`` holds the chunks read already) to a staging key.
+
+    A failed write (the store's error, e.g. a full disk) is :class:`StorageUnavailable`;
+    what the iterator itself raised (size limit, ``guard``) propagates as raised.
+    """
     sha256 = hashlib.sha256()
     sha512 = hashlib.sha512()
     length = 0
-    too_large = False
+    stopped: list[Exception] = []
     pending = list(head)
 
     async def chunks() -> AsyncIterator[bytes]:
-        nonlocal length, too_large
+        nonlocal length
         while True:
             chunk = pending.pop(0) if pending else await source.read(CHUNK)
             if not chunk:
                 break
             length += len(chunk)
-            if length > limit:
-                too_large = True
-                raise UploadTooLarge()
+            try:
+                if length > limit:
+                    raise UploadTooLarge()
+                if guard is not None:
+                    guard(length)
+            except Exception as exc:
+                stopped.append(exc)
+                raise
             sha256.update(chunk)
             sha512.update(chunk)
             yield chunk
@@ -99,9 +123,11 @@ async def _stage_stream(
     key = staging_key()
     try:
         await storage.put_stream(key, chunks())
-    except BaseException:
+    except BaseException as exc:
         await storage.delete(key)
-        if too_large:
-            raise UploadTooLarge() from None
+        if stopped:
+            raise stopped[0] from None
+        if isinstance(exc, Exception) and not isinstance(exc, StorageUnavailable):
+            raise StorageUnavailable(f"object store write failed: {exc}") from exc
         raise
     return StagedFile(key, length, sha256.hexdigest(), sha512.hexdigest())

@@ -24,6 +24,7 @@ from tufsync.db import audit
 from tufsync.observability.logs import log_task
 from tufsync.observability.metrics import observe_task
 from tufsync.state.locks import LockTimeout, hold_lock
+from tufsync.storage.diskspace import OUT_OF_SPACE_SENTENCE, is_out_of_space
 from tufsync.tasks.contract import (
     AlreadyFinished,
     Outcome,
@@ -134,7 +135,11 @@ async def _run_leased(services: RunnerContext, record: TaskRecord) -> TaskRecord
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=timeout_error(exc, timeout))
     except Exception as exc:
-        error = internal_error(log, record, exc)
+        if is_out_of_space(exc):  # a plain sentence, not a driver's error text
+            log.error("task %s (%s) failed: storage is full: %s", record.task_id, record.name, exc)
+            error = OUT_OF_SPACE_SENTENCE
+        else:
+            error = internal_error(log, record, exc)
         await handler.on_failure(services, record)
         await records.finish(record, ok=False, error=error)
     else:

@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from tufsync.api.deps import Caller, the_caller, validate_model
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.api.forms import limit_body, read_fields
+from tufsync.api.quota_guard import admit_upload
 from tufsync.auth.scope import require_app
 from tufsync.db import queries
 from tufsync.names import (
@@ -113,12 +114,13 @@ def upload_meta(body: UploadBody) -> UploadMeta:
 @router.post("/upload")
 async def upload(request: Request, caller: Caller = Depends(the_caller)) -> dict[str, str]:
     services, admin = caller.services, caller.admin
+    request, budget = await admit_upload(request, services, admin.id)
     async with upload_form(request, services.settings.max_upload_bytes) as (fields, files):
         meta = upload_meta(validate_model(UploadBody, fields))
         if not files:
             raise bad_request("Invalid request: attach at least one file part named 'file'.")
         require_app(meta.app_name)
-        version_id = await upload_artifacts(services, admin.id, admin.username, meta, files)
+        version_id = await upload_artifacts(services, admin.id, admin.username, meta, files, budget)
     return {"uploadResult.Uploaded": version_id}
 
 
