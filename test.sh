@@ -24,5 +24,7 @@ echo "== mypy"
 .venv/bin/mypy src
 echo "== import layers"
 .venv/bin/lint-imports
+echo "== vulture (dead code; names used only by frameworks are in vulture_whitelist.py)"
+.venv/bin/vulture
 echo "== pytest"
 .venv/bin/pytest "$@"
