@@ -119,7 +119,7 @@ def test_escape_round_trips_and_never_contains_the_separator(text: str) -> None:
     assert tenant_keys.unescape(escaped) == text
 
 
-def test_the_colliding_names_of_issue_9_get_different_keys() -> None:
+def test_names_that_collided_under_the_old_key_layout_get_different_keys() -> None:
     a, b = TenantRef("john", "doe_x"), TenantRef("john_doe", "x")
     for build in STATE_BUILDERS.values():
         assert build(a) != build(b)
