@@ -9,13 +9,16 @@ recovery), wrong methods and an unknown path.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from collections import Counter
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 
-from tests.support import Api, ceremony
+from tests.support import Api, ServerProcess, ceremony
 
 TUF = "/tuf/v1"
 METHODS = ("get", "post", "put", "delete")
@@ -115,3 +118,36 @@ def test_every_tuf_4xx_has_an_error_and_a_message(api: Api) -> None:
     for (method, path), statuses in per_route.items():
         assert 401 in statuses, (method, path, statuses)
         assert any(400 <= s < 500 and s != 401 for s in statuses), (method, path, statuses)
+
+
+def _raw(server: ServerProcess, request: bytes) -> tuple[bytes, dict[str, Any]]:
+    """Send ``request`` as bytes; the status line and the JSON body of the answer."""
+    url = urlparse(server.url)
+    answer = b""
+    with contextlib.closing(socket.create_connection((url.hostname, url.port), timeout=30)) as sock:
+        sock.sendall(request)
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            while data := sock.recv(65536):
+                answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], json.loads(body)
+
+
+def test_limit_refusals_of_tuf_routes_have_a_message(server: ServerProcess) -> None:
+    # A declared body past the 16 MiB JSON limit: 413 before anything is read.
+    status, body = _raw(
+        server,
+        b"POST /tuf/v1/bootstrap HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 999999999\r\nConnection: close\r\n\r\n",
+    )
+    assert b" 413 " in status + b" ", status
+    assert body["error"] and body["message"], body
+    # Request headers past the 64 KiB head limit: 431.
+    status, body = _raw(
+        server,
+        b"GET /tuf/v1/config?appName=x HTTP/1.1\r\nHost: x\r\nX-Big: "
+        + b"a" * 70_000
+        + b"\r\n\r\n",
+    )
+    assert b" 431 " in status + b" ", status
+    assert body["error"] and body["message"], body
