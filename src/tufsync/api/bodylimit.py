@@ -26,11 +26,10 @@ class BodyTooLarge(ApiError):
     """The body passed its limit (413)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            413,
-            f"Request body is larger than the server's limit of {limit} bytes; "
-            "send a smaller body.",
+        sentence = (
+            f"Request body is larger than the server's limit of {limit} bytes; send a smaller body."
         )
+        super().__init__(413, sentence, sentence)
 
 
 class BodyLimitMiddleware:

@@ -41,12 +41,11 @@ log = logging.getLogger(__name__)
 
 def refusal(limit: int) -> bytes:
     """The whole 431 response, in the project's error envelope, closing the connection."""
-    body = json.dumps(
-        {
-            "error": f"Request line and headers are larger than the server's limit of "
-            f"{limit} bytes; send a shorter URL or fewer and smaller headers."
-        }
-    ).encode()
+    sentence = (
+        f"Request line and headers are larger than the server's limit of "
+        f"{limit} bytes; send a shorter URL or fewer and smaller headers."
+    )
+    body = json.dumps({"error": sentence, "message": sentence}).encode()
     return (
         b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
         b"content-type: application/json\r\n"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,42 +39,87 @@ from tufsync.tuf.errors import NotBootstrapped, RoleNotFound, TufInputError
 
 log = logging.getLogger(__name__)
 ERROR_ID_HEADER = "X-Error-Id"
+TUF_ROUTES = "/tuf/v1/"
+# Messages for the few refusals whose error is a word rather than a sentence.
+GENERIC_MESSAGES = {
+    "Unauthorized": "Sign in again: the request has no valid token.",
+    "Not found": "No such TUF route: check the path and the method.",
+    "Method not allowed": "This TUF route does not take that method.",
+}
 # The refusal helpers live with the operations that raise them; routes import them here.
 __all__ = [
     "ApiError",
     "bad_request",
     "describe_validation_errors",
+    "envelope",
     "install_error_handlers",
     "not_found",
 ]
 OUT_OF_SPACE = {"error": "Storage is full; try again later.", "message": OUT_OF_SPACE_SENTENCE}
 
 
+def envelope(path: str, status: int, body: dict[str, Any], *, bare: bool = False) -> dict[str, Any]:
+    """``body`` as answered on ``path``: a 4xx of a TUF route always carries a ``message``,
+    the text faynoSync's dashboard shows (it falls back to a generic text without one);
+    an answer that has none repeats its error sentence there. ``bare`` keeps faynoSync's
+    exact body where its clients compare it (docs/compatibility.md)."""
+    if bare or body.get("message") or not 400 <= status < 500:
+        return body
+    if not (path + "/").startswith(TUF_ROUTES):
+        return body
+    error = str(body.get("error") or "Request refused")
+    return {**body, "error": error, "message": GENERIC_MESSAGES.get(error, error)}
+
+
+def _answer(
+    request: Request,
+    body: dict[str, Any],
+    status: int,
+    headers: dict[str, str] | None = None,
+    *,
+    bare: bool = False,
+) -> JSONResponse:
+    return JSONResponse(
+        envelope(request.url.path, status, body, bare=bare), status_code=status, headers=headers
+    )
+
+
+# Refusals whose sentence is the exception's text, by the status they answer.
+PLAIN_REFUSALS: dict[type[Exception], int] = {
+    OutOfScope: 403,
+    InvalidName: 400,
+    RoleNotFound: 404,
+    TufInputError: 400,
+}
+
+
+def _plain_refusal(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return _answer(request, {"error": str(exc)}, status)
+
+    return handler
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    for kind, status in PLAIN_REFUSALS.items():
+        app.add_exception_handler(kind, _plain_refusal(status))
+
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _answer(request, exc.body(), exc.status, exc.headers, bare=exc.bare)
 
     @app.exception_handler(RegistryError)
-    async def _registry(_: Request, exc: RegistryError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(OutOfScope)
-    async def _out_of_scope(_: Request, exc: OutOfScope) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=403)
-
-    @app.exception_handler(InvalidName)
-    async def _invalid_name(_: Request, exc: InvalidName) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
+    async def _registry(request: Request, exc: RegistryError) -> JSONResponse:
+        return _answer(request, {"error": str(exc)}, exc.status, bare=exc.bare)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": describe_validation_errors(exc.errors())}, status_code=400)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _answer(request, {"error": describe_validation_errors(exc.errors())}, 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         text = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse({"error": text}, status_code=exc.status_code)
+        return _answer(request, {"error": text}, exc.status_code)
 
     @app.exception_handler(NotBootstrapped)
     async def _not_bootstrapped(_: Request, exc: NotBootstrapped) -> JSONResponse:
@@ -83,14 +130,6 @@ def install_error_handlers(app: FastAPI) -> None:
             "message": "Bootstrap the app with POST /tuf/v1/bootstrap first.",
         }
         return JSONResponse(body, status_code=404)
-
-    @app.exception_handler(RoleNotFound)
-    async def _role_not_found(_: Request, exc: RoleNotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(TufInputError)
-    async def _tuf_input(_: Request, exc: TufInputError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.exception_handler(StorageRefused)
     async def _storage_refused(_: Request, exc: StorageRefused) -> JSONResponse:

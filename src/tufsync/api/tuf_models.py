@@ -41,7 +41,12 @@ __all__ = [
 # -- shared answers -----------------------------------------------------------
 class ErrorBody(BaseModel):
     error: str = Field(description="What is wrong, as a sentence a user can act on.")
-    message: str | None = Field(default=None, description="Short summary, when given.")
+    message: str | None = Field(
+        default=None,
+        description="What faynoSync's dashboard shows. Every 4xx of a /tuf/v1 route has one "
+        "(the error sentence when there is no shorter text), except the few answers kept "
+        "as faynoSync's exact bodies (docs/compatibility.md).",
+    )
     data: dict[str, Any] | None = None
 
 

@@ -74,7 +74,7 @@ def check(response: httpx.Response) -> dict[str, Any]:
         body = {"error": response.text}
     if response.status_code >= 400:
         message = body.get("error", "request failed")
-        if body.get("message"):
+        if body.get("message") and body["message"] != message:
             message += f" ({body['message']})"
         fail(f"{response.status_code}: {message}")
     return body

@@ -152,7 +152,7 @@ async def _signed_paths(
         )
         paths = [a.tuf_path for a in pick_artifacts(version, indices) if a.tuf_signed]
         if not paths:
-            raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)")
+            raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)", bare=True)
         await require_bootstrapped(ctx.tuf.repo(actor.username, body.app_name))
         refuse_claimed(await queries.claims_on(session, paths))
         await run_in_session(session, queries.insert_claims, paths, task_id)

@@ -35,7 +35,7 @@ class OnlineUpdateRequest(BaseModel):
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise bad_request("roles must be a list of role names")
         if "root" in roles:
-            raise bad_request("Root role cannot be updated via this endpoint")
+            raise ApiError(400, "Root role cannot be updated via this endpoint", bare=True)
         return roles
 
 

@@ -31,6 +31,9 @@ RECOVERY_CONFLICTS = {
     RecoveryNeed.BOOTSTRAP_RUNNING: "Bootstrap in progress for this admin and app",
 }
 
+# faynoSync's exact bodies (no message), which its clients compare.
+FAYNOSYNC_BARE = frozenset({RecoveryNeed.NOT_REQUIRED, RecoveryNeed.BOOTSTRAP_RUNNING})
+
 
 class RecoveryRequest(Loose):
     appName: str
@@ -44,7 +47,7 @@ class RecoveryParams(TaskParams):
 async def _reserve(ctx: TaskContext, acceptance: Acceptance, repo: Repository, ttl: float) -> None:
     key, task_id = tenant_keys.recovery(repo.ref), acceptance.task_id
     if not await ctx.state.set_if_absent(key, task_id, ttl=ttl):
-        raise ApiError(409, "Recovery already in progress for this admin and app")
+        raise ApiError(409, "Recovery already in progress for this admin and app", bare=True)
     acceptance.on_failure(lambda: ctx.state.delete_if_equals(key, task_id))
 
 
@@ -57,7 +60,7 @@ async def accept(
         raise bad_request(str(exc)) from None
     need = await recovery_need(repo)
     if need in RECOVERY_CONFLICTS:
-        raise ApiError(409, RECOVERY_CONFLICTS[need])
+        raise ApiError(409, RECOVERY_CONFLICTS[need], bare=need in FAYNOSYNC_BARE)
     async with accepting(ctx, actor, repo.app) as acceptance:
         await _reserve(ctx, acceptance, repo, float(timeout) + 60)
         return await acceptance.submit(TaskName.RECOVERY, RecoveryParams(timeout=timeout))

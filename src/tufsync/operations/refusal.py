@@ -11,6 +11,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ApiError(Exception):
+    """A refusal. ``bare``: faynoSync answers exactly ``{"error": ...}`` here and its
+    clients compare the body, so the TUF routes do not add their default ``message``
+    (see ``tufsync.api.errors.envelope``)."""
+
     def __init__(
         self,
         status: int,
@@ -18,6 +22,8 @@ class ApiError(Exception):
         message: str | None = None,
         data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        bare: bool = False,
     ) -> None:
         super().__init__(error)
         self.status = status
@@ -25,6 +31,7 @@ class ApiError(Exception):
         self.message = message
         self.data = data
         self.headers = headers
+        self.bare = bare
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.error}

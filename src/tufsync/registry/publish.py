@@ -79,6 +79,8 @@ async def claim_publish(
     """
     selection = await tx.run(_select_and_claim, owner_id, app_id, version, task_id)
     if selection is None:
-        raise RegistryError(404, f"App version not found: app_id={app_id}, version={version}")
+        raise RegistryError(
+            404, f"App version not found: app_id={app_id}, version={version}", bare=True
+        )
     require_app(selection.app_name)  # an API token publishes only the apps it covers
     return selection

@@ -39,9 +39,11 @@ from tufsync.tasks.submit import queue_created
 class RegistryError(Exception):
     """A registry request that cannot be done; ``status`` is the HTTP answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, bare: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # As ApiError.bare: faynoSync's exact body, so no default message is added.
+        self.bare = bare
 
 
 class NamedUpload(Readable, Protocol):
