@@ -22,11 +22,13 @@ def too_large(limit: int) -> ApiError:
     return ApiError(413, f"Upload is larger than the server's limit of {limit} bytes")
 
 
-def limit_body(request: Request, limit: int) -> Request:
-    """A copy of ``request`` whose body read fails with 413 past ``limit`` bytes."""
+def limit_body(request: Request, limit: int, refusal: ApiError | None = None) -> Request:
+    """A copy of ``request`` whose body read fails with ``refusal`` (default: the upload
+    limit's 413) past ``limit`` bytes; a declared length past it is refused at once."""
+    refusal = refusal or too_large(limit)
     declared = small_int(request.headers.get("content-length"))
     if declared is not None and declared > limit:
-        raise too_large(limit)
+        raise refusal
     received = 0
     receive = request.receive
 
@@ -36,7 +38,7 @@ def limit_body(request: Request, limit: int) -> Request:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise too_large(limit)
+                raise refusal
         return message
 
     return Request(request.scope, limited)

@@ -11,10 +11,10 @@ costs no more than what it may still store (README "Limits").
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.types import Message
 
 from tufsync.api.bodylimit import MULTIPART_ROOM
 from tufsync.api.errors import ApiError
+from tufsync.api.forms import limit_body
 from tufsync.api.jsonsafe import small_int
 from tufsync.registry.quota import QuotaExceeded, StorageRefused, UploadBudget, upload_budget
 from tufsync.services import Services
@@ -39,18 +39,4 @@ async def admit_upload(
         return request, budget
     limit = budget.limit + MULTIPART_ROOM
     refusal = _api_error(QuotaExceeded(budget.quota, budget.stored))
-    if declared is not None and declared > limit:
-        raise refusal
-    received = 0
-    receive = request.receive
-
-    async def bounded() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise refusal
-        return message
-
-    return Request(request.scope, bounded), budget
+    return limit_body(request, limit, refusal), budget

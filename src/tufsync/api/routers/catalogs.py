@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from tufsync.api.deps import Admin, current_admin, get_services, read_json_object, validate_model
+from tufsync.api.deps import Caller, read_json_object, the_caller, validate_model
 from tufsync.api.errors import ApiError, bad_request
 from tufsync.db import queries
 from tufsync.db.models import CatalogItem, utcnow
 from tufsync.names import InvalidName, check_segment
 from tufsync.registry.views import catalog_view
-from tufsync.services import Services
 
 router = APIRouter(tags=["registry: catalogues"])
 
@@ -72,11 +71,8 @@ def _title(kind: str) -> str:
 
 def _register(kind: str) -> None:
     @router.post(f"/{kind}/create", name=f"create_{kind}")
-    async def create(
-        request: Request,
-        admin: Admin = Depends(current_admin),
-        services: Services = Depends(get_services),
-    ) -> dict[str, str]:
+    async def create(request: Request, caller: Caller = Depends(the_caller)) -> dict[str, str]:
+        services, admin = caller.services, caller.admin
         body = validate_model(CatalogBody, await read_json_object(request))
         name = _name(body, kind)
         item = CatalogItem(
@@ -97,18 +93,16 @@ def _register(kind: str) -> None:
 
     @router.get(f"/{kind}/list", name=f"list_{kind}s")
     async def list_items(
-        admin: Admin = Depends(current_admin), services: Services = Depends(get_services)
+        caller: Caller = Depends(the_caller),
     ) -> dict[str, Any]:
+        services, admin = caller.services, caller.admin
         async with services.sessions() as session:
             items = await queries.list_catalog(session, admin.id, kind)
         return {LIST_KEYS[kind]: [catalog_view(i, admin.username) for i in items]}
 
     @router.post(f"/{kind}/update", name=f"update_{kind}")
-    async def update(
-        request: Request,
-        admin: Admin = Depends(current_admin),
-        services: Services = Depends(get_services),
-    ) -> dict[str, bool]:
+    async def update(request: Request, caller: Caller = Depends(the_caller)) -> dict[str, bool]:
+        services, admin = caller.services, caller.admin
         body = validate_model(CatalogBody, await read_json_object(request))
         if not body.id:
             raise bad_request("Invalid request body")
@@ -136,9 +130,9 @@ def _register(kind: str) -> None:
     @router.delete(f"/{kind}/delete", name=f"delete_{kind}")
     async def delete(
         id: str | None = Query(default=None),
-        admin: Admin = Depends(current_admin),
-        services: Services = Depends(get_services),
+        caller: Caller = Depends(the_caller),
     ) -> dict[str, int]:
+        services, admin = caller.services, caller.admin
         if not id:
             raise bad_request(f"id (the {kind} id) is required")
         async with services.sessions.begin() as session:
