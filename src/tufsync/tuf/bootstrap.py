@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from tuf.api.metadata import (
     DelegatedRole,
@@ -59,6 +60,8 @@ from tufsync.tuf.validation import (
 )
 from tufsync.writes import write_section
 
+P = ParamSpec("P")
+R = TypeVar("R")
 DEFAULT_ROLE = "default"
 MIN_BINS = 2
 MAX_BINS = MAX_DELEGATED_ROLES  # a repository has at most this many delegated roles
@@ -325,16 +328,18 @@ def validate_bootstrap(
     )
 
 
-async def validate_bootstrap_async(
-    admin: str,
-    app: str,
-    payload: dict[str, Any],
-    keystore: OnlineKeyStore,
-    now: datetime,
-) -> BootstrapPlan:
-    """:func:`validate_bootstrap` in a worker thread, so a payload of thousands of
-    roles never stalls the event loop (docs: README "Large repositories")."""
-    return await asyncio.to_thread(validate_bootstrap, admin, app, payload, keystore, now)
+def _in_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``fn`` as a coroutine function that runs it in a worker thread."""
+
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    return run
+
+
+# :func:`validate_bootstrap` in a worker thread, so a payload of thousands of roles
+# never stalls the event loop (README "Large repositories").
+validate_bootstrap_async = _in_thread(validate_bootstrap)
 
 
 def recommended_bins(expected_targets: int) -> int:
