@@ -26,7 +26,7 @@ from tufsync.registry.marks import WARNING as MARKS_WARNING
 from tufsync.registry.marks import record_published
 from tufsync.state.locks import HeldLock, LockNotNeeded, hold_lock
 from tufsync.tasks.contract import AlreadyFinished, Outcome, TaskContext, TaskFailed
-from tufsync.tasks.kinds import PUBLISH_TASKS
+from tufsync.tasks.kinds import PUBLISH_TASKS, TaskName
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufError
@@ -215,7 +215,9 @@ async def _commit(
     versions = (await change.commit()).versions if change.opened else {}
     landed = [item for item in items if item.outcome is not None]
     deleting = [item for item in landed if item.unsigned and item.deletes_files]
-    task_ids = [i.record.task_id for i in items]
+    # A removal that failed keeps its claims: the claims sweep hands paths TUF still
+    # lists to a new removal task (tufsync.tasks.claims), frees the others.
+    task_ids = [i.record.task_id for i in items if i.outcome is not None or not i.deletes_files]
     events = _audit_events(landed, versions)
     release = [] if deleting else task_ids  # nothing left to do under the claims
     tx, admin = ctx.transactions, items[0].record.admin
@@ -311,5 +313,14 @@ class TargetsBatchHandler(MetadataHandler):
         return await _finish_others(ctx, items, versions, record.task_id)
 
     async def on_failure(self, ctx: TaskContext, record: TaskRecord) -> None:
+        """Drop the cached metadata and the task's claims, except those of a removal
+        that deletes files: its registry rows are gone already, so the claims stay
+        for the claims sweep, which hands paths TUF still lists to a new removal
+        (tufsync.tasks.claims) and frees the others."""
         await super().on_failure(ctx, record)
+        if (
+            record.name == TaskName.REMOVE
+            and RemoveParams.model_validate(record.params).delete_files
+        ):
+            return
         await ctx.transactions.run(queries.release_claims, [record.task_id])

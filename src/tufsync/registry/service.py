@@ -33,6 +33,7 @@ from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tasks.submit import queue_created
+from tufsync.tuf.listing import listed_entries, same_content
 
 
 class RegistryError(Exception):
@@ -94,6 +95,7 @@ async def upload_artifacts(
         for path, (upload, _ext) in planned.items():
             staged[path] = await stage_file(storage, upload, limit)
             limit -= staged[path].length
+        await _refuse_listed(services, admin, meta.app_name, staged)
         async with (
             hold_lock(services.state, tenant_keys.registry_lock(admin)),
             services.transactions.begin() as tx,
@@ -114,6 +116,31 @@ async def upload_artifacts(
         if path not in moved:  # identical bytes were there already; a move consumed the rest
             await storage.delete(file.staging_key)
     return version_id
+
+
+async def _refuse_listed(
+    services: TaskContext, admin: str, app_name: str, staged: dict[str, StagedFile]
+) -> None:
+    """409 when the repository's published TUF metadata lists one of the paths with
+    other content (length or hashes).
+
+    Whether a path may be overwritten is decided by what clients are told, not by
+    a registry row or a removal task, either of which may have been lost: a file
+    replaced under a listed path fails every client's length and hash checks
+    (https://theupdateframework.github.io/specification/latest/#fetch-target).
+    One fresh read of ``timestamp.json``; the rest comes from the metadata cache.
+    """
+    listed = await listed_entries(services.tuf.repo(admin, app_name), sorted(staged))
+    for path, entries in listed.items():
+        file = staged[path]
+        hashes = {"sha256": file.sha256, "sha512": file.sha512}
+        if not all(same_content(entry, file.length, hashes) for entry in entries):
+            raise RegistryError(
+                409,
+                f"Artifact {path} is still listed by TUF with other content; remove it "
+                "from TUF first (POST /tuf/v1/artifacts/delete) or wait for its removal "
+                "to finish, then upload again",
+            )
 
 
 def _catalog_values(meta: UploadMeta) -> dict[str, str]:
