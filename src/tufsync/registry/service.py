@@ -128,19 +128,49 @@ async def _refuse_listed(
     a registry row or a removal task, either of which may have been lost: a file
     replaced under a listed path fails every client's length and hash checks
     (https://theupdateframework.github.io/specification/latest/#fetch-target).
-    One fresh read of ``timestamp.json``; the rest comes from the metadata cache.
+    A listed path that no registry row owns and no task claims is a removal that
+    was lost: it is started again here. One fresh read of ``timestamp.json``; the
+    rest comes from the metadata cache.
     """
     listed = await listed_entries(services.tuf.repo(admin, app_name), sorted(staged))
+    conflicting = []
     for path, entries in listed.items():
         file = staged[path]
         hashes = {"sha256": file.sha256, "sha512": file.sha512}
         if not all(same_content(entry, file.length, hashes) for entry in entries):
-            raise RegistryError(
-                409,
-                f"Artifact {path} is still listed by TUF with other content; remove it "
-                "from TUF first (POST /tuf/v1/artifacts/delete) or wait for its removal "
-                "to finish, then upload again",
-            )
+            conflicting.append(path)
+    if not conflicting:
+        return
+    path = conflicting[0]
+    task_id = await _remove_unowned(services, admin, app_name, conflicting)
+    if task_id is not None:
+        then = (
+            f"its removal from TUF was started again (task {task_id}); "
+            "upload again when that task has finished"
+        )
+    else:
+        then = (
+            "remove it from TUF first (delete the artifact, or POST /tuf/v1/artifacts/delete) "
+            "or wait for its removal to finish, then upload again"
+        )
+    raise RegistryError(409, f"Artifact {path} is still listed by TUF with other content; {then}")
+
+
+async def _remove_unowned(
+    services: TaskContext, admin: str, app_name: str, paths: list[str]
+) -> str | None:
+    """Start the removal from TUF of the listed ``paths`` that no registry row owns and
+    no task claims (their removal was lost); return its task id, or None."""
+    removal = _Removal(services, admin)
+    async with (
+        hold_lock(services.state, tenant_keys.registry_lock(admin)),
+        removal.transaction() as session,
+    ):
+        claimed = await queries.claims_on(session, paths)
+        owned = await queries.artifacts_by_path(session, paths)
+        lost = [p for p in paths if p not in claimed and p not in owned]
+        await removal.claim(session, app_name, lost, version_id="")
+    return await removal.queue()
 
 
 def _catalog_values(meta: UploadMeta) -> dict[str, str]:
