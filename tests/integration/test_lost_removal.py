@@ -140,6 +140,7 @@ def test_an_upload_of_the_listed_bytes_is_not_refused(crashable: Crashable) -> N
     _registry(crashable, "DELETE FROM tuf_claims")
     _restart(crashable, api)
     api.upload_ok(APP, "1.0", {"pkg.bin": OLD})  # what TUF lists: nothing to protect
+    assert path in crashable.listed_targets(api.username, APP)
     _assert_consistent(crashable, api)
 
 

@@ -1,0 +1,126 @@
+"""Removals find the role that lists a path, wherever the delegation order would
+place it now, and a rotation that drops a role's targets unsigns their rows."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from securesystemslib.formats import encode_canonical
+from securesystemslib.signer import CryptoSigner
+
+from tests.support import Api, ceremony
+from tufsync import tenant_keys
+from tufsync.keyholder.ceremony import create_online_key
+
+
+def listed_by(api: Api, app: str) -> dict[str, str]:
+    """path → the role listing it, for every role reachable from targets."""
+    folder = api.server.public_dir / "tuf_metadata" / api.username / app
+    timestamp = json.loads((folder / "timestamp.json").read_bytes())
+    snap = timestamp["signed"]["meta"]["snapshot.json"]["version"]
+    meta = json.loads((folder / f"{snap}.snapshot.json").read_bytes())["signed"]["meta"]
+
+    def role(name: str) -> dict[str, Any]:
+        signed: dict[str, Any] = json.loads(
+            (folder / f"{meta[name + '.json']['version']}.{name}.json").read_bytes()
+        )["signed"]
+        return signed
+
+    targets = role("targets")
+    found = {path: "targets" for path in targets["targets"]}
+    for delegated in targets["delegations"]["roles"]:
+        for path in role(delegated["name"])["targets"]:
+            found.setdefault(path, delegated["name"])
+    return found
+
+
+def online_signer(api: Api, app: str, keyid: str) -> CryptoSigner:
+    folder = tenant_keys.key_folder(api.server.key_dir, tenant_keys.TenantRef(api.username, app))
+    private = load_pem_private_key((folder / f"{keyid}.pem").read_bytes(), password=None)
+    return CryptoSigner(private)  # type: ignore[arg-type]
+
+
+def rotate_targets(api: Api, app: str, role: str, change: Any) -> None:
+    """Publish targets version + 1, changed by ``change(signed)`` and signed with the
+    online targets key, so the rotation task publishes it at once."""
+    current = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"]
+    signed = copy.deepcopy(current["trusted_targets"]["signed"])
+    signed["version"] += 1
+    change(signed)
+    keyid = current["trusted_targets"]["signatures"][0]["keyid"]
+    signature = online_signer(api, app, keyid).sign(encode_canonical(signed).encode())
+    draft = {"signed": signed, "signatures": [signature.to_dict()]}
+    response = api.post(
+        "/tuf/v1/metadata/delegated/rotate",
+        params={"appName": app},
+        json={"role": role, "metadata": {"targets": draft}},
+    )
+    assert response.status_code == 200, response.text
+    task = api.wait_task(response.json()["data"]["task_id"])
+    assert task["state"] == "SUCCESS", task
+    assert task["result"]["message"] == "Delegated metadata published", task
+
+
+def add_role_first(api: Api, app: str, name: str, paths: list[str]) -> None:
+    key = create_online_key(api.server.key_dir, api.username, app)
+
+    def change(signed: dict[str, Any]) -> None:
+        signed["delegations"]["keys"][key.keyid] = key.to_dict()
+        role = {"name": name, "keyids": [key.keyid], "threshold": 1, "terminating": False}
+        signed["delegations"]["roles"].insert(0, {**role, "paths": paths})
+
+    rotate_targets(api, app, name, change)
+
+
+def signed_flags(api: Api, app: str, version_id: str) -> list[bool]:
+    return [bool(a["TufSigned"]) for a in api.version(app, version_id)["Artifacts"]]
+
+
+def test_a_removal_finds_the_role_listing_the_path_behind_a_role_added_ahead(api: Api) -> None:
+    app = "rm-ahead"
+    api.bootstrap_ok(ceremony(api.server.key_dir, api.username, app).payload)
+    vid = api.upload_ok(app, "1.0", {"a.bin": b"listed by default"})
+    api.publish_ok(vid, "1.0")
+    path = f"{app}-{api.username}/{app}-1.0.bin"
+    assert listed_by(api, app)[path] == "default"
+    config = api.get("/tuf/v1/config", params={"appName": app}).json()["data"]
+    default_paths = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"][
+        "trusted_targets"
+    ]["signed"]["delegations"]["roles"][0]["paths"]
+    assert "default" in config["delegated_roles"]
+    add_role_first(api, app, "early", list(default_paths))
+    body = {"id": vid, "app_name": app, "version": "1.0", "artifacts_to_delete": ["0"]}
+    deleted = api.post("/artifact/delete", json=body)
+    assert deleted.status_code == 200, deleted.text
+    task = api.wait_task(deleted.json()["task_id"])
+    assert task["state"] == "SUCCESS", task
+    assert task["result"]["message"] == "Successfully removed 1 artifacts from TUF metadata"
+    assert path not in listed_by(api, app)
+    assert not (api.server.public_dir / path).exists()
+
+
+def test_a_rotation_that_drops_a_role_unsigns_the_rows_it_listed(api: Api) -> None:
+    app = "rm-drop"
+    api.bootstrap_ok(ceremony(api.server.key_dir, api.username, app).payload)
+    add_role_first(api, app, "beta", [f"{app}-{api.username}/beta/*"])
+    vid = api.upload_ok(app, "1.0", {"b.bin": b"beta build"}, channel="beta")
+    api.publish_ok(vid, "1.0")
+    path = f"{app}-{api.username}/beta/{app}-1.0.bin"
+    assert listed_by(api, app)[path] == "beta"
+    assert signed_flags(api, app, vid) == [True]
+
+    def drop_beta(signed: dict[str, Any]) -> None:
+        roles = signed["delegations"]["roles"]
+        signed["delegations"]["roles"] = [r for r in roles if r["name"] != "beta"]
+
+    rotate_targets(api, app, "default", drop_beta)
+    assert path not in listed_by(api, app)
+    assert signed_flags(api, app, vid) == [False]
+    # Publishing again lists it in the role that now covers it (not "already signed").
+    task = api.publish_ok(vid, "1.0")
+    assert task["result"]["details"]["artifacts"] == {path: "default"}, task
+    assert listed_by(api, app)[path] == "default"
+    assert signed_flags(api, app, vid) == [True]
