@@ -159,16 +159,17 @@ async def _refuse_listed(
 async def _remove_unowned(
     services: TaskContext, admin: str, app_name: str, paths: list[str]
 ) -> str | None:
-    """Start the removal from TUF of the listed ``paths`` that no registry row owns and
-    no task claims (their removal was lost); return its task id, or None."""
+    """Start the removal from TUF of the listed ``paths`` that no registry row owns (their
+    removal was lost); return its task id, or None. 409 naming the task when a task
+    claims one of them already."""
     removal = _Removal(services, admin)
     async with (
         hold_lock(services.state, tenant_keys.registry_lock(admin)),
         removal.transaction() as session,
     ):
-        claimed = await queries.claims_on(session, paths)
+        refuse_claimed(await queries.claims_on(session, paths))  # its task is under way
         owned = await queries.artifacts_by_path(session, paths)
-        lost = [p for p in paths if p not in claimed and p not in owned]
+        lost = [p for p in paths if p not in owned]
         await removal.claim(session, app_name, lost, version_id="")
     return await removal.queue()
 
