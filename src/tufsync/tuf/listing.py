@@ -53,8 +53,9 @@ async def roles_listing(load: RoleLoader, path: str) -> list[tuple[str, TargetFi
 
 
 def published_loader(repo: Repository) -> RoleLoader:
-    """A loader of the roles the published ``timestamp.json`` points to (one fresh
-    read of ``timestamp.json``; snapshot and roles come from the metadata cache)."""
+    """A loader of the roles the published ``timestamp.json`` points to (one existence
+    check, then one fresh read of ``timestamp.json``; snapshot and roles come from the
+    metadata cache)."""
     state: dict[str, Metadata[Targets] | None] = {}
     snapshot_meta: dict[str, int] = {}
     started = False
@@ -63,6 +64,10 @@ def published_loader(repo: Repository) -> RoleLoader:
         nonlocal started
         if not started:
             started = True
+            # Most uploads go to apps without TUF: an existence check is far cheaper
+            # than a read that fails (local store: about 5 us against 200 us of CPU).
+            if not await repo.files.timestamp_exists():
+                return None
             timestamp = await repo.files.timestamp()
             if timestamp is None:
                 return None
