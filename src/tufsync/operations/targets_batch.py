@@ -64,6 +64,13 @@ class _BatchItem:
     def deletes_files(self) -> bool:
         return self.remove is not None and self.remove.delete_files
 
+    @property
+    def keeps_claims(self) -> bool:
+        """A removal of deleted rows that failed keeps its claims: the claims sweep hands
+        paths TUF still lists to a new removal task (tufsync.tasks.claims), frees the
+        others."""
+        return self.outcome is None and self.deletes_files
+
 
 def _as_uploaded(specs: list[TargetSpec], rows: dict[str, Any]) -> list[tuple[str, str, int]]:
     """(path, sha256, length) of the specs whose registry row has that sha256 and length."""
@@ -215,9 +222,7 @@ async def _commit(
     versions = (await change.commit()).versions if change.opened else {}
     landed = [item for item in items if item.outcome is not None]
     deleting = [item for item in landed if item.unsigned and item.deletes_files]
-    # A removal that failed keeps its claims: the claims sweep hands paths TUF still
-    # lists to a new removal task (tufsync.tasks.claims), frees the others.
-    task_ids = [i.record.task_id for i in items if i.outcome is not None or not i.deletes_files]
+    task_ids = _releasing(items)
     events = _audit_events(landed, versions)
     release = [] if deleting else task_ids  # nothing left to do under the claims
     tx, admin = ctx.transactions, items[0].record.admin
@@ -229,6 +234,11 @@ async def _commit(
         await _delete_files(ctx, deleting)
         await record_published(tx, queries.release_claims, task_ids)
     return versions
+
+
+def _releasing(items: list[_BatchItem]) -> list[str]:
+    """The ids of the batch's tasks whose claims go when the batch lands."""
+    return [item.record.task_id for item in items if not item.keeps_claims]
 
 
 async def _delete_files(ctx: TaskContext, deleting: list[_BatchItem]) -> None:

@@ -37,14 +37,19 @@ from tufsync.tuf.listing import listed_entries
 log = logging.getLogger(__name__)
 
 
-async def sweep_orphan_claims(services: TaskContext, min_age: float = 0.0) -> int:
-    """Release claims of tasks that are not PENDING or STARTED (or hand those of an
-    unfinished removal to a new removal task); return how many tasks."""
+async def _claims(services: TaskContext, min_age: float) -> dict[str, str]:
+    """path → task id of the claims older than ``min_age`` seconds (all when 0)."""
     query = select(TufClaim.tuf_path, TufClaim.task_id)
     if min_age > 0:
         query = query.where(TufClaim.created_at < utcnow() - timedelta(seconds=min_age))
     async with services.reads() as session:
-        claims = {str(p): str(t) for p, t in (await session.execute(query)).all()}
+        return {str(p): str(t) for p, t in (await session.execute(query)).all()}
+
+
+async def sweep_orphan_claims(services: TaskContext, min_age: float = 0.0) -> int:
+    """Release claims of tasks that are not PENDING or STARTED (or hand those of an
+    unfinished removal to a new removal task); return how many tasks."""
+    claims = await _claims(services, min_age)
     task_ids = sorted(set(claims.values()))
     if not task_ids:
         return 0
