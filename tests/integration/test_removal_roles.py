@@ -9,9 +9,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.formats import encode_canonical
-from securesystemslib.signer import CryptoSigner
+from securesystemslib.signer import CryptoSigner, Signer
 
-from tests.support import Api, ceremony
+from tests.support import Api, ceremony, offline_targets
 from tufsync import tenant_keys
 from tufsync.keyholder.ceremony import create_online_key
 
@@ -43,15 +43,18 @@ def online_signer(api: Api, app: str, keyid: str) -> CryptoSigner:
     return CryptoSigner(private)  # type: ignore[arg-type]
 
 
-def rotate_targets(api: Api, app: str, role: str, change: Any) -> None:
-    """Publish targets version + 1, changed by ``change(signed)`` and signed with the
-    online targets key, so the rotation task publishes it at once."""
+def rotate_targets(
+    api: Api, app: str, role: str, change: Any, signer: Signer | None = None
+) -> None:
+    """Publish targets version + 1, changed by ``change(signed)`` and signed with
+    ``signer`` (default: the online targets key), so the rotation task publishes it."""
     current = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"]
     signed = copy.deepcopy(current["trusted_targets"]["signed"])
     signed["version"] += 1
     change(signed)
-    keyid = current["trusted_targets"]["signatures"][0]["keyid"]
-    signature = online_signer(api, app, keyid).sign(encode_canonical(signed).encode())
+    if signer is None:
+        signer = online_signer(api, app, current["trusted_targets"]["signatures"][0]["keyid"])
+    signature = signer.sign(encode_canonical(signed).encode())
     draft = {"signed": signed, "signatures": [signature.to_dict()]}
     response = api.post(
         "/tuf/v1/metadata/delegated/rotate",
@@ -64,7 +67,9 @@ def rotate_targets(api: Api, app: str, role: str, change: Any) -> None:
     assert task["result"]["message"] == "Delegated metadata published", task
 
 
-def add_role_first(api: Api, app: str, name: str, paths: list[str]) -> None:
+def add_role_first(
+    api: Api, app: str, name: str, paths: list[str], signer: Signer | None = None
+) -> None:
     key = create_online_key(api.server.key_dir, api.username, app)
 
     def change(signed: dict[str, Any]) -> None:
@@ -72,7 +77,7 @@ def add_role_first(api: Api, app: str, name: str, paths: list[str]) -> None:
         role = {"name": name, "keyids": [key.keyid], "threshold": 1, "terminating": False}
         signed["delegations"]["roles"].insert(0, {**role, "paths": paths})
 
-    rotate_targets(api, app, name, change)
+    rotate_targets(api, app, name, change, signer)
 
 
 def signed_flags(api: Api, app: str, version_id: str) -> list[bool]:
@@ -124,3 +129,40 @@ def test_a_rotation_that_drops_a_role_unsigns_the_rows_it_listed(api: Api) -> No
     assert task["result"]["details"]["artifacts"] == {path: "default"}, task
     assert listed_by(api, app)[path] == "default"
     assert signed_flags(api, app, vid) == [True]
+
+
+def test_a_rotation_signed_through_the_signing_flow_that_drops_a_role_unsigns_its_rows(
+    api: Api,
+) -> None:
+    app = "rm-drop-off"
+    offline = offline_targets(api, app)
+    api.bootstrap_ok(offline.payload)
+    add_role_first(api, app, "beta", [f"{app}-{api.username}/beta/*"], offline.targets_signer)
+    vid = api.upload_ok(app, "1.0", {"b.bin": b"beta build"}, channel="beta")
+    api.publish_ok(vid, "1.0")
+    path = f"{app}-{api.username}/beta/{app}-1.0.bin"
+    assert listed_by(api, app)[path] == "beta"
+    current = api.get("/tuf/v1/metadata/targets", params={"appName": app}).json()["data"]
+    signed = copy.deepcopy(current["trusted_targets"]["signed"])
+    signed["version"] += 1
+    signed["delegations"]["roles"] = [
+        r for r in signed["delegations"]["roles"] if r["name"] != "beta"
+    ]
+    staged = api.post(
+        "/tuf/v1/metadata/delegated/rotate",
+        params={"appName": app},
+        json={"role": "releases", "metadata": {"targets": {"signed": signed, "signatures": []}}},
+    )
+    assert staged.status_code == 200, staged.text
+    assert api.wait_task(staged.json()["data"]["task_id"])["state"] == "SUCCESS"
+    pending = api.get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]["metadata"]
+    signature = offline.targets_signer.sign(encode_canonical(pending["targets"]["signed"]).encode())
+    final = api.post(
+        "/tuf/v1/metadata/sign",
+        params={"appName": app},
+        json={"role": "targets", "signature": signature.to_dict()},
+    )
+    assert final.status_code == 200, final.text
+    assert api.wait_task(final.json()["data"]["task_id"])["state"] == "SUCCESS"
+    assert path not in listed_by(api, app)
+    assert signed_flags(api, app, vid) == [False]
