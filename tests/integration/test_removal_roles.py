@@ -166,3 +166,18 @@ def test_a_rotation_signed_through_the_signing_flow_that_drops_a_role_unsigns_it
     assert api.wait_task(final.json()["data"]["task_id"])["state"] == "SUCCESS"
     assert path not in listed_by(api, app)
     assert signed_flags(api, app, vid) == [False]
+
+
+def test_an_upload_to_an_app_whose_published_metadata_cannot_be_read_is_a_409(api: Api) -> None:
+    app = "rm-unreadable"
+    api.bootstrap_ok(ceremony(api.server.key_dir, api.username, app).payload)
+    timestamp = api.server.public_dir / "tuf_metadata" / api.username / app / "timestamp.json"
+    good = timestamp.read_bytes()
+    timestamp.write_bytes(b"{not json")
+    try:
+        refused = api.upload(app, "1.0", {"a.bin": b"bytes"})
+    finally:
+        timestamp.write_bytes(good)
+    assert refused.status_code == 409, refused.text
+    assert "cannot be read" in refused.json()["error"]
+    api.upload_ok(app, "1.0", {"a.bin": b"bytes"})

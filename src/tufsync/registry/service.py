@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tuf.api.serialization import DeserializationError
 
 from tufsync import tenant_keys, testhooks
 from tufsync.auth.scope import require_app
@@ -132,7 +133,14 @@ async def _refuse_listed(
     was lost: it is started again here. One fresh read of ``timestamp.json``; the
     rest comes from the metadata cache.
     """
-    listed = await listed_entries(services.tuf.repo(admin, app_name), sorted(staged))
+    try:
+        listed = await listed_entries(services.tuf.repo(admin, app_name), sorted(staged))
+    except DeserializationError:
+        raise RegistryError(
+            409,
+            f"The published TUF metadata of app {app_name!r} cannot be read, so no path "
+            "it may list can be written; recover the repository first",
+        ) from None
     conflicting = []
     for path, entries in listed.items():
         file = staged[path]
