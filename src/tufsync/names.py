@@ -136,6 +136,18 @@ def artifact_prefix(admin: str, app: str) -> str:
     return f"{app}-{admin}/"
 
 
+def owner_of_path(path: str) -> tuple[str, str] | None:
+    """(admin, app) of a target path built by :func:`target_path`, or None.
+
+    Usernames have no ``-`` (:data:`USERNAME_RE`), so the admin is what follows
+    the last ``-`` of the first segment."""
+    head, slash, _rest = path.partition("/")
+    app, dash, admin = head.rpartition("-")
+    if not (slash and dash and USERNAME_RE.fullmatch(admin) and APP_NAME_RE.fullmatch(app)):
+        return None
+    return admin, app
+
+
 def target_path(
     admin: str, app: str, version: str, channel: str, platform: str, arch: str, ext: str
 ) -> str:

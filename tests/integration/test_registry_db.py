@@ -25,6 +25,9 @@ from tufsync.db.transactions import run_in_session
 from tufsync.registry.service import RegistryError, UploadMeta, upload_artifacts
 from tufsync.state.sqlite import SqliteStateStore
 from tufsync.storage.objects import open_store
+from tufsync.tuf.keys import OnlineKeyStore
+from tufsync.tuf.metastore import MetadataCache
+from tufsync.tuf.repository import Engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -239,6 +242,8 @@ async def test_upload_rows_on_both_databases(
         settings=SimpleNamespace(
             max_upload_bytes=1024 * 1024, tenant_quota_bytes=0, disk_reserve_bytes=0
         ),
+        # Uploads ask the TUF engine whether a path is listed (none is, here).
+        tuf=Engine(storage, state, OnlineKeyStore(tmp_path / "keys"), MetadataCache()),
     )
 
     def meta(**kw: Any) -> UploadMeta:

@@ -16,6 +16,7 @@ from tufsync.names import (
     file_extension,
     is_public_key,
     is_safe_key,
+    owner_of_path,
     target_path,
     target_patterns,
 )
@@ -86,3 +87,10 @@ def test_unoffered_updaters() -> None:
     for updater in ("electron-builder", "squirrel_windows", "velopack", "sparkle", "x"):
         with pytest.raises(InvalidName):
             check_updater(updater)
+
+
+def test_owner_of_path_reads_admin_and_app_back() -> None:
+    path = target_path("bob_1", "my-app.x", "1.0", "beta", "", "", ".deb")
+    assert owner_of_path(path) == ("bob_1", "my-app.x")
+    for bad in ("p/lost-old", "noslash-bob", "app-bo/x", "-bob/x", "app-b!b/x"):
+        assert owner_of_path(bad) is None, bad

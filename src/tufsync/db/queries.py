@@ -273,6 +273,16 @@ async def signed_among(session: AsyncSession, paths: list[str]) -> list[str]:
     return [p for p in paths if p in found]
 
 
+async def signed_under(session: AsyncSession, prefix: str) -> list[str]:
+    """The paths under ``prefix`` whose artifact is marked TUF-signed."""
+    rows = await session.execute(
+        select(Artifact.tuf_path).where(
+            Artifact.tuf_signed, Artifact.tuf_path.startswith(prefix, autoescape=True)
+        )
+    )
+    return sorted(str(p) for p in rows.scalars().all())
+
+
 async def artifacts_by_path(session: AsyncSession, paths: list[str]) -> dict[str, Artifact]:
     if not paths:
         return {}
@@ -601,6 +611,12 @@ def release_claims(conn: Connection, task_ids: list[str]) -> None:
     """Drop every claim of ``task_ids`` (their tasks ended)."""
     if task_ids:
         conn.execute(_RELEASE_CLAIMS, {"task_ids": task_ids})
+
+
+def reassign_claims(conn: Connection, paths: list[str], task_id: str) -> None:
+    """Hand the claims on ``paths`` to ``task_id`` (a task taking over a lost one's work)."""
+    if paths:
+        conn.execute(update(_CLAIMS).where(_CLAIMS.c.tuf_path.in_(paths)).values(task_id=task_id))
 
 
 def user_id(conn: Connection, username: str) -> int | None:

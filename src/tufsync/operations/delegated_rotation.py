@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tufsync import tenant_keys
 from tufsync.audit_events import delegated_rotation_details
+from tufsync.db import queries
 from tufsync.operations.accept import Actor, TaskParams, accepting
 from tufsync.operations.drafting import drafts_locked, replace_drafts
 from tufsync.operations.guards import require_ready
@@ -26,6 +28,7 @@ from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.delegated_rotation import StagedDrafts, publish_delegated, stage_delegated_rotation
 from tufsync.tuf.drafts import Draft
 from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.listing import listed_entries
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing_flow import draft_roles
 
@@ -107,6 +110,22 @@ async def accept(
         return await acceptance.submit(TaskName.DELEGATED_ROTATION, params)
 
 
+async def unsign_unlisted(ctx: TaskContext, repo: Repository) -> list[str]:
+    """Mark unsigned the repository's signed rows whose path the published metadata
+    no longer lists anywhere (a rotation dropped the role that listed it, or changed
+    its patterns); return their paths. Caller holds the repository lock, so no
+    publish lists a path in between."""
+    async with ctx.reads() as session:
+        signed = await queries.signed_under(session, tenant_keys.artifact_prefix(repo.ref))
+    if not signed:
+        return []
+    listed = await listed_entries(repo, signed)
+    gone = [path for path in signed if path not in listed]
+    if gone:
+        await ctx.transactions.run(queries.mark_unsigned, gone)
+    return gone
+
+
 class DelegatedRotationHandler(MetadataHandler):
     """Publish a delegated rotation, or report the staged drafts."""
 
@@ -118,4 +137,8 @@ class DelegatedRotationHandler(MetadataHandler):
         repo = ctx.tuf.repo(record.admin, record.app)
         async with hold_lock(ctx.state, repo.lock_name) as lock:
             versions = await publish_delegated(repo, params.complete_drafts(), lock)
-        return Outcome("Delegated metadata published", {"versions": versions})
+            unlisted = await unsign_unlisted(ctx, repo)
+        details: dict[str, Any] = {"versions": versions}
+        if unlisted:
+            details["unlisted_artifacts"] = unlisted
+        return Outcome("Delegated metadata published", details)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_role_name
 from tufsync.operations.accept import Actor, TaskParams, accept_task, accepting
+from tufsync.operations.delegated_rotation import unsign_unlisted
 from tufsync.operations.guards import require_ready
 from tufsync.operations.metadata_task import MetadataHandler, NothingToUndo
 from tufsync.operations.refusal import ApiError, bad_request
@@ -121,6 +122,9 @@ class FinalizeSigningHandler(MetadataHandler):
         async with hold_lock(ctx.state, repo.lock_name) as lock:
             config = await repo.require_config()
             versions = await finalize(repo, config, role, lock)
+            if isinstance(versions, dict) and "targets" in versions:
+                # A delegated rotation signed here may have dropped a role's targets.
+                await unsign_unlisted(ctx, repo)
         if isinstance(versions, list):
             return Outcome(
                 f"Role {role} signing complete; the rotation is published once "

@@ -26,7 +26,7 @@ from tufsync.registry.marks import WARNING as MARKS_WARNING
 from tufsync.registry.marks import record_published
 from tufsync.state.locks import HeldLock, LockNotNeeded, hold_lock
 from tufsync.tasks.contract import AlreadyFinished, Outcome, TaskContext, TaskFailed
-from tufsync.tasks.kinds import PUBLISH_TASKS
+from tufsync.tasks.kinds import PUBLISH_TASKS, TaskName
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufError
@@ -63,6 +63,13 @@ class _BatchItem:
     @property
     def deletes_files(self) -> bool:
         return self.remove is not None and self.remove.delete_files
+
+    @property
+    def keeps_claims(self) -> bool:
+        """A removal of deleted rows that failed keeps its claims: the claims sweep hands
+        paths TUF still lists to a new removal task (tufsync.tasks.claims), frees the
+        others."""
+        return self.outcome is None and self.deletes_files
 
 
 def _as_uploaded(specs: list[TargetSpec], rows: dict[str, Any]) -> list[tuple[str, str, int]]:
@@ -215,7 +222,7 @@ async def _commit(
     versions = (await change.commit()).versions if change.opened else {}
     landed = _landed(items)
     deleting = _deleting(landed)
-    task_ids = [i.record.task_id for i in items]
+    task_ids = _releasing(items)
     release = [] if deleting else task_ids  # nothing left to do under the claims
     events = _audit_events(landed, versions)
     recorded = await _record(ctx, landed, items[0].record.admin, events, release)
@@ -253,6 +260,11 @@ async def _record(
             assert item.outcome is not None
             item.outcome.details["warning"] = MARKS_WARNING
     return recorded
+
+
+def _releasing(items: list[_BatchItem]) -> list[str]:
+    """The ids of the batch's tasks whose claims go when the batch lands."""
+    return [item.record.task_id for item in items if not item.keeps_claims]
 
 
 async def _delete_files(ctx: TaskContext, deleting: list[_BatchItem]) -> None:
@@ -337,5 +349,14 @@ class TargetsBatchHandler(MetadataHandler):
         return await _finish_others(ctx, items, versions, record.task_id)
 
     async def on_failure(self, ctx: TaskContext, record: TaskRecord) -> None:
+        """Drop the cached metadata and the task's claims, except those of a removal
+        that deletes files: its registry rows are gone already, so the claims stay
+        for the claims sweep, which hands paths TUF still lists to a new removal
+        (tufsync.tasks.claims) and frees the others."""
         await super().on_failure(ctx, record)
+        if (
+            record.name == TaskName.REMOVE
+            and RemoveParams.model_validate(record.params).delete_files
+        ):
+            return
         await ctx.transactions.run(queries.release_claims, [record.task_id])

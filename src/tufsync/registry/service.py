@@ -20,6 +20,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tuf.api.serialization import DeserializationError
 
 from tufsync import tenant_keys, testhooks
 from tufsync.auth.scope import require_app
@@ -34,6 +35,7 @@ from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tasks.submit import queue_created
+from tufsync.tuf.listing import listed_entries, same_content
 
 
 class RegistryError(Exception):
@@ -105,6 +107,7 @@ async def upload_artifacts(
         for path, (upload, _ext) in planned.items():
             staged[path] = await stage_file(storage, upload, limit, budget.guard)
             limit -= staged[path].length
+        await _refuse_listed(services, admin, meta.app_name, staged)
         async with (
             hold_lock(services.state, tenant_keys.registry_lock(admin)),
             services.transactions.begin() as tx,
@@ -128,6 +131,69 @@ async def upload_artifacts(
         if path not in moved:  # identical bytes were there already; a move consumed the rest
             await storage.delete(file.staging_key)
     return version_id
+
+
+async def _refuse_listed(
+    services: TaskContext, admin: str, app_name: str, staged: dict[str, StagedFile]
+) -> None:
+    """409 when the repository's published TUF metadata lists one of the paths with
+    other content (length or hashes).
+
+    Whether a path may be overwritten is decided by what clients are told, not by
+    a registry row or a removal task, either of which may have been lost: a file
+    replaced under a listed path fails every client's length and hash checks
+    (https://theupdateframework.github.io/specification/latest/#fetch-target).
+    A listed path that no registry row owns and no task claims is a removal that
+    was lost: it is started again here. One fresh read of ``timestamp.json``; the
+    rest comes from the metadata cache.
+    """
+    try:
+        listed = await listed_entries(services.tuf.repo(admin, app_name), sorted(staged))
+    except DeserializationError:
+        raise RegistryError(
+            409,
+            f"The published TUF metadata of app {app_name!r} cannot be read, so no path "
+            "it may list can be written; recover the repository first",
+        ) from None
+    conflicting = []
+    for path, entries in listed.items():
+        file = staged[path]
+        hashes = {"sha256": file.sha256, "sha512": file.sha512}
+        if not all(same_content(entry, file.length, hashes) for entry in entries):
+            conflicting.append(path)
+    if not conflicting:
+        return
+    path = conflicting[0]
+    task_id = await _remove_unowned(services, admin, app_name, conflicting)
+    if task_id is not None:
+        then = (
+            f"its removal from TUF was started again (task {task_id}); "
+            "upload again when that task has finished"
+        )
+    else:
+        then = (
+            "remove it from TUF first (delete the artifact, or POST /tuf/v1/artifacts/delete) "
+            "or wait for its removal to finish, then upload again"
+        )
+    raise RegistryError(409, f"Artifact {path} is still listed by TUF with other content; {then}")
+
+
+async def _remove_unowned(
+    services: TaskContext, admin: str, app_name: str, paths: list[str]
+) -> str | None:
+    """Start the removal from TUF of the listed ``paths`` that no registry row owns (their
+    removal was lost); return its task id, or None. 409 naming the task when a task
+    claims one of them already."""
+    removal = _Removal(services, admin)
+    async with (
+        hold_lock(services.state, tenant_keys.registry_lock(admin)),
+        removal.transaction() as session,
+    ):
+        refuse_claimed(await queries.claims_on(session, paths))  # its task is under way
+        owned = await queries.artifacts_by_path(session, paths)
+        lost = [p for p in paths if p not in owned]
+        await removal.claim(session, app_name, lost, version_id="")
+    return await removal.queue()
 
 
 def _catalog_values(meta: UploadMeta) -> dict[str, str]:

@@ -88,15 +88,17 @@ class MetadataChange:
         self.opened[role] = md
         return md
 
-    async def lists_target(self, role: str, path: str) -> bool:
-        """True when the current version of ``role`` lists ``path`` (nothing is opened)."""
-        md = self.opened.get(role)
-        if md is None:
-            meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
-            if meta is None:
-                return False
-            md = await self.repo.files.targets_role(role, meta.version)
-        return md is not None and path in md.signed.targets
+    async def current_role(self, role: str) -> Metadata[Targets] | None:
+        """The version of ``role`` this change would publish now: opened, else the
+        trusted one (nothing is opened); None when the role is not published."""
+        if role in self.opened:
+            return self.opened[role]
+        if role == "targets":
+            return self.trusted.targets
+        meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
+        if meta is None:
+            return None
+        return await self.repo.files.targets_role(role, meta.version)
 
     def _bump(self, md: Metadata[Any], role: str) -> None:
         now = self.repo.engine.clock()

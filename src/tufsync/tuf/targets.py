@@ -8,6 +8,7 @@ from tuf.api.metadata import Delegations, TargetFile, Targets
 
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.listing import roles_listing
 
 
 @dataclass(frozen=True)
@@ -154,16 +155,14 @@ async def add_targets(change: MetadataChange, specs: list[TargetSpec]) -> dict[s
 
 
 async def remove_targets(change: MetadataChange, paths: list[str]) -> dict[str, str]:
-    """Remove ``paths`` from the roles listing them; return path → role for those found."""
+    """Remove ``paths`` from every role listing them, wherever the current delegation
+    order would place them (a rotation may have put another role ahead of the one
+    that lists a path); return path → role (the first, in search order) for those
+    found."""
     removed: dict[str, str] = {}
     for path in paths:
-        try:
-            role = role_for_target(change.trusted.targets.signed, path, True).role
-        except TufInputError:
-            continue
-        if not await change.lists_target(role, path):
-            continue
-        md = await change.open(role)
-        del md.signed.targets[path]
-        removed[path] = role
+        for role, _entry in await roles_listing(change.current_role, path):
+            md = await change.open(role)
+            del md.signed.targets[path]
+            removed.setdefault(path, role)
     return removed
