@@ -1,7 +1,8 @@
 """Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
 
 Validation problems become 400 with a sentence naming the field; storage
-outages 503; anything unexpected a 500 without a stack trace: its body says
+outages and a lost database connection (the database restarting, or its
+connections terminated) 503; anything unexpected a 500 without a stack trace: its body says
 only that an internal error happened, and the ``X-Error-Id`` header names the
 log line that holds the exception (see :func:`log_internal_error`).
 """
@@ -13,6 +14,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
@@ -24,6 +26,7 @@ from tufsync.operations.refusal import (
     describe_validation_errors,
     not_found,
 )
+from tufsync.registry.marks import is_connection_loss
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
 from tufsync.storage import StorageUnavailable
@@ -100,6 +103,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DBAPIError | DisconnectionError) and is_connection_loss(exc):
+            log.error("database unreachable in %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse({"error": "Database unavailable; try again later"}, status_code=503)
         error_id = log_internal_error(
             log, f"unexpected error in {request.method} {request.url.path}", exc
         )
