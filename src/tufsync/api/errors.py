@@ -1,8 +1,9 @@
 """Error envelopes: ``{"error": ..., "message"?: ...}`` for every failure.
 
 Validation problems become 400 with a sentence naming the field; storage
-outages 503 (a full disk or database too: tufsync.storage.diskspace); an upload
-past the storage quota or the disk reserve 413/507 (tufsync.registry.quota);
+outages and a lost database connection (the database restarting, or its
+connections terminated) 503, a full disk or database too (tufsync.storage.diskspace);
+an upload past the storage quota or the disk reserve 413/507 (tufsync.registry.quota);
 anything unexpected a 500 without a stack trace: its body says only that an
 internal error happened, and the ``X-Error-Id`` header names the log line that
 holds the exception (see :func:`log_internal_error`).
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tufsync.auth.scope import OutOfScope
@@ -30,6 +31,7 @@ from tufsync.operations.refusal import (
     describe_validation_errors,
     not_found,
 )
+from tufsync.registry.marks import is_connection_loss
 from tufsync.registry.quota import StorageRefused
 from tufsync.registry.service import RegistryError
 from tufsync.state.locks import LockTimeout
@@ -100,6 +102,18 @@ def _plain_refusal(status: int) -> Callable[[Request, Exception], Awaitable[JSON
     return handler
 
 
+def _outage(request: Request, exc: Exception) -> JSONResponse | None:
+    """503 for storage that is full and for a database connection that was lost (the
+    database restarting, its connections terminated); None for anything else."""
+    if is_out_of_space(exc):
+        log.error("storage is full: %s", exc)
+        return JSONResponse(OUT_OF_SPACE, status_code=503)
+    if isinstance(exc, DBAPIError | DisconnectionError) and is_connection_loss(exc):
+        log.error("database unreachable in %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "Database unavailable; try again later"}, status_code=503)
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     for kind, status in PLAIN_REFUSALS.items():
         app.add_exception_handler(kind, _plain_refusal(status))
@@ -150,21 +164,21 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
         )
 
-    async def _storage_full(_: Request, exc: Exception) -> JSONResponse:
+    async def _storage_outage(request: Request, exc: Exception) -> JSONResponse:
         # Handled here rather than by the catch-all below, which re-raises to the server.
-        if not is_out_of_space(exc):
+        outage = _outage(request, exc)
+        if outage is None:
             raise exc
-        log.error("storage is full: %s", exc)
-        return JSONResponse(OUT_OF_SPACE, status_code=503)
+        return outage
 
-    for kind in (OSError, DBAPIError, sqlite3.Error):
-        app.add_exception_handler(kind, _storage_full)
+    for kind in (OSError, DBAPIError, DisconnectionError, sqlite3.Error):
+        app.add_exception_handler(kind, _storage_outage)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_out_of_space(exc):
-            log.error("storage is full: %s", exc)
-            return JSONResponse(OUT_OF_SPACE, status_code=503)
+        outage = _outage(request, exc)
+        if outage is not None:
+            return outage
         error_id = log_internal_error(
             log, f"unexpected error in {request.method} {request.url.path}", exc
         )

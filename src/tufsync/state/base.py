@@ -30,6 +30,12 @@ class StateStore(Protocol):
     async def delete_if_equals(self, key: str, expected: str) -> bool:
         """Delete ``key`` only while it holds ``expected``; True when deleted."""
 
+    async def replace_if_equals(
+        self, key: str, expected: str, value: str, ttl: float | None = None
+    ) -> bool:
+        """Set ``key`` to ``value`` only while it holds ``expected`` (atomically);
+        True when it was set."""
+
     async def keys(self, prefix: str) -> list[str]:
         """All live keys and set names starting with ``prefix`` (sorted)."""
 

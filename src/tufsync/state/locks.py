@@ -69,11 +69,22 @@ class HeldLock:
             raise LockLost(f"lock {self.name} was lost (token {self.token})")
 
 
-async def _heartbeat(held: HeldLock) -> None:
-    """Keep extending the lock while its holder works; stop once it is lost."""
-    while True:
-        await asyncio.sleep(held.ttl / 3)
-        if not await held.store.extend_lock(held.name, held.token, held.ttl):
+async def _heartbeat(held: HeldLock, done: asyncio.Event) -> None:
+    """Keep extending the lock while its holder works; stop once it is lost or
+    ``done`` is set.
+
+    Ending does not rely on cancellation alone: a state-store client may swallow
+    a cancellation that arrives during its round trip (the heartbeat then went
+    on extending the lock for ever, and its holder's exit waited for it), so
+    the loop also stops as soon as it sees ``done``.
+    """
+    while not done.is_set():
+        try:
+            await asyncio.wait_for(done.wait(), held.ttl / 3)
+            return
+        except TimeoutError:
+            pass
+        if done.is_set() or not await held.store.extend_lock(held.name, held.token, held.ttl):
             return
 
 
@@ -172,10 +183,12 @@ async def _hold_shared(
         await asyncio.sleep(delay)
         delay = min(delay * 2, poll_max)
     held = HeldLock(store, name, token, ttl)
-    beat = asyncio.create_task(_heartbeat(held))
+    done = asyncio.Event()
+    beat = asyncio.create_task(_heartbeat(held, done))
     try:
         yield held
     finally:
+        done.set()
         beat.cancel()
         await asyncio.gather(beat, return_exceptions=True)
         await store.release_lock(name, token)

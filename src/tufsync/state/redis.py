@@ -31,6 +31,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+# ARGV[3]: the time to live in ms, or '' for none.
+_REPLACE_IF_EQUALS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if ARGV[3] == '' then
+    redis.call('SET', KEYS[1], ARGV[2])
+  else
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  end
+  return 1
+end
+return 0
+"""
 _DRAIN_SET = """
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
@@ -82,6 +94,7 @@ class RedisStateStore(LockReads):
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client
         self._delete_if_equals = client.register_script(_DELETE_IF_EQUALS)
+        self._replace_if_equals = client.register_script(_REPLACE_IF_EQUALS)
         self._extend_lock = client.register_script(_EXTEND_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._drain_set = client.register_script(_DRAIN_SET)
@@ -117,6 +130,15 @@ class RedisStateStore(LockReads):
 
     async def delete_if_equals(self, key: str, expected: str) -> bool:
         result: Any = await self._delete_if_equals(keys=[key], args=[expected])
+        return bool(result)
+
+    async def replace_if_equals(
+        self, key: str, expected: str, value: str, ttl: float | None = None
+    ) -> bool:
+        px = self._px(ttl)
+        result: Any = await self._replace_if_equals(
+            keys=[key], args=[expected, value, "" if px is None else str(px)]
+        )
         return bool(result)
 
     async def keys(self, prefix: str) -> list[str]:

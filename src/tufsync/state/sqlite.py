@@ -153,6 +153,16 @@ class SqliteStateStore(LockReads):
         )
         return changed == 1
 
+    async def replace_if_equals(
+        self, key: str, expected: str, value: str, ttl: float | None = None
+    ) -> bool:
+        changed = await self._write(
+            f"UPDATE state_entries SET value = ?, expires_at = ? "
+            f"WHERE key = ? AND value = ? AND {_LIVE}",
+            (value, self._expiry(ttl), key, expected, time.time()),
+        )
+        return changed == 1
+
     async def keys(self, prefix: str) -> list[str]:
         upper = prefix + "\U0010ffff"
         rows = await self._rows(

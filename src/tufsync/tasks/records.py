@@ -149,6 +149,24 @@ class TaskRecords:
             return await asyncio.to_thread(_readable, task_id, raw)
         return None if raw is None else _readable(task_id, raw)
 
+    async def start(self, task_id: str) -> TaskRecord | None:
+        """Mark the task STARTED unless it is finished; return the record as stored
+        after (STARTED, or as another task's batch finished it), None when missing.
+
+        The change is a compare-and-set on the stored record: a batch that
+        finishes the task between the read and the write is never overwritten.
+        """
+        key = tenant_keys.task(task_id)
+        while True:
+            raw = await self.state.get(key)
+            record = None if raw is None else _readable(task_id, raw)
+            if raw is None or record is None or record.state in (SUCCESS, FAILURE):
+                return record
+            record.state = STARTED
+            record.updated_at = now_iso()
+            if await self.state.replace_if_equals(key, raw, record.to_json(), ttl=RECORD_TTL):
+                return record
+
     async def get_many(self, task_ids: list[str]) -> list[TaskRecord]:
         """The records that exist among ``task_ids`` (one round trip)."""
         raw = await self.state.get_many([tenant_keys.task(t) for t in task_ids])

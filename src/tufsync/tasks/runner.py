@@ -118,8 +118,10 @@ def outcome_of(record: TaskRecord | None) -> tuple[str, str | None]:
 async def _run_leased(services: RunnerContext, record: TaskRecord) -> TaskRecord | None:
     """STARTED, the handler, then SUCCESS or FAILURE; return the finished record."""
     records = services.records
-    record.state = STARTED
-    await records.save(record)
+    started = await records.start(record.task_id)
+    if started is None or started.state != STARTED:
+        return started  # finished meanwhile by another task's batch: left as written
+    record = started
     handler = services.handlers[record.name]  # the table the service was started with
     timeout = _timeout(record.params)
     testhooks.current_task_name.set(record.name)
