@@ -201,9 +201,7 @@ def register(app: typer.Typer) -> None:
         timestamp_days: int = typer.Option(
             DEFAULT_EXPIRATIONS["timestamp"], "--timestamp-expiration"
         ),
-        hash_bins: int = typer.Option(
-            None, "--hash-bins", help="Delegate to this many hash bins (a power of two)."
-        ),
+        hash_bins: int = typer.Option(None, "--hash-bins", help="Hash bins (a power of two)."),
         expected: int = typer.Option(
             None,
             "--expected-artifacts",

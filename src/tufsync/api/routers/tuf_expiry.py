@@ -121,8 +121,8 @@ async def get_status(
     caller: Caller = Depends(the_caller),
 ) -> StatusResponse:
     """Versions and expiry of every role, settings, drafts, recent tasks, expiry warnings."""
-    services, admin = caller.services, caller.admin
     app = app_name_param(appName)
+    services, admin = caller.services, caller.admin
     repo = services.tuf.repo(admin.username, app)
     try:
         roles = await role_statuses(repo)

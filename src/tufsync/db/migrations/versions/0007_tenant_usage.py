@@ -100,17 +100,22 @@ def upgrade() -> None:
         "JOIN versions v ON v.id = r.version_id JOIN apps a ON a.id = v.app_id "
         "GROUP BY a.owner_id"
     )
-    if op.get_bind().dialect.name == "postgresql":
-        _postgres_triggers()
-    else:
-        _sqlite_triggers()
+    make_triggers = _postgres_triggers if _on_postgres() else _sqlite_triggers
+    make_triggers()
+
+
+def _on_postgres() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
 
 
 def downgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for name, when, _body in TRIGGERS:
-        on = f" ON {when.split(' ON ')[1]}" if postgres else ""
-        op.execute(f"DROP TRIGGER IF EXISTS {name}{on}")
-        if postgres:
-            op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    # PostgreSQL triggers belong to their table and call a function of the same name.
+    drops = (
+        [f"DROP TRIGGER IF EXISTS {name} ON {when.split(' ON ')[1]}" for name, when, _ in TRIGGERS]
+        + [f"DROP FUNCTION IF EXISTS {name}()" for name, _, _ in TRIGGERS]
+        if _on_postgres()
+        else [f"DROP TRIGGER IF EXISTS {name}" for name, _, _ in TRIGGERS]
+    )
+    for statement in drops:
+        op.execute(statement)
     op.drop_table("tenant_usage")
