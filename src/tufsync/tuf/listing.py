@@ -68,10 +68,10 @@ def published_loader(repo: Repository) -> RoleLoader:
             # than a read that fails (local store: about 5 us against 200 us of CPU).
             if not await repo.files.timestamp_exists():
                 return None
-            timestamp = await repo.files.timestamp()
-            if timestamp is None:
+            snapshot_version = await repo.files.published_snapshot_version()
+            if snapshot_version is None:
                 return None
-            snapshot = await repo.files.snapshot(timestamp.signed.snapshot_meta.version)
+            snapshot = await repo.files.snapshot(snapshot_version)
             if snapshot is None:
                 return None
             snapshot_meta.update({n: m.version for n, m in snapshot.signed.meta.items()})

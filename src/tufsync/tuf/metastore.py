@@ -8,10 +8,12 @@ change can never leave a half-modified object behind.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cachetools import LRUCache
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
+from tuf.api.serialization import DeserializationError
 from tuf.api.serialization.json import JSONSerializer
 
 from tufsync import tenant_keys
@@ -90,6 +92,21 @@ class MetadataFiles:
     async def timestamp(self) -> Metadata[Timestamp] | None:
         data = await self.storage.get(self.key("timestamp.json"))
         return None if data is None else Metadata[Timestamp].from_bytes(data)
+
+    async def published_snapshot_version(self) -> int | None:
+        """The snapshot version the published ``timestamp.json`` names (None when there
+        is none), read without building python-tuf objects: the hot path of uploads
+        asks only this (the file is the server's own; nothing here verifies it)."""
+        data = await self.storage.get(self.key("timestamp.json"))
+        if data is None:
+            return None
+        try:
+            version = json.loads(data)["signed"]["meta"]["snapshot.json"]["version"]
+        except (ValueError, KeyError, TypeError):
+            raise DeserializationError("timestamp.json is not TUF timestamp metadata") from None
+        if not isinstance(version, int):
+            raise DeserializationError("timestamp.json names no snapshot version")
+        return version
 
     async def timestamp_exists(self) -> bool:
         return await self.storage.exists(self.key("timestamp.json"))
