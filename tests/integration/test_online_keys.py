@@ -397,3 +397,34 @@ def test_api_tokens_cannot_make_list_or_delete_keys(api: Api, server: ServerProc
         response = api.http.request(method, ROUTE, params={**params, **extra}, headers=headers)
         assert response.status_code == 403, (method, response.text)
     assert [k["keyid"] for k in listed(api, app)] == [key]
+
+
+def test_a_missing_online_key_is_said_in_the_message_the_dashboard_shows(
+    api: Api, server: ServerProcess
+) -> None:
+    """faynoSync's dashboard shows only ``message``: a root rotation to an online key the
+    server does not hold says which key, the folder and the self-service route there,
+    not just "Metadata Update Failed"."""
+    app = unique_name("msg")
+    cer = ceremony(server.key_dir, api.username, app)
+    api.bootstrap_ok(cer.payload)
+    trusted = api.get("/tuf/v1/metadata/root", params={"appName": app}).json()["data"]
+    root = Metadata[Root].from_dict(trusted["trusted_root"])
+    made = public_key(make_key(api, app))
+    missing = SSlibKey.from_dict(made.keyid, made.to_dict())
+    assert delete(api, app, made.keyid).status_code == 200
+    for keyid in list(root.signed.roles["timestamp"].keyids):
+        root.signed.revoke_key(keyid, "timestamp")
+    root.signed.add_key(missing, "timestamp")
+    root.signed.version += 1
+    root.signatures.clear()
+    for signer in cer.root_signers:
+        root.sign(signer, append=True)
+    response = api.post(
+        "/tuf/v1/metadata", params={"appName": app}, json={"metadata": {"root": root.to_dict()}}
+    )
+    assert response.status_code == 400, response.text
+    message = response.json()["message"]
+    assert missing.keyid in message
+    assert f"{api.username}/{app}/" in message
+    assert f"POST /tuf/v1/keys/online?appName={app}" in message

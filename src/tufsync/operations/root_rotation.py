@@ -22,7 +22,7 @@ from tufsync.tasks.contract import Outcome, TaskContext
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.drafts import Draft, DraftStore, progress_of, requirements_for
-from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.errors import OnlineKeysMissing, TufInputError
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.rotation import publish_root, require_top_level_verifies, validate_new_root
 
@@ -70,6 +70,9 @@ def _validated(
         )
         require_top_level_verifies(new_root.signed, trusted.targets, online_targets)
         return new_root
+    except OnlineKeysMissing as exc:
+        # The dashboard shows ``message``: say which key is missing and how to fix it.
+        raise bad_request(str(exc), str(exc)) from None
     except TufInputError as exc:
         raise bad_request(str(exc), "Metadata Update Failed") from None
 

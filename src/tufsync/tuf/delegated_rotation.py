@@ -38,7 +38,7 @@ from tufsync.tuf.drafts import (
     progress_of,
     requirements_for,
 )
-from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
+from tufsync.tuf.errors import OnlineKeysMissing, OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.keys import OnlineKeyStore, TenantSigner, foreign_target_paths
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import canonical_bytes, online_signers, role_keys
@@ -294,8 +294,11 @@ def stage_role(
         try:
             signers = online_signers(keystore, repo.admin, repo.app, staging.delegating, role)
         except OnlineKeyUnavailable as exc:
-            raise TufInputError(
-                f"the keys of role {role!r} must be online so the server can publish into it: {exc}"
+            raise OnlineKeysMissing(
+                f"the keys of role {role!r} must be online so the server can publish into it: "
+                f"{exc}; put each private key in the online key folder "
+                f"{repo.admin}/{repo.app}/<keyid> (relative to the server's online key dir), "
+                f"or use a key the server makes itself: POST /tuf/v1/keys/online?appName={repo.app}"
             ) from None
         if role not in staging.request.metadata:
             sign_with(role_md, signers, role)

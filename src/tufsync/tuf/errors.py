@@ -11,6 +11,11 @@ class TufInputError(TufError):
     """The caller sent something invalid (400)."""
 
 
+class OnlineKeysMissing(TufInputError):
+    """A request names online keys the server cannot sign with (400); the sentence
+    names each key, the folder it must be in and the route that makes one."""
+
+
 class NotBootstrapped(TufError):
     """The repository has no completed bootstrap (404)."""
 

@@ -20,7 +20,7 @@ from tuf.api.metadata import Delegations, Key, Metadata, Root, Targets
 from tufsync.names import TOP_LEVEL_ROLES, InvalidName, check_delegated_role_name
 from tufsync.tuf.canonical import require_canonical
 from tufsync.tuf.config import MAX_EXPIRATION_DAYS
-from tufsync.tuf.errors import TufInputError
+from tufsync.tuf.errors import OnlineKeysMissing, TufInputError
 from tufsync.tuf.keys import OnlineKeyStore, key_problem, public_material, same_key_twice
 from tufsync.tuf.signing import canonical_bytes
 
@@ -186,7 +186,7 @@ class OnlineKeyCheck:
                 problems[keyid] = problem
         if problems:
             reasons = "; ".join(f"{kid}: {why}" for kid, why in sorted(problems.items()))
-            raise TufInputError(
+            raise OnlineKeysMissing(
                 f"online key(s) {sorted(problems)} of role {role!r} are not available to the "
                 f"server ({reasons}); put each private key in the online key folder "
                 f"{self.admin}/{self.app}/<keyid> (relative to the server's online key dir) "
