@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from securesystemslib.signer import SSlibKey
 from tuf.api.metadata import Metadata, Root
@@ -252,23 +253,23 @@ def test_unused_keys_are_bounded(own_server: ServerProcess) -> None:
     assert len(listed(api, app)) == UNUSED_MAX + 1
 
 
-def test_rotation_refused_for_a_missing_key_names_folder_and_route(
-    api: Api, server: ServerProcess
-) -> None:
-    """A root whose online key is not in the folder: the error says where it must be
-    and how to get one the server makes."""
-    app = unique_name("rot")
+def _rotate_to_a_deleted_key(
+    api: Api, server: ServerProcess, prefix: str, roles: tuple[str, ...]
+) -> tuple[str, str, httpx.Response]:
+    """Bootstrap an app, then post a root v2 whose ``roles`` use a server-made key that
+    was deleted again: (app, the missing keyid, the answer)."""
+    app = unique_name(prefix)
     cer = ceremony(server.key_dir, api.username, app)
     api.bootstrap_ok(cer.payload)
     trusted = api.get("/tuf/v1/metadata/root", params={"appName": app}).json()["data"]
     root = Metadata[Root].from_dict(trusted["trusted_root"])
     made = public_key(make_key(api, app))
-    for role in ("timestamp", "snapshot", "targets"):
+    for role in roles:
         for keyid in list(root.signed.roles[role].keyids):
             root.signed.revoke_key(keyid, role)
     missing = SSlibKey.from_dict(made.keyid, made.to_dict())
     assert delete(api, app, made.keyid).status_code == 200
-    for role in ("timestamp", "snapshot", "targets"):
+    for role in roles:
         root.signed.add_key(missing, role)
     root.signed.version += 1
     root.signatures.clear()
@@ -277,9 +278,20 @@ def test_rotation_refused_for_a_missing_key_names_folder_and_route(
     response = api.post(
         "/tuf/v1/metadata", params={"appName": app}, json={"metadata": {"root": root.to_dict()}}
     )
+    return app, missing.keyid, response
+
+
+def test_rotation_refused_for_a_missing_key_names_folder_and_route(
+    api: Api, server: ServerProcess
+) -> None:
+    """A root whose online key is not in the folder: the error says where it must be
+    and how to get one the server makes."""
+    app, missing, response = _rotate_to_a_deleted_key(
+        api, server, "rot", ("timestamp", "snapshot", "targets")
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert missing.keyid in error
+    assert missing in error
     assert f"{api.username}/{app}/" in error
     assert f"POST /tuf/v1/keys/online?appName={app}" in error
 
@@ -405,26 +417,9 @@ def test_a_missing_online_key_is_said_in_the_message_the_dashboard_shows(
     """faynoSync's dashboard shows only ``message``: a root rotation to an online key the
     server does not hold says which key, the folder and the self-service route there,
     not just "Metadata Update Failed"."""
-    app = unique_name("msg")
-    cer = ceremony(server.key_dir, api.username, app)
-    api.bootstrap_ok(cer.payload)
-    trusted = api.get("/tuf/v1/metadata/root", params={"appName": app}).json()["data"]
-    root = Metadata[Root].from_dict(trusted["trusted_root"])
-    made = public_key(make_key(api, app))
-    missing = SSlibKey.from_dict(made.keyid, made.to_dict())
-    assert delete(api, app, made.keyid).status_code == 200
-    for keyid in list(root.signed.roles["timestamp"].keyids):
-        root.signed.revoke_key(keyid, "timestamp")
-    root.signed.add_key(missing, "timestamp")
-    root.signed.version += 1
-    root.signatures.clear()
-    for signer in cer.root_signers:
-        root.sign(signer, append=True)
-    response = api.post(
-        "/tuf/v1/metadata", params={"appName": app}, json={"metadata": {"root": root.to_dict()}}
-    )
+    app, missing, response = _rotate_to_a_deleted_key(api, server, "msg", ("timestamp",))
     assert response.status_code == 400, response.text
     message = response.json()["message"]
-    assert missing.keyid in message
+    assert missing in message
     assert f"{api.username}/{app}/" in message
     assert f"POST /tuf/v1/keys/online?appName={app}" in message
