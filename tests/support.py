@@ -380,3 +380,85 @@ def hold_state_key(server: ServerProcess, key: str, seconds: float = 60.0) -> It
         with conn:
             conn.execute("DELETE FROM state_entries WHERE key = ?", (key,))
         conn.close()
+
+
+@dataclass
+class OfflineRole:
+    """A bootstrap payload whose delegated role ``default`` is signed offline by
+    ``holders`` (threshold ``threshold``); with ``targets_signer``, targets too."""
+
+    payload: dict[str, Any]
+    ceremony: Ceremony
+    holders: list[Signer]
+    targets_signer: Signer | None
+    role: str = "default"
+
+    @property
+    def root_bytes(self) -> bytes:
+        return Metadata.from_dict(copy.deepcopy(self.payload["metadata"]["root"])).to_bytes()
+
+
+def offline_role(
+    api: Api,
+    app: str,
+    holders: list[Signer],
+    threshold: int,
+    *,
+    targets_offline: bool = False,
+    days: int = 30,
+) -> OfflineRole:
+    """A bootstrap payload delegating the tenant's whole layout to an offline ``default``
+    role; its v1 (empty) is signed by ``holders`` and sent as ``metadata.default``."""
+    cer = ceremony(api.server.key_dir, api.username, app)
+    payload = copy.deepcopy(cer.payload)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+    keys = {s.public_key.keyid: s.public_key for s in holders}
+    default = Metadata(Targets(version=1, expires=expires))
+    for signer in holders:
+        default.sign(signer, append=True)
+    role = {
+        "name": "default",
+        "keyids": sorted(keys),
+        "threshold": threshold,
+        "terminating": True,
+        "paths": target_patterns(api.username, app),
+    }
+    raw_keys = {keyid: key.to_dict() for keyid, key in keys.items()}
+    targets_signer: Signer | None = None
+    if targets_offline:
+        targets_signer = CryptoSigner.generate_ed25519()
+        root = Metadata.from_dict(copy.deepcopy(payload["metadata"]["root"]))
+        root.signed.revoke_key(cer.online_keyid, "targets")
+        root.signed.add_key(targets_signer.public_key, "targets")
+        root.signatures.clear()
+        for signer in cer.root_signers:
+            root.sign(signer, append=True)
+        targets = Metadata(
+            Targets(
+                version=1,
+                expires=root.signed.expires,
+                delegations=Delegations.from_dict({"keys": raw_keys, "roles": [role]}),
+            )
+        )
+        targets.sign(targets_signer)
+        payload["metadata"] = {"root": root.to_dict(), "targets": targets.to_dict()}
+        payload["settings"]["roles"]["targets"]["online_key"] = False
+    else:
+        payload["settings"]["roles"]["delegations"] = {"keys": raw_keys, "roles": [role]}
+    payload["metadata"]["default"] = default.to_dict()
+    return OfflineRole(payload, cer, holders, targets_signer)
+
+
+def sign_pending(api: Api, app: str, role: str, signer: Signer) -> httpx.Response:
+    """Sign the pending draft of ``role`` (as GET /tuf/v1/metadata/sign shows it) with
+    ``signer`` and post the signature."""
+    from securesystemslib.formats import encode_canonical
+
+    listed = api.get("/tuf/v1/metadata/sign", params={"appName": app}).json()
+    draft = listed["data"]["metadata"][role]
+    signature = signer.sign(encode_canonical(draft["signed"]).encode()).to_dict()
+    return api.post(
+        "/tuf/v1/metadata/sign",
+        params={"appName": app},
+        json={"role": role, "signature": signature},
+    )

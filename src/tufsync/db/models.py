@@ -136,6 +136,8 @@ class Artifact(Base):
     tuf_path: Mapped[str] = mapped_column(String(512), unique=True, nullable=False)
     tuf_signed: Mapped[bool] = _flag()
     tuf_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The offline role whose draft lists this artifact, awaiting its holders' signatures.
+    tuf_awaiting: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     version_row: Mapped[Version] = relationship(back_populates="artifacts")
 

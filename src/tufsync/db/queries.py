@@ -257,7 +257,8 @@ async def claims_on(session: AsyncSession, paths: list[str]) -> dict[str, str]:
 
 
 async def signed_among(session: AsyncSession, paths: list[str]) -> list[str]:
-    """The paths among ``paths`` whose artifact is marked TUF-signed, read afresh.
+    """The paths among ``paths`` whose artifact is marked TUF-signed (or awaiting an
+    offline role's signatures: a draft lists it), read afresh.
 
     A deletion reads this after it found no claim on ``paths``: a batch marks its rows
     and releases its claims in one transaction, so a claim read that misses a released
@@ -267,7 +268,10 @@ async def signed_among(session: AsyncSession, paths: list[str]) -> list[str]:
     if not paths:
         return []
     rows = await session.execute(
-        select(Artifact.tuf_path).where(Artifact.tuf_path.in_(paths), Artifact.tuf_signed)
+        select(Artifact.tuf_path).where(
+            Artifact.tuf_path.in_(paths),
+            or_(Artifact.tuf_signed, Artifact.tuf_awaiting.is_not(None)),
+        )
     )
     found = {str(p) for p in rows.scalars().all()}
     return [p for p in paths if p in found]
@@ -281,6 +285,18 @@ async def signed_under(session: AsyncSession, prefix: str) -> list[str]:
         )
     )
     return sorted(str(p) for p in rows.scalars().all())
+
+
+async def awaiting_under(session: AsyncSession, prefix: str) -> dict[str, tuple[str, str]]:
+    """Path -> (sha256, role) of the artifacts under ``prefix`` awaiting the signatures
+    of an offline role's holders."""
+    rows = await session.execute(
+        select(Artifact.tuf_path, Artifact.sha256, Artifact.tuf_awaiting).where(
+            Artifact.tuf_awaiting.is_not(None),
+            Artifact.tuf_path.startswith(prefix, autoescape=True),
+        )
+    )
+    return {str(p): (str(h), str(r)) for p, h, r in rows.all()}
 
 
 async def artifacts_by_path(session: AsyncSession, paths: list[str]) -> dict[str, Artifact]:
@@ -366,7 +382,9 @@ def _path_states_statement() -> Executable:
         null().label("task_id"),
         _ARTIFACTS.c.sha256,
         _ARTIFACTS.c.length,
-        _ARTIFACTS.c.tuf_signed,
+        # A row awaiting an offline role's signatures is listed by its draft: it may no
+        # more be overwritten than a signed one.
+        or_(_ARTIFACTS.c.tuf_signed, _ARTIFACTS.c.tuf_awaiting.is_not(None)).label("tuf_signed"),
     ).where(_ARTIFACTS.c.tuf_path.in_(paths))
     return union_all(claims, artifacts)
 
@@ -581,12 +599,21 @@ _USERS: Table = User.__table__  # type: ignore[assignment]
 _MARK_SIGNED = (
     update(_ARTIFACTS)
     .where(_ARTIFACTS.c.tuf_path == bindparam("b_path"), _ARTIFACTS.c.sha256 == bindparam("b_sha"))
-    .values(tuf_signed=True, tuf_task_id=bindparam("b_task"))
+    .values(tuf_signed=True, tuf_task_id=bindparam("b_task"), tuf_awaiting=None)
 )
 _MARK_UNSIGNED = (
     update(_ARTIFACTS)
     .where(_ARTIFACTS.c.tuf_path.in_(bindparam("paths", expanding=True)))
-    .values(tuf_signed=False, tuf_task_id=None)
+    .values(tuf_signed=False, tuf_task_id=None, tuf_awaiting=None)
+)
+_MARK_AWAITING = (
+    update(_ARTIFACTS)
+    .where(
+        _ARTIFACTS.c.tuf_path == bindparam("b_path"),
+        _ARTIFACTS.c.sha256 == bindparam("b_sha"),
+        _ARTIFACTS.c.tuf_signed.is_(False),
+    )
+    .values(tuf_awaiting=bindparam("b_role"), tuf_task_id=bindparam("b_task"))
 )
 _RELEASE_CLAIMS = delete(_CLAIMS).where(
     _CLAIMS.c.task_id.in_(bindparam("task_ids", expanding=True))
@@ -599,6 +626,16 @@ def mark_signed(conn: Connection, signed: list[tuple[str, str, str]]) -> None:
     (path, sha256, task id); each row is marked only for the bytes that were signed."""
     if signed:
         conn.execute(_MARK_SIGNED, [{"b_path": p, "b_sha": h, "b_task": t} for p, h, t in signed])
+
+
+def mark_awaiting(conn: Connection, awaiting: list[tuple[str, str, str, str]]) -> None:
+    """Mark awaiting the signatures of an offline role's holders the unsigned rows of
+    ``awaiting`` (path, sha256, task id, role), for the bytes the role's draft lists."""
+    if awaiting:
+        conn.execute(
+            _MARK_AWAITING,
+            [{"b_path": p, "b_sha": h, "b_task": t, "b_role": r} for p, h, t, r in awaiting],
+        )
 
 
 def mark_unsigned(conn: Connection, paths: list[str]) -> None:

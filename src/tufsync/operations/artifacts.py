@@ -150,7 +150,11 @@ async def _signed_paths(
         version = await owned_version(
             session, actor.id, body.id, expect_app=body.app_name, expect_version=body.version
         )
-        paths = [a.tuf_path for a in pick_artifacts(version, indices) if a.tuf_signed]
+        paths = [
+            a.tuf_path
+            for a in pick_artifacts(version, indices)
+            if a.tuf_signed or a.tuf_awaiting is not None
+        ]
         if not paths:
             raise ApiError(400, "No valid artifacts to delete (all must be TUF signed)", bare=True)
         await require_bootstrapped(ctx.tuf.repo(actor.username, body.app_name))

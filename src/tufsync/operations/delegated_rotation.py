@@ -19,6 +19,7 @@ from tufsync.operations.accept import Actor, TaskParams, accepting
 from tufsync.operations.drafting import drafts_locked, replace_drafts
 from tufsync.operations.guards import require_ready
 from tufsync.operations.metadata_task import MetadataHandler
+from tufsync.operations.offline_marks import reconcile_awaiting
 from tufsync.operations.refusal import bad_request
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.contract import Outcome, TaskContext
@@ -135,11 +136,15 @@ class DelegatedRotationHandler(MetadataHandler):
     async def run(self, ctx: TaskContext, record: TaskRecord) -> Outcome:
         params = DelegatedRotationParams.model_validate(record.params)
         roles = [d.role for d in params.drafts]
-        if params.mode == "awaiting":
-            return Outcome(f"Metadata rotation of {roles} staged; awaiting signatures")
         repo = ctx.tuf.repo(record.admin, record.app)
+        if params.mode == "awaiting":
+            async with hold_lock(ctx.state, repo.lock_name):
+                # Artifacts awaiting a release draft this rotation replaced are unsigned.
+                await reconcile_awaiting(ctx, repo, record.task_id)
+            return Outcome(f"Metadata rotation of {roles} staged; awaiting signatures")
         async with hold_lock(ctx.state, repo.lock_name) as lock:
             versions = await publish_delegated(repo, params.complete_drafts(), lock)
+            await reconcile_awaiting(ctx, repo, record.task_id)
             unlisted = await unsign_unlisted(ctx, repo)
         details: dict[str, Any] = {"versions": versions}
         if unlisted:

@@ -13,6 +13,7 @@ from tufsync.operations.accept import Actor, TaskParams, accept_task, accepting
 from tufsync.operations.delegated_rotation import unsign_unlisted
 from tufsync.operations.guards import require_ready
 from tufsync.operations.metadata_task import MetadataHandler, NothingToUndo
+from tufsync.operations.offline_marks import delete_unlisted_files, reconcile_awaiting, removed_by
 from tufsync.operations.refusal import ApiError, bad_request
 from tufsync.state.locks import hold_lock
 from tufsync.tasks.contract import Outcome, TaskContext
@@ -22,7 +23,7 @@ from tufsync.tuf.drafts import DraftExpired, DraftStore
 from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.rotation import TargetsNotSignedForRoot
-from tufsync.tuf.signing_flow import NoDraft, SignOutcome, draft_roles, finalize, sign
+from tufsync.tuf.signing_flow import NoDraft, SignOutcome, draft_roles, finalize, pending, sign
 
 
 class RoleRequest(BaseModel):
@@ -119,19 +120,26 @@ class FinalizeSigningHandler(MetadataHandler):
     async def run(self, ctx: TaskContext, record: TaskRecord) -> Outcome:
         repo = ctx.tuf.repo(record.admin, record.app)
         role = RoleParams.model_validate(record.params).role
+        details: dict[str, Any] = {}
         async with hold_lock(ctx.state, repo.lock_name) as lock:
             config = await repo.require_config()
+            removed = await removed_by(repo, list((await pending(repo, config)).values()))
             versions = await finalize(repo, config, role, lock)
-            if isinstance(versions, dict) and "targets" in versions:
-                # A delegated rotation signed here may have dropped a role's targets.
-                await unsign_unlisted(ctx, repo)
+            if isinstance(versions, dict):
+                # The registry follows what was published: artifacts a release draft
+                # listed are signed, those a rotation dropped unsigned, removed files go.
+                marks = await reconcile_awaiting(ctx, repo, record.task_id)
+                unlisted = await unsign_unlisted(ctx, repo)
+                deleted = await delete_unlisted_files(ctx, repo, removed)
+                details = {"signed_artifacts": marks.signed, "unlisted_artifacts": unlisted}
+                details["deleted_files"] = deleted
         if isinstance(versions, list):
             return Outcome(
                 f"Role {role} signing complete; the rotation is published once "
                 f"{versions} are signed too",
                 {"awaiting": versions},
             )
-        return Outcome("Metadata update finished", {"versions": versions})
+        return Outcome("Metadata update finished", {"versions": versions, **details})
 
 
 class CancelSigningHandler(NothingToUndo):
@@ -140,5 +148,8 @@ class CancelSigningHandler(NothingToUndo):
     async def run(self, ctx: TaskContext, record: TaskRecord) -> Outcome:
         repo = ctx.tuf.repo(record.admin, record.app)
         role = RoleParams.model_validate(record.params).role
-        await DraftStore(repo).delete(role)
+        async with hold_lock(ctx.state, repo.lock_name):
+            await DraftStore(repo).delete(role)
+            # Artifacts only the cancelled draft listed are unsigned again.
+            await reconcile_awaiting(ctx, repo, record.task_id)
         return Outcome(f"Deletion of {role} metadata successful, signing process stopped")

@@ -22,6 +22,7 @@ from tufsync.db.audit import AuditDetailError
 from tufsync.observability.metrics import observe_batch
 from tufsync.operations.artifacts import PublishParams, RemoveParams
 from tufsync.operations.metadata_task import MetadataHandler
+from tufsync.operations.offline_marks import reconcile_awaiting
 from tufsync.registry.marks import WARNING as MARKS_WARNING
 from tufsync.registry.marks import record_published
 from tufsync.state.locks import HeldLock, LockNotNeeded, hold_lock
@@ -30,6 +31,7 @@ from tufsync.tasks.kinds import PUBLISH_TASKS, TaskName
 from tufsync.tasks.records import FAILURE, SUCCESS, TaskRecord
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufError
+from tufsync.tuf.listing import listed_entries
 from tufsync.tuf.targets import TargetSpec, add_targets, remove_targets, role_for_target
 from tufsync.writes import write_section
 
@@ -49,6 +51,10 @@ class _BatchItem:
     error: str | None = None
     signed: dict[str, tuple[str, bool]] = field(default_factory=dict)
     unsigned: list[str] = field(default_factory=list)
+    # Paths staged in the draft of a role the server cannot sign: path -> (sha256, role).
+    awaiting: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Roles whose drafts this task changed (their versions are known after the commit).
+    drafted: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, record: TaskRecord) -> _BatchItem:
@@ -127,16 +133,33 @@ async def _apply_publish(change: MetadataChange, item: _BatchItem, uploaded: Upl
     for spec in specs:  # check every path before changing anything
         role_for_target(change.trusted.targets.signed, spec.path, change.config.targets_online_key)
     placed = await add_targets(change, specs)
-    item.signed = {s.path: (s.hashes["sha256"], True) for s in specs}
+    staged = {path for path, role in placed.items() if role in change.staged}
+    item.signed = {s.path: (s.hashes["sha256"], True) for s in specs if s.path not in staged}
+    item.awaiting = {
+        s.path: (s.hashes["sha256"], placed[s.path]) for s in specs if s.path in staged
+    }
+    item.drafted = {placed[p] for p in staged} | ({"targets"} & set(change.staged))
     details: dict[str, Any] = {
         "artifacts": placed,
-        "added_artifacts": [s.path for s in specs],
+        "added_artifacts": [s.path for s in specs if s.path not in staged],
         "invalid_paths": [],
         "target_roles": sorted(set(placed.values())),
     }
     if gone:
         details["skipped"] = gone
-    item.outcome = Outcome("Artifact(s) Added", details)
+    message = "Artifact(s) Added"
+    if staged:
+        details["awaiting_artifacts"] = sorted(staged)
+        message = AWAITING_MESSAGE
+    item.outcome = Outcome(message, details)
+
+
+AWAITING_MESSAGE = (
+    "Artifact(s) staged for signing: the roles listed in awaiting_signatures are signed "
+    "offline; their key holders sign the drafts (GET /tuf/v1/metadata/sign, then "
+    "POST /tuf/v1/metadata/sign or `tufsync sign`), which are published once their "
+    "thresholds are met"
+)
 
 
 async def _apply_removal(
@@ -146,11 +169,28 @@ async def _apply_removal(
     if params.delete_files:
         paths = [p for p in paths if (p, item.record.task_id) in claimed]
     removed = await remove_targets(change, paths)
-    item.unsigned = paths
-    item.outcome = Outcome(
-        f"Successfully removed {len(removed)} artifacts from TUF metadata",
-        {"artifacts": removed},
-    )
+    drafted = {role for role in change.staged if role in removed.values()}
+    # A path removed in a draft stays published (and its row signed, its file kept)
+    # until the role's holders sign the draft.
+    pending = await _still_published(change, [p for p, r in removed.items() if r in drafted])
+    item.unsigned = [p for p in paths if p not in pending]
+    item.drafted = drafted
+    details: dict[str, Any] = {"artifacts": removed}
+    message = f"Successfully removed {len(removed)} artifacts from TUF metadata"
+    if pending:
+        details["awaiting_artifacts"] = sorted(pending)
+        message = (
+            f"Removal of {len(removed)} artifacts staged: {sorted(pending)} stay published "
+            "until the key holders of the roles in awaiting_signatures sign their drafts"
+        )
+    item.outcome = Outcome(message, details)
+
+
+async def _still_published(change: MetadataChange, paths: list[str]) -> set[str]:
+    """The ``paths`` the published metadata lists (read from the published files)."""
+    if not paths:
+        return set()
+    return set(await listed_entries(change.repo, paths))
 
 
 async def _apply(
@@ -186,6 +226,8 @@ def _mark(conn: Connection, landed: list[_BatchItem]) -> None:
             signed = []
             queries.mark_unsigned(conn, item.unsigned)
         signed += [(path, sha, item.record.task_id) for path, (sha, _) in item.signed.items()]
+        awaiting = [(p, sha, item.record.task_id, role) for p, (sha, role) in item.awaiting.items()]
+        queries.mark_awaiting(conn, awaiting)
     queries.mark_signed(conn, signed)
 
 
@@ -218,8 +260,20 @@ async def _delete_unowned(ctx: TaskContext, path: str) -> None:
 async def _commit(
     ctx: TaskContext, change: MetadataChange, items: list[_BatchItem]
 ) -> dict[str, int]:
-    """Publish the change, then record it in the registry and drop the claims."""
-    versions = (await change.commit()).versions if change.opened else {}
+    """Publish the change (and store its drafts), then record it in the registry and
+    drop the claims."""
+    versions: dict[str, int] = {}
+    if change.opened or change.staged:
+        result = await change.commit()
+        versions = result.versions
+        if change.absorbed:  # release drafts published online: their rows are signed
+            await reconcile_awaiting(ctx, change.repo, items[0].record.task_id)
+        for item in _landed(items):
+            if item.drafted:
+                assert item.outcome is not None
+                item.outcome.details["awaiting_signatures"] = {
+                    role: result.staged[role] for role in sorted(item.drafted)
+                }
     landed = _landed(items)
     deleting = _deleting(landed)
     task_ids = _releasing(items)

@@ -209,7 +209,8 @@ def _check_existing(path: str, file: StagedFile, existing: queries.ExistingArtif
     if existing.tuf_signed:
         raise RegistryError(
             409,
-            f"Artifact {path} is TUF-signed and cannot be overwritten; remove it from TUF first",
+            f"Artifact {path} is TUF-signed (or awaiting signatures) and cannot be "
+            "overwritten; remove it from TUF first",
         )
     raise RegistryError(
         409,

@@ -28,6 +28,8 @@ def artifact_view(index: int, artifact: Artifact, public_url: str) -> dict[str, 
         "package": artifact.package,
         "TufTaskID": artifact.tuf_task_id,
         "TufSigned": bool(artifact.tuf_signed),
+        # The offline role whose key holders must still sign it (null: none).
+        "TufAwaitingSignatures": artifact.tuf_awaiting,
         "Index": str(index),
         "Length": artifact.length,
         "Hashes": {"sha256": artifact.sha256, "sha512": artifact.sha512},

@@ -17,7 +17,7 @@ import asyncio
 import math
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -81,6 +81,9 @@ class BootstrapPlan:
     delegated_expirations: dict[str, int]
     timeout: float
     hash_bins: HashBins | None = None
+    # Version 1 of each delegated role whose keys the server does not hold, signed
+    # by its holders (``metadata.<role>`` of the payload).
+    offline_roles: dict[str, Metadata[Targets]] = field(default_factory=dict)
 
     def delegated_expiration(self, name: str) -> int:
         if self.hash_bins is not None:
@@ -221,7 +224,8 @@ def check_offline_targets_v1(
     check_signed_by(targets_md, root, "targets", "metadata.targets")
     if signed.delegations is None:
         raise TufInputError(
-            "metadata.targets must delegate to roles with online keys when targets is offline"
+            "metadata.targets must delegate to the roles that list artifacts when targets is "
+            "offline"
         )
     delegations, expirations = check_delegations(
         signed.delegations.to_dict(), admin, app, "metadata.targets.signed.delegations"
@@ -272,11 +276,11 @@ def _delegation(
     return _default_delegation(admin, app, root)
 
 
-def check_delegated_keys_online(
-    root: Root, delegations: Delegations, online: OnlineKeyCheck
-) -> None:
-    """Every named delegated role's keys are held by the server, and none is a root key
-    (hash bins share the targets keys, checked with targets).
+def offline_role_names(root: Root, delegations: Delegations, online: OnlineKeyCheck) -> list[str]:
+    """The named delegated roles whose keys the server holds none of (signed offline by
+    their holders); every other role's keys must all be held by the server. No
+    delegated key may be a root key (hash bins share the targets keys, checked with
+    targets).
 
     https://theupdateframework.github.io/specification/latest/#file-formats-targets
     """
@@ -285,8 +289,48 @@ def check_delegated_keys_online(
         for name, drole in (delegations.roles or {}).items()
     }
     check_root_keys_offline(root, delegated_keys)
+    offline = []
     for name, keys in delegated_keys.items():
-        online.require(keys, name)
+        if keys and online.none_available(keys):
+            offline.append(name)
+        else:
+            online.require(keys, name)
+    return offline
+
+
+def check_offline_roles_v1(
+    metadata: dict[str, Any], names: list[str], delegator: Targets, now: datetime
+) -> dict[str, Metadata[Targets]]:
+    """Version 1 of each offline delegated role, as its holders signed it: unexpired,
+    listing no targets, signed to the role's threshold (TUF specification §5.6.4).
+    A role the server signs itself needs none."""
+    out: dict[str, Metadata[Targets]] = {}
+    for name in names:
+        where = f"metadata.{name}"
+        if metadata.get(name) is None:
+            raise TufInputError(
+                f"{where} is required: the server holds none of the keys of delegated role "
+                f"{name!r}, so its holders sign its version 1 (an empty targets, version 1, "
+                f"listing no targets) and send it as {where}; or put the role's keys online "
+                f"(POST /tuf/v1/keys/online) for the server to sign it"
+            )
+        md: Metadata[Targets] = parse_metadata(metadata.get(name), where, "targets")
+        if md.signed.version != 1:
+            raise TufInputError(f"{where} must be version 1, not {md.signed.version}")
+        if md.signed.is_expired(now):
+            raise TufInputError(f"{where} expired at {md.signed.expires.isoformat()}")
+        if md.signed.targets or md.signed.delegations is not None:
+            raise TufInputError(f"{where} v1 must list no targets and no delegations")
+        check_signed_by(md, delegator, name, where)
+        out[name] = md
+    delegated = delegator.delegations.roles if delegator.delegations is not None else None
+    extra = [name for name in metadata if name not in names and name in (delegated or {})]
+    if extra:
+        raise TufInputError(
+            f"metadata.{extra[0]} was sent, but the server holds the keys of role {extra[0]!r} "
+            "and signs its version 1 itself: leave it out"
+        )
+    return out
 
 
 def validate_bootstrap(
@@ -310,7 +354,13 @@ def validate_bootstrap(
     check_top_level_online(root, settings, online)
     delegation = _delegation(admin, app, settings, metadata, root, now)
     delegations = delegation.delegations
-    check_delegated_keys_online(root, delegations, online)
+    offline_names = offline_role_names(root, delegations, online)
+    delegator = (
+        delegation.offline_targets.signed
+        if delegation.offline_targets is not None
+        else Targets(version=1, delegations=delegations)
+    )
+    offline_roles = check_offline_roles_v1(metadata, offline_names, delegator, now)
     targets_days = settings.expirations["targets"]
     delegated_expirations = {
         name: delegation.expirations.get(name, targets_days) for name in delegations.roles or {}
@@ -325,6 +375,7 @@ def validate_bootstrap(
         delegated_expirations=delegated_expirations,
         timeout=settings.timeout,
         hash_bins=delegation.hash_bins,
+        offline_roles=offline_roles,
     )
 
 
@@ -425,6 +476,11 @@ def sign_version_one(
     files.append((versioned_name("targets", 1), targets_bytes))
     expiries = {"targets": targets_md.signed.expires}
     for name in delegated_role_names(plan.delegations):
+        signed_offline = plan.offline_roles.get(name)
+        if signed_offline is not None:
+            files.append((versioned_name(name, 1), to_bytes(signed_offline)))
+            expiries[name] = signed_offline.signed.expires
+            continue
         expires = expiry_after(now, plan.delegated_expiration(name))
         md = Metadata(Targets(version=1, expires=expires))
         files.append((versioned_name(name, 1), sign_online(md, name, targets_md.signed)))
@@ -463,7 +519,9 @@ async def run_bootstrap(repo: Repository, plan: BootstrapPlan, task_id: str) -> 
         cancelled.set()  # a cancelled await leaves the thread running: stop it between roles
 
     expiries = {**signed.expiries, "root": plan.root.signed.expires}
-    await write_section(_publish_v1(repo, signed.files, config, expiries, task_id))
+    await write_section(
+        _publish_v1(repo, signed.files, config, expiries, task_id, set(plan.offline_roles))
+    )
     return dict.fromkeys([*signed.expiries, "root"], 1)
 
 
@@ -473,6 +531,7 @@ async def _publish_v1(
     config: RepoConfig,
     expiries: dict[str, datetime],
     task_id: str,
+    offline_roles: set[str],
 ) -> None:
     """Write every v1 file (``timestamp.json`` last), the settings, then the marker.
 
@@ -485,7 +544,7 @@ async def _publish_v1(
             await files.storage.put(files.key(name), data)
             await testhooks.pause("writing")
         await repo.save_config(config)
-        await repo.record_expiries(expiries, config)
+        await repo.record_expiries(expiries, config, frozenset(offline_roles))
         await repo.state.set(tenant_keys.bootstrap(repo.ref), task_id)
     except BaseException:
         await discard_bootstrap(repo, f"pre-{task_id}", keep_marker=True)

@@ -2,35 +2,65 @@
 
 Open the targets-type roles you want to change, edit them, then ``commit()``:
 every changed role gets version + 1, a fresh expiry and new signatures, then
-snapshot, then timestamp. Each file is verified against its delegator before
-anything is written; role files are written first, snapshot next and
-``timestamp.json`` last, after checking that the repository lock is still
-held, so clients only ever see a consistent repository.
+snapshot, then timestamp. A role whose threshold the server's online keys
+cannot meet (targets signed offline, a delegated role with offline keys) is
+opened as a **draft** instead: its next version (joining a pending release
+draft of the role) is stored for its key holders (:mod:`tufsync.tuf.drafts`)
+and published by the signing flow once their threshold is met, never before.
+Each file is verified against its delegator before anything is written; role
+files are written first, snapshot next and ``timestamp.json`` last, after
+checking that the repository lock is still held, so clients only ever see a
+consistent repository.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from securesystemslib.signer import Signer
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timestamp
 
 from tufsync import testhooks
-from tufsync.state.locks import HeldLock
+from tufsync.state.locks import HeldLock, hold_lock
 from tufsync.tuf.clock import expiry_after
 from tufsync.tuf.config import RepoConfig
+from tufsync.tuf.drafts import RELEASE, Draft, DraftStore
 from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.keys import TenantSigner
 from tufsync.tuf.metastore import to_bytes, versioned_name
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.signing import online_signers, sign_and_verify, verify_signed
+from tufsync.tuf.signing import (
+    canonical_bytes,
+    online_signers,
+    role_keys,
+    sign_and_verify,
+    verify_signed,
+)
 from tufsync.writes import write_section
 
 
 @dataclass
 class CommitResult:
     versions: dict[str, int] = field(default_factory=dict)
+    # Roles staged as drafts for their key holders: role -> draft version.
+    staged: dict[str, int] = field(default_factory=dict)
+
+
+class RotationPending(TufInputError):
+    """A key rotation awaits signatures for a role this change would draft."""
+
+
+@dataclass
+class _DraftBase:
+    """What an opened draft started from: the stored draft (None: the trusted version)
+    and its canonical ``signed`` bytes, to tell whether the change altered it."""
+
+    stored: Draft | None
+    payload: bytes
+    trusted_version: int
 
 
 class MetadataChange:
@@ -55,6 +85,12 @@ class MetadataChange:
         self.bridged = True
         # Roles whose new version arrives already signed (offline signing flow).
         self.presigned: dict[str, Metadata[Targets]] = {}
+        # Roles the server cannot sign, opened as drafts for their key holders.
+        self.staged: dict[str, Metadata[Targets]] = {}
+        self._draft_bases: dict[str, _DraftBase] = {}
+        self._signable: dict[str, bool] = {}
+        # Release drafts published by this change (their roles can be signed online now).
+        self.absorbed: set[str] = set()
 
     @classmethod
     async def begin(cls, repo: Repository, lock: HeldLock) -> MetadataChange:
@@ -65,34 +101,128 @@ class MetadataChange:
     def delegator_of(self, role: str) -> Root | Targets:
         if role in ("targets", "snapshot", "timestamp", "root"):
             return (self.next_root or self.trusted.root).signed
-        new_targets = self.presigned.get("targets") or self.opened.get("targets")
+        new_targets = (
+            self.presigned.get("targets")
+            or self.opened.get("targets")
+            or self.staged.get("targets")
+        )
         return (new_targets or self.trusted.targets).signed
 
-    async def open(self, role: str) -> Metadata[Targets]:
-        """Open ``targets`` or a delegated role for editing (taken out of the cache)."""
+    def can_sign(self, role: str) -> bool:
+        """Whether the server's online keys meet ``role``'s threshold, decided from the
+        keys it holds now (not from a flag): targets by the repository's settings,
+        a delegated role by loading its online signers."""
+        if role not in self._signable:
+            if role == "targets":
+                self._signable[role] = self.config.targets_online_key
+            else:
+                repo = self.repo
+                try:
+                    online_signers(
+                        repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
+                    )
+                    self._signable[role] = True
+                except OnlineKeyUnavailable:
+                    self._signable[role] = False
+        return self._signable[role]
+
+    async def open(self, role: str, *, as_draft: bool = False) -> Metadata[Targets]:
+        """Open ``targets`` or a delegated role for editing (taken out of the cache); a
+        role the server cannot sign (or ``as_draft``) is opened as a draft."""
         if role in self.opened:
             return self.opened[role]
-        if role == "targets" and not self.config.targets_online_key:
-            raise OnlineKeyUnavailable(
-                "targets is signed offline; the server cannot change targets metadata"
-            )
+        if role in self.staged:
+            return self.staged[role]
+        if as_draft or not self.can_sign(role):
+            return await self._open_draft(role)
         meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
         if meta is None:
             raise TufInputError(f"role {role!r} is not delegated in this repository")
         md = await self.repo.files.targets_role(role, meta.version, take=True)
         if md is None:
             raise TufInputError(f"metadata of role {role!r} is missing from the store")
+        md = await self._absorb_release_draft(role, md)
         if role == "targets":
             # Delegated roles look up their keys in the targets object we hold.
             self.trusted.targets = md
         self.opened[role] = md
         return md
 
+    async def _absorb_release_draft(
+        self, role: str, trusted: Metadata[Targets]
+    ) -> Metadata[Targets]:
+        """The content to publish for a role the server can sign (again): a release
+        draft staged while it could not (its keys were offline) is published with this
+        change, so nothing it lists is lost; the draft goes at commit."""
+        if self.config.is_bin(role):  # hash bins share the online targets keys
+            return trusted
+        pending = await DraftStore(self.repo).get(role)
+        if (
+            pending is None
+            or pending.kind != RELEASE
+            or pending.trusted_version != trusted.signed.version
+        ):
+            return trusted
+        md: Metadata[Targets] = pending.parsed()
+        md.signatures.clear()
+        md.signed.version = trusted.signed.version
+        self.absorbed.add(role)
+        return md
+
+    def _trusted_version(self, role: str) -> int | None:
+        if role == "targets":
+            return self.trusted.targets.signed.version
+        meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
+        return None if meta is None else meta.version
+
+    async def _open_draft(self, role: str) -> Metadata[Targets]:
+        """Open the next version of ``role`` for its key holders: the pending release
+        draft of the role, or the trusted version with version + 1 and no signatures.
+        A pending key rotation of the role (or of targets) must be signed or
+        cancelled first: its keys are not the ones this change would be signed by."""
+        trusted_version = self._trusted_version(role)
+        if trusted_version is None:
+            raise TufInputError(f"role {role!r} is not delegated in this repository")
+        store = DraftStore(self.repo)
+        for blocking in dict.fromkeys(("targets", role)):
+            pending = await store.get(blocking)
+            if pending is not None and pending.kind != RELEASE:
+                raise RotationPending(
+                    f"a key rotation of role {blocking!r} awaits signatures; sign it or cancel "
+                    "it (POST /tuf/v1/metadata/sign, POST /tuf/v1/metadata/sign/delete) "
+                    f"before changing role {role!r}"
+                )
+        stored = await store.get(role)
+        if stored is not None and stored.trusted_version == trusted_version:
+            md: Metadata[Targets] = stored.parsed()
+        else:
+            stored = None
+            current = await self.current_role(role)
+            if current is None:
+                raise TufInputError(f"metadata of role {role!r} is missing from the store")
+            md = Metadata.from_dict(copy.deepcopy(current.to_dict()))
+            md.signatures.clear()
+            self._bump(md, role)
+        self._draft_bases[role] = _DraftBase(stored, canonical_bytes(md), trusted_version)
+        self.staged[role] = md
+        return md
+
     async def current_role(self, role: str) -> Metadata[Targets] | None:
         """The version of ``role`` this change would publish now: opened, else the
-        trusted one (nothing is opened); None when the role is not published."""
+        trusted one (nothing is opened); None when the role is not published. For a
+        role opened as a draft, the draft."""
         if role in self.opened:
             return self.opened[role]
+        if role in self.staged:
+            return self.staged[role]
+        if not self.can_sign(role):
+            pending = await DraftStore(self.repo).get(role)
+            if (
+                pending is not None
+                and pending.kind == RELEASE
+                and pending.trusted_version == self._trusted_version(role)
+            ):
+                return pending.parsed()
         if role == "targets":
             return self.trusted.targets
         meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
@@ -204,11 +334,87 @@ class MetadataChange:
 
     async def commit(self) -> CommitResult:
         """Sign and publish: opened roles, then snapshot (if anything below it changed
-        or ``force_snapshot``), then timestamp. Also records the new expiries.
+        or ``force_snapshot``), then timestamp. Also records the new expiries. Roles
+        opened as drafts are stored for their key holders after that.
 
         The signing runs in a worker thread (docs/design.md invariant 8): a change touching
         thousands of hash bins, or a snapshot listing them, never stalls the API."""
         result = CommitResult()
+        if self.opened or self.presigned or self.force_snapshot or not self.staged:
+            await self._commit_online(result)
+        if self.staged:
+            self._require_online_top_level()
+            result.staged = await self._store_drafts()
+        if self.absorbed:
+            store = DraftStore(self.repo)
+            async with hold_lock(self.repo.state, store.lock_name, ttl=30, wait=30):
+                for role in self.absorbed:
+                    await store.delete(role)
+        return result
+
+    def _require_online_top_level(self) -> None:
+        """Raise :class:`OnlineKeyUnavailable` unless the server can sign snapshot and
+        timestamp: without them no draft could ever be published, and a role whose
+        keys vanished with them is a key outage to report, not a role gone offline."""
+        repo = self.repo
+        for role in ("snapshot", "timestamp"):
+            online_signers(repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role)
+
+    async def _store_drafts(self) -> dict[str, int]:
+        """Store each role opened as a draft (under the drafts lock, so no signature
+        posted meanwhile is lost). A draft whose content this change altered loses the
+        signatures made over its old bytes (its note says whose) and gets those of
+        the role's keys the server holds online; an unaltered one is left as stored."""
+        store = DraftStore(self.repo)
+        staged: dict[str, int] = {}
+        async with hold_lock(self.repo.state, store.lock_name, ttl=30, wait=30):
+            for role, md in self.staged.items():
+                base = self._draft_bases[role]
+                found = await store.get(role)
+                stored = (
+                    found
+                    if found is not None and found.trusted_version == base.trusted_version
+                    else None
+                )
+                if (stored is None) != (base.stored is None) or (
+                    stored is not None
+                    and (stored.kind != RELEASE or canonical_bytes(stored.parsed()) != base.payload)
+                ):
+                    raise TufInputError(
+                        f"the draft of role {role!r} changed while this change was made; "
+                        "nothing was staged: try again"
+                    )
+                staged[role] = md.signed.version
+                if stored is not None and canonical_bytes(md) == base.payload:
+                    continue
+                dropped = sorted(md.signatures)
+                md.signatures.clear()
+                if stored is not None:
+                    md.signed.expires = expiry_after(
+                        self.repo.engine.clock(), self.config.expiration_days(role)
+                    )
+                await asyncio.to_thread(self._sign_online_share, md, role)
+                dropped = [k for k in dropped if k not in md.signatures]
+                note = (
+                    f"The {role} draft changed (version {md.signed.version}); the signatures "
+                    f"by {dropped} were over its old content and were dropped: sign it again."
+                    if dropped
+                    else ""
+                )
+                await store.save(Draft(role, md.to_dict(), base.trusted_version, RELEASE, note))
+        return staged
+
+    def _sign_online_share(self, md: Metadata[Targets], role: str) -> None:
+        """Sign ``md`` with each of ``role``'s keys the server holds online (fewer than
+        its threshold, else the role would not be a draft): the holders sign the rest."""
+        repo = self.repo
+        keys, _threshold = role_keys(self.delegator_of(role), role)
+        for key in keys.values():
+            signer = repo.engine.keys.load_signer(repo.admin, repo.app, key)
+            if signer is not None:
+                md.sign(cast(Signer, signer), append=True)
+
+    async def _commit_online(self, result: CommitResult) -> None:
         files = self.repo.files
         old_snapshot: Metadata[Snapshot] | None = None
         if self.opened or self.presigned or self.force_snapshot:
@@ -233,7 +439,6 @@ class MetadataChange:
         expiries["root"] = (self.next_root or self.trusted.root).signed.expires
         expiries.setdefault("targets", self.trusted.targets.signed.expires)
         await self.repo.record_expiries(expiries, self.config, self._offline_roles())
-        return result
 
     def _offline_roles(self) -> frozenset[str]:
         """Delegated roles signed elsewhere whose threshold the server's online keys

@@ -38,7 +38,7 @@ from tufsync.tuf.drafts import (
     progress_of,
     requirements_for,
 )
-from tufsync.tuf.errors import OnlineKeysMissing, OnlineKeyUnavailable, TufInputError
+from tufsync.tuf.errors import OnlineKeyUnavailable, TufInputError
 from tufsync.tuf.keys import OnlineKeyStore, TenantSigner, foreign_target_paths
 from tufsync.tuf.repository import Repository, Trusted
 from tufsync.tuf.signing import canonical_bytes, online_signers, role_keys
@@ -291,19 +291,25 @@ def stage_role(
         reqs = requirements_for(role, role_md, staging.trusted.root.signed, staging.delegating)
         check_signatures(role_md, reqs, f"metadata.{role}")
         _refuse_foreign(repo, role_md, f"metadata.{role}")
-        try:
-            signers = online_signers(keystore, repo.admin, repo.app, staging.delegating, role)
-        except OnlineKeyUnavailable as exc:
-            raise OnlineKeysMissing(
-                f"the keys of role {role!r} must be online so the server can publish into it: "
-                f"{exc}; put each private key in the online key folder "
-                f"{repo.admin}/{repo.app}/<keyid> (relative to the server's online key dir), "
-                f"or use a key the server makes itself: POST /tuf/v1/keys/online?appName={repo.app}"
-            ) from None
         if role not in staging.request.metadata:
-            sign_with(role_md, signers, role)
+            # The server signs what it built with the role's keys it holds online; a role
+            # whose keys it does not hold is signed by their holders, and releases into
+            # it become drafts for them (docs/api.md §5.3).
+            sign_with(role_md, _held_signers(repo, keystore, staging.delegating, role), role)
         staging.add(Draft(role, role_md.to_dict(), staging.trusted_role_version), reqs)
     return staging.result()
+
+
+def _held_signers(
+    repo: Repository, keystore: OnlineKeyStore, delegator: Targets, role: str
+) -> list[TenantSigner]:
+    """Signers of the keys of ``role`` the server holds online (possibly none)."""
+    try:
+        return online_signers(keystore, repo.admin, repo.app, delegator, role)
+    except OnlineKeyUnavailable:
+        keys, _threshold = role_keys(delegator, role)
+        held = (keystore.load_signer(repo.admin, repo.app, key) for key in keys.values())
+        return [signer for signer in held if signer is not None]
 
 
 async def stage_delegated_rotation(

@@ -58,11 +58,22 @@ def refuse_expired(role: str, signed: Signed, now: datetime) -> None:
         raise DraftExpired(problem)
 
 
+# What made a draft: a key rotation (root or delegated, staged by its request) or a
+# release (artifacts published into or removed from a role the server cannot sign,
+# or the renewal of such a role before it expires).
+ROTATION = "rotation"
+RELEASE = "release"
+
+
 @dataclass
 class Draft:
     role: str
     metadata: dict[str, Any]
     trusted_version: int
+    kind: str = ROTATION
+    # What a key holder should know before signing (e.g. signatures dropped because
+    # the draft's content changed since they were made).
+    note: str = ""
 
     def parsed(self) -> Metadata[Any]:
         return Metadata.from_dict(copy.deepcopy(self.metadata))
@@ -72,13 +83,25 @@ class Draft:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"role": self.role, "metadata": self.metadata, "trusted_version": self.trusted_version}
+            {
+                "role": self.role,
+                "metadata": self.metadata,
+                "trusted_version": self.trusted_version,
+                "kind": self.kind,
+                "note": self.note,
+            }
         )
 
     @classmethod
     def from_json(cls, raw: str) -> Draft:
         data = json.loads(raw)
-        return cls(data["role"], data["metadata"], int(data["trusted_version"]))
+        return cls(
+            data["role"],
+            data["metadata"],
+            int(data["trusted_version"]),
+            str(data.get("kind", ROTATION)),
+            str(data.get("note", "")),
+        )
 
 
 class DraftStore:

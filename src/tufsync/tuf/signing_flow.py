@@ -2,8 +2,10 @@
 
 Signature posts are serialised by a per-repository drafts lock, so two
 concurrent posts never lose a signature. Root drafts are finalized alone;
-the drafts of a delegated rotation (targets and the delegated role) are
-finalized together once every one of them meets its threshold. A draft that
+while a targets draft is pending (a delegated rotation, or an offline targets
+delegating a new path) every non-root draft is finalized with it, once each
+meets its threshold; otherwise a role's draft (a release into a role the
+server cannot sign) is finalized alone. A draft that
 expired while it waited for signatures (or expires within a minute) is never
 published: signing it, listing it and finalizing it say it must be made again.
 """
@@ -72,13 +74,14 @@ async def pending(repo: Repository, config: RepoConfig) -> dict[str, Draft]:
     return await DraftStore(repo).all(await draft_roles(repo, config))
 
 
-def incomplete_roles(trusted: Trusted, drafts: dict[str, Draft]) -> list[str]:
-    """Roles of a delegated rotation (every non-root draft) still short of signatures."""
-    group = {r: d for r, d in drafts.items() if r != "root"}
+def incomplete_roles(
+    trusted: Trusted, drafts: dict[str, Draft], group: dict[str, Draft]
+) -> list[str]:
+    """Roles of ``group`` (drafts published together) still short of signatures."""
     return sorted(
         r
         for r, d in group.items()
-        if not progress_of(d.parsed(), requirements(r, d, trusted, group)).complete
+        if not progress_of(d.parsed(), requirements(r, d, trusted, drafts)).complete
     )
 
 
@@ -89,15 +92,22 @@ def expired_notes(drafts: dict[str, Draft], now: datetime) -> list[str]:
 
 
 def pending_message(drafts: dict[str, Draft], now: datetime) -> str:
-    """The message of the signing queue: what is pending, and which drafts expired."""
-    return ". ".join(["Metadata role(s) pending signing", *expired_notes(drafts, now)])
+    """The message of the signing queue: what is pending, which drafts expired, and
+    which lost signatures because their content changed."""
+    notes = [drafts[role].note.rstrip(".") for role in sorted(drafts) if drafts[role].note]
+    return ". ".join(["Metadata role(s) pending signing", *expired_notes(drafts, now), *notes])
 
 
-def _same_rotation(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
-    """The drafts published together with ``role``'s: root alone, else every non-root one."""
+def published_with(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
+    """The drafts published together with ``role``'s: root alone; every non-root draft
+    while a targets draft is pending (a delegated rotation, or an offline targets
+    delegating a new path: the roles' new versions depend on it); else the role's own
+    draft (a release into one offline role is published when its holders signed it)."""
     if role == "root":
         return {"root": drafts["root"]}
-    return {r: d for r, d in drafts.items() if r != "root"}
+    if "targets" in drafts:
+        return {r: d for r, d in drafts.items() if r != "root"}
+    return {role: drafts[role]} if role in drafts else {}
 
 
 async def sign(
@@ -118,7 +128,7 @@ async def sign(
         draft = drafts.get(role)
         if draft is None:
             raise NoDraft(f"The {role} role is not in a signing process.")
-        expired = expired_notes(_same_rotation(role, drafts), repo.engine.clock())
+        expired = expired_notes(published_with(role, drafts), repo.engine.clock())
         if expired:
             raise DraftExpired(" ".join(expired))
         trusted = await repo.trusted()
@@ -130,7 +140,10 @@ async def sign(
         progress = progress_of(md, reqs)
         if role == "root" and progress.complete:
             require_top_level_verifies(md.signed, trusted.targets, config.targets_online_key)
-        return SignOutcome(progress.complete, progress.message(role))
+        message = progress.message(role)
+        if draft.note and not progress.complete:
+            message += f" {draft.note}"
+        return SignOutcome(progress.complete, message)
 
 
 async def finalize(
@@ -154,12 +167,13 @@ async def finalize(
         versions = await publish_root(repo, draft.parsed(), lock)
         await store.delete("root")
         return versions
-    group = [d for r, d in drafts.items() if r != "root"]
-    if not group:
+    together = published_with(role, drafts)
+    if not together:
         raise NoDraft(f"The {role} role is not in a signing process.")
-    waiting = incomplete_roles(await repo.trusted(), drafts)
+    waiting = incomplete_roles(await repo.trusted(), drafts, together)
     if waiting:
         return waiting
+    group = list(together.values())
     now = repo.engine.clock()
     for draft in group:
         refuse_expired(draft.role, draft.parsed().signed, now)

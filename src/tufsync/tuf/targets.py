@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tuf.api.metadata import Delegations, TargetFile, Targets
+from tuf.api.metadata import Delegations, Metadata, TargetFile, Targets
 
 from tufsync.tuf.changes import MetadataChange
 from tufsync.tuf.errors import TufInputError
@@ -79,20 +79,13 @@ def tuf_placement(delegations: Delegations, path: str) -> Placement | None:
     return None
 
 
-def prefix_placement(delegations: Delegations, path: str, targets_online: bool) -> Placement | None:
+def prefix_placement(delegations: Delegations, path: str) -> Placement | None:
     """The first role with a ``<prefix>/*`` pattern covering ``path`` under faynoSync's
-    rule; its exact path is then added to the role's paths (the server signs targets)."""
+    rule; its exact path is then added to the role's paths in targets (signed online,
+    or drafted for the targets key holders when targets is offline)."""
     for name, drole in (delegations.roles or {}).items():
-        if not any(_prefix_match(p, path) for p in drole.paths or []):
-            continue
-        if not targets_online:
-            raise TufInputError(
-                f"target path {path!r} matches role {name!r} only by prefix, and "
-                "targets is signed offline, so the server cannot add the path to "
-                "that role's paths; add a TUF pattern covering it through a "
-                "delegated rotation"
-            )
-        return Placement(name, add_path=True)
+        if any(_prefix_match(p, path) for p in drole.paths or []):
+            return Placement(name, add_path=True)
     return None
 
 
@@ -112,8 +105,8 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
 
     The first role, in delegation order, whose paths match under TUF rules;
     failing that, the first whose ``<prefix>/*`` pattern covers the path under
-    faynoSync's rule, the exact path then being added to that role's paths (only
-    possible when the server signs targets). A repository of the legacy layout
+    faynoSync's rule, the exact path then being added to that role's paths (in a
+    targets draft when targets is signed offline). A repository of the legacy layout
     has its server-made ``default`` role widened to every depth (targets online).
     No match: the path cannot be signed.
     """
@@ -121,7 +114,7 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
     if delegations is not None:
         placement = (
             tuf_placement(delegations, path)
-            or prefix_placement(delegations, path, targets_online)
+            or prefix_placement(delegations, path)
             or legacy_placement(delegations, path, targets_online)
         )
         if placement is not None:
@@ -130,26 +123,36 @@ def role_for_target(targets: Targets, path: str, targets_online: bool) -> Placem
 
 
 async def add_targets(change: MetadataChange, specs: list[TargetSpec]) -> dict[str, str]:
-    """Add ``specs`` to their roles; return path → role."""
+    """Add ``specs`` to their roles; return path → role.
+
+    A role the server cannot sign gets the path in its draft. When the path must be
+    added to a role's patterns in an offline targets, the role's new version is
+    drafted too, to be published with that targets draft: a client must never be
+    shown a role listing a path its published targets does not delegate to it.
+    Every role is opened before any is changed, so a role that cannot be opened
+    (a key rotation awaiting signatures) leaves the change as it was."""
+    trusted_targets = change.trusted.targets.signed
+    online = change.config.targets_online_key
+    placements = [(spec, role_for_target(trusted_targets, spec.path, online)) for spec in specs]
+    opened: dict[str, Metadata[Targets]] = {}
+    for _spec, where in placements:
+        edits_targets = bool(where.add_path or where.new_paths)
+        if edits_targets:
+            opened["targets"] = await change.open("targets")
+        as_draft = edits_targets and not change.can_sign("targets")
+        opened.setdefault(where.role, await change.open(where.role, as_draft=as_draft))
     placed: dict[str, str] = {}
-    for spec in specs:
-        where = role_for_target(
-            change.trusted.targets.signed, spec.path, change.config.targets_online_key
-        )
-        if where.add_path:
-            targets = await change.open("targets")
-            assert targets.signed.delegations is not None
-            roles = targets.signed.delegations.roles or {}
-            paths = roles[where.role].paths
-            if paths is not None and spec.path not in paths:
-                paths.append(spec.path)
-        if where.new_paths:
-            targets = await change.open("targets")
-            assert targets.signed.delegations is not None
-            roles = targets.signed.delegations.roles or {}
-            roles[where.role].paths = list(where.new_paths)
-        md = await change.open(where.role)
-        md.signed.targets[spec.path] = TargetFile(spec.length, dict(spec.hashes), spec.path)
+    for spec, where in placements:
+        if where.add_path or where.new_paths:
+            delegations = opened["targets"].signed.delegations
+            assert delegations is not None
+            delegated = (delegations.roles or {})[where.role]
+            if where.new_paths:
+                delegated.paths = list(where.new_paths)
+            elif delegated.paths is not None and spec.path not in delegated.paths:
+                delegated.paths.append(spec.path)
+        entry = TargetFile(spec.length, dict(spec.hashes), spec.path)
+        opened[where.role].signed.targets[spec.path] = entry
         placed[spec.path] = where.role
     return placed
 

@@ -177,6 +177,10 @@ class OnlineKeyCheck:
             self._problems[spelled] = found.get(keyid)
         return self._problems[spelled]
 
+    def none_available(self, keys: Mapping[str, Key]) -> bool:
+        """True when the server holds none of ``keys``: the role is signed offline."""
+        return all(self._problem(keyid, key) is not None for keyid, key in keys.items())
+
     def require(self, keys: Mapping[str, Key], role: str) -> None:
         """Raise unless the server can sign with every key of ``role``."""
         problems = {}
