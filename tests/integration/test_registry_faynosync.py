@@ -41,6 +41,8 @@ ARTIFACT_KEYS = {
     "package",
     "TufTaskID",
     "TufSigned",
+    # tufsync's addition (docs/compatibility.md): the offline role still to sign it.
+    "TufAwaitingSignatures",
     "Index",
     "Length",
     "Hashes",
@@ -167,6 +169,7 @@ def test_search_shape_and_pagination(api: Api) -> None:
     artifact = version["Artifacts"][0]
     assert set(artifact) == ARTIFACT_KEYS
     assert artifact["TufTaskID"] is None and artifact["TufSigned"] is False
+    assert artifact["TufAwaitingSignatures"] is None
     assert isinstance(artifact["Length"], int) and artifact["Index"] == "0"
     assert artifact["link"].endswith("/" + artifact["TufPath"])
     for params in ({"page": "0"}, {"page": "x"}, {"limit": "-1"}, {"critical": "maybe"}):
