@@ -100,12 +100,13 @@ def _release(server: ServerProcess, workdir: Path, *, targets_offline: bool) -> 
         holder=workdir / "holder",
     )
     repo.trusted_root.write_bytes(setup.root_bytes)
-    shutil.copytree(repo.folder, repo.pristine)
     ng = _ng(repo, repo.holder / "ng", repo.good_path)
     assert ng == GOOD
     js = _js(repo, repo.holder / "js", repo.good_path)
     assert js["ok"], js
     assert Path(js["file"]).read_bytes() == GOOD
+    # What the server published, as the holders' clients last saw it.
+    shutil.copytree(repo.folder, repo.pristine)
     return repo
 
 
