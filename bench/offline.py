@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from securesystemslib.signer import CryptoSigner
+from tests.support import Api, offline_role, run_server, sign_pending, unique_name
 
 from bench.harness import seed_targets, summary_ms, time_publish
-from tests.support import Api, offline_role, run_server, sign_pending, unique_name
 
 
 def _time_signing(api: Api, app: str, holder: CryptoSigner) -> float:
