@@ -195,3 +195,21 @@ def test_bootstrap_needs_the_holders_v1_of_an_offline_role(api: Api) -> None:
 def _row_version_id(api: Api, app: str, version: str) -> str:
     found = api.get("/search", params={"app_name": app, "limit": 1000}).json()["items"]
     return str(next(v for v in found if v["Version"] == version)["ID"])
+
+
+def test_an_update_asked_for_an_offline_role_is_a_renewal_draft(api: Api) -> None:
+    app = f"{APP}g"
+    setup = _bootstrapped(api, app, threshold=1)
+    asked = api.post(
+        "/tuf/v1/metadata/online", params={"appName": app}, json={"roles": ["default"]}
+    )
+    assert asked.status_code == 200, asked.text
+    task = api.wait_task(asked.json()["data"]["task_id"])
+    assert task["state"] == "SUCCESS", task
+    assert task["result"]["details"]["awaiting_signatures"] == {"default": 2}
+    drafts = _pending(api, app)["data"]["metadata"]
+    renewal, trusted = drafts["default"]["signed"], drafts["trusted_default"]["signed"]
+    assert renewal["targets"] == trusted["targets"] and renewal["version"] == 2
+    answer = sign_pending(api, app, "default", setup.holders[0])
+    assert api.wait_task(answer.json()["data"]["task_id"])["state"] == "SUCCESS"
+    assert _pending(api, app)["data"] is None

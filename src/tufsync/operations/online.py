@@ -90,7 +90,10 @@ class ForceUpdateHandler(MetadataHandler):
         finally:
             if params.automatic:
                 await ctx.state.delete(tenant_keys.refresh_queued(record.ref))
-        return Outcome(
-            "Force new online metadata update succeeded",
-            {"roles": params.roles, "versions": result.versions},
-        )
+        details: dict[str, Any] = {"roles": params.roles, "versions": result.versions}
+        message = "Force new online metadata update succeeded"
+        if result.staged:
+            # A delegated role the server cannot sign gets a renewal draft for its holders.
+            details["awaiting_signatures"] = result.staged
+            message += f"; renewal drafts of {sorted(result.staged)} await their key holders"
+        return Outcome(message, details)
