@@ -89,6 +89,7 @@ class MetadataChange:
         self.staged: dict[str, Metadata[Targets]] = {}
         self._draft_bases: dict[str, _DraftBase] = {}
         self._signable: dict[str, bool] = {}
+        self._loaded: dict[tuple[str, tuple[str, ...]], list[TenantSigner]] = {}
         # Release drafts published by this change (their roles can be signed online now).
         self.absorbed: set[str] = set()
 
@@ -116,15 +117,25 @@ class MetadataChange:
             if role == "targets":
                 self._signable[role] = self.config.targets_online_key
             else:
-                repo = self.repo
                 try:
-                    online_signers(
-                        repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
-                    )
+                    self._online_signers(role)
                     self._signable[role] = True
                 except OnlineKeyUnavailable:
                     self._signable[role] = False
         return self._signable[role]
+
+    def _online_signers(self, role: str) -> list[TenantSigner]:
+        """``online_signers`` of ``role`` under its current delegator, loaded once per
+        change for each set of keyids (deciding whether the server can sign a role and
+        signing it use the same signers)."""
+        delegator = self.delegator_of(role)
+        keyids = tuple(sorted(delegator.get_delegated_role(role).keyids))
+        cached = self._loaded.get((role, keyids))
+        if cached is None:
+            repo = self.repo
+            cached = online_signers(repo.engine.keys, repo.admin, repo.app, delegator, role)
+            self._loaded[(role, keyids)] = cached
+        return list(cached)
 
     async def open(self, role: str, *, as_draft: bool = False) -> Metadata[Targets]:
         """Open ``targets`` or a delegated role for editing (taken out of the cache); a
@@ -238,9 +249,7 @@ class MetadataChange:
     def _signers(self, role: str) -> list[TenantSigner]:
         """Online signers of ``role``; during a root rotation also those of the old root."""
         repo = self.repo
-        signers = online_signers(
-            repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
-        )
+        signers = self._online_signers(role)
         if self.next_root is not None and role in ("targets", "snapshot", "timestamp"):
             try:
                 old = online_signers(
