@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
 from tuf.api.exceptions import RepositoryError
@@ -152,5 +153,7 @@ def test_offline_role_releases_across_processes(cluster: Cluster, tmp_path: Path
     with pytest.raises((RepositoryError, TargetNotFound)):
         verify_download(public, api[0].username, app, trusted, paths[0], tmp_path / "gone")
     assert _artifact(api[0], app, ids[0])["TufSigned"] is False
+    # Removed from TUF only: its file and row stay (docs/api.md §5.3).
+    assert httpx.get(f"{public}/{paths[0]}").content == b"offline 1.0"
     again = tufjs(api[0], app, js, paths[1:])
     assert again["results"][0]["ok"], again
