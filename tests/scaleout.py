@@ -1,21 +1,27 @@
-"""Fixtures for the scale-out parts: moto's S3 server, a fresh PostgreSQL database, Redis."""
+"""Fixtures for the scale-out parts: moto's S3 server, a fresh PostgreSQL database, Redis;
+and a running cluster of them (2 API processes, 2 workers) that test modules share."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import boto3
+import httpx
 import pytest
 import redis
 from moto.server import ThreadedMotoServer
 
-from tests.support import free_port
+from tests.support import Api, ServerProcess, free_port, run_server, start_tufsync, unique_name
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_BASE = "redis://127.0.0.1:6379"
@@ -77,12 +83,83 @@ def pg_url() -> Iterator[str]:
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def flushed_redis_db() -> Iterator[str]:
+    """The Redis database number of this checkout, flushed before and after."""
+    client = redis.Redis.from_url(f"{REDIS_BASE}/{TEST_REDIS_DB}")
+    client.flushdb()
+    try:
+        yield f"{REDIS_BASE}/{TEST_REDIS_DB}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
 @pytest.fixture
 def redis_db() -> Iterator[str]:
     """A Redis database number of its own, flushed before and after (fails if Redis is down)."""
-    db = TEST_REDIS_DB
-    client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
-    client.flushdb()
-    yield f"{REDIS_BASE}/{db}"
-    client.flushdb()
-    client.close()
+    with flushed_redis_db() as url:
+        yield url
+
+
+@dataclass
+class Cluster:
+    apis: list[ServerProcess]
+    env: dict[str, str]
+    root: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        process, _ = start_tufsync("worker", self.root / name, self.env, "worker.log")
+        self.workers.append(process)
+        return process
+
+    @property
+    def key_dir(self) -> Path:
+        return Path(self.env["TUFSYNC_ONLINE_KEY_DIR"])
+
+
+@contextmanager
+def running_cluster(root: Path, s3: S3Endpoint, pg_url: str, redis_url: str) -> Iterator[Cluster]:
+    """Scale-out mode for real: 2 API processes and 2 workers on Redis, PostgreSQL and S3
+    (moto), their files under ``root``."""
+    env = {
+        "TUFSYNC_REDIS_URL": redis_url,
+        "TUFSYNC_DATABASE_URL": pg_url,
+        "TUFSYNC_STORAGE_URL": s3.storage_url(f"cluster-{root.name}"),
+        "TUFSYNC_ONLINE_KEY_DIR": str(root / "keys"),
+        "TUFSYNC_JWT_SECRET": "cluster-secret-0123456789abcdef0123456789",
+        "TUFSYNC_SIGNUP_KEY": "test-signup-key",
+        "TUFSYNC_TASK_REDELIVERY_SECONDS": "3",
+        "TUFSYNC_LOG_LEVEL": "warning",
+        **s3.env(),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tufsync", "db", "upgrade"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    with ExitStack() as stack:
+        apis = [stack.enter_context(run_server(root / f"api{i}", env)) for i in range(2)]
+        env["TUFSYNC_PUBLIC_URL"] = apis[0].public_url
+        cluster = Cluster(apis, env, root)
+        for i in range(2):
+            cluster.start_worker(f"worker{i}")
+        try:
+            yield cluster
+        finally:
+            for worker in cluster.workers:
+                worker.kill()
+                worker.wait()
+
+
+def clients(cluster: Cluster) -> list[Api]:
+    """One new admin, logged in through each of the two API processes."""
+    first = Api(cluster.apis[0], unique_name("so"))
+    second = Api.__new__(Api)
+    second.server = cluster.apis[1]
+    second.username = first.username
+    second.http = httpx.Client(base_url=cluster.apis[1].url, timeout=60)
+    second.http.headers["Authorization"] = first.http.headers["Authorization"]
+    return [first, second]

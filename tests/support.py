@@ -406,10 +406,12 @@ def offline_role(
     *,
     targets_offline: bool = False,
     days: int = 30,
+    key_dir: Path | None = None,
 ) -> OfflineRole:
     """A bootstrap payload delegating the tenant's whole layout to an offline ``default``
-    role; its v1 (empty) is signed by ``holders`` and sent as ``metadata.default``."""
-    cer = ceremony(api.server.key_dir, api.username, app)
+    role; its v1 (empty) is signed by ``holders`` and sent as ``metadata.default``. The
+    online keys go to ``key_dir`` (default: the server's; a cluster's is shared)."""
+    cer = ceremony(key_dir or api.server.key_dir, api.username, app)
     payload = copy.deepcopy(cer.payload)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
     keys = {s.public_key.keyid: s.public_key for s in holders}

@@ -1,29 +1,49 @@
-"""Online keys made by the server in scale-out: 2 API processes and 2 workers sharing one
-online key dir (a path setting), on Redis, PostgreSQL and S3 (moto).
+"""Keys in scale-out: 2 API processes and 2 workers sharing one online key dir (a path
+setting), on Redis, PostgreSQL and S3 (moto); the tests of this module share one cluster.
 
 Keys made through one API process are listed by the other and used by the workers;
 the bound on unused keys holds when both processes make keys at once (the
-online-keys lock lives in Redis).
+online-keys lock lives in Redis). A role whose keys the server does not hold gets
+its releases as drafts its holders sign through either process (docs/api.md §5.3);
+python-tuf's ngclient and tuf-js then download what was signed.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from securesystemslib.signer import SSlibKey
+from securesystemslib.signer import CryptoSigner, Signer, SSlibKey
+from tuf.api.exceptions import RepositoryError
 
-from tests.e2e.test_scale_out import Cluster, clients, cluster  # noqa: F401  (fixture)
-from tests.support import ceremony
-from tufsync.keyholder.verify import verify_download
+from tests.e2e.test_tufjs_client import tufjs
+from tests.scaleout import Cluster, S3Endpoint, clients, flushed_redis_db, running_cluster
+from tests.support import Api, ceremony, offline_role, sign_pending
+from tufsync.keyholder.verify import TargetNotFound, verify_download
 
 pytestmark = pytest.mark.slow
 ROUTE = "/tuf/v1/keys/online"
 UNUSED_MAX = 20  # the default of TUFSYNC_UNUSED_ONLINE_KEYS_MAX
 
 
-def test_server_keys_across_processes(cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, s3: S3Endpoint, pg_url: str
+) -> Iterator[Cluster]:
+    """One cluster for the module (each test uses admins of its own): a start costs
+    about 10 s on 2 cores."""
+    with flushed_redis_db() as redis_url:
+        root = tmp_path_factory.mktemp("keys-cluster")
+        with running_cluster(root, s3, pg_url, redis_url) as started:
+            yield started
+
+
+def test_server_keys_across_processes(cluster: Cluster, tmp_path: Path) -> None:
     api = clients(cluster)
     made = api[0].post(ROUTE, params={"appName": "alpha"}, json={})
     assert made.status_code == 201, made.text
@@ -58,3 +78,82 @@ def test_server_keys_across_processes(cluster: Cluster, tmp_path: Path) -> None:
     assert statuses.count(201) == UNUSED_MAX, statuses
     assert statuses.count(409) == 8, statuses
     assert len(api[1].get(ROUTE, params={"appName": "beta"}).json()["data"]["keys"]) == UNUSED_MAX
+
+
+def _artifact(api: Api, app: str, version_id: str) -> dict[str, Any]:
+    return dict(api.version(app, version_id)["Artifacts"][0])
+
+
+def _signed_by_both(api: list[Api], app: str, holders: list[Signer]) -> dict[str, Any]:
+    """The first holder signs through one API process (threshold not met yet), the
+    second through the other; the finalize task's result."""
+    first = sign_pending(api[1], app, "default", holders[0])
+    assert first.status_code == 400, first.text
+    assert "1/2 signatures collected" in first.json()["error"]
+    done = sign_pending(api[0], app, "default", holders[1])
+    assert done.status_code == 200, done.text
+    finished = api[1].wait_task(done.json()["data"]["task_id"])
+    assert finished["state"] == "SUCCESS", finished
+    return finished
+
+
+def test_offline_role_releases_across_processes(cluster: Cluster, tmp_path: Path) -> None:
+    """Bootstrap with ``default`` offline (threshold 2), two publishes into one draft,
+    two holders sign, ngclient and tuf-js download; a removal stays published until
+    signed."""
+    api = clients(cluster)
+    app = "offline"
+    holders: list[Signer] = [CryptoSigner.generate_ed25519() for _ in range(2)]
+    setup = offline_role(api[0], app, holders, 2, key_dir=cluster.key_dir)
+    api[1].bootstrap_ok(setup.payload)
+    trusted = tmp_path / "root.json"
+    trusted.write_bytes(setup.root_bytes)
+    public = cluster.apis[0].public_url
+    paths = [f"{app}-{api[0].username}/{app}-{v}.deb" for v in ("1.0", "2.0")]
+
+    ids = []
+    for i, version in enumerate(("1.0", "2.0")):
+        vid = api[i].upload_ok(app, version, {"a.deb": f"offline {version}".encode()})
+        task = api[1 - i].publish_ok(vid, version)
+        assert task["result"]["details"]["awaiting_signatures"] == {"default": 2}, task
+        assert task["result"]["details"]["awaiting_artifacts"] == [paths[i]], task
+        row = _artifact(api[i], app, vid)
+        assert row["TufSigned"] is False and row["TufAwaitingSignatures"] == "default"
+        ids.append(vid)
+    pending = api[1].get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]
+    assert sorted(pending["metadata"]["default"]["signed"]["targets"]) == paths
+    with pytest.raises((RepositoryError, TargetNotFound)):
+        verify_download(public, api[0].username, app, trusted, paths[0], tmp_path / "early")
+
+    finished = _signed_by_both(api, app, holders)
+    assert sorted(finished["result"]["details"]["signed_artifacts"]) == paths
+    for vid in ids:
+        row = _artifact(api[0], app, vid)
+        assert row["TufSigned"] is True and row["TufAwaitingSignatures"] is None
+    js = tmp_path / "js"
+    (js / "meta").mkdir(parents=True)
+    (js / "targets").mkdir()
+    shutil.copy(trusted, js / "meta" / "root.json")
+    downloaded = tufjs(api[0], app, js, paths)
+    for result, path in zip(downloaded["results"], paths, strict=True):
+        assert result["ok"], result
+        ng = verify_download(public, api[0].username, app, trusted, path, tmp_path / "ng" / path)
+        assert Path(result["file"]).read_bytes() == ng.local_file.read_bytes()
+
+    # A removal waits for the holders too: the artifact stays published until they sign.
+    body = {"id": ids[0], "app_name": app, "version": "1.0", "artifacts_to_delete": ["0"]}
+    removal = api[1].post("/tuf/v1/artifacts/delete", json=body)
+    assert removal.status_code == 202, removal.text
+    task = api[0].wait_task(removal.json()["data"]["task_id"])
+    assert task["state"] == "SUCCESS", task
+    assert task["result"]["details"]["awaiting_artifacts"] == [paths[0]]
+    verify_download(public, api[0].username, app, trusted, paths[0], tmp_path / "still")
+    finished = _signed_by_both(api, app, holders)
+    assert finished["result"]["details"]["unlisted_artifacts"] == [paths[0]]
+    with pytest.raises((RepositoryError, TargetNotFound)):
+        verify_download(public, api[0].username, app, trusted, paths[0], tmp_path / "gone")
+    assert _artifact(api[0], app, ids[0])["TufSigned"] is False
+    # Removed from TUF only: its file and row stay (docs/api.md §5.3).
+    assert httpx.get(f"{public}/{paths[0]}").content == b"offline 1.0"
+    again = tufjs(api[0], app, js, paths[1:])
+    assert again["results"][0]["ok"], again

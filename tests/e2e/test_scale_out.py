@@ -5,17 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +20,11 @@ import pytest
 import redis
 
 from tests.e2e.test_crash_consistency import APP, Traffic, run_traffic
-from tests.scaleout import S3Endpoint
+from tests.scaleout import Cluster, S3Endpoint, clients, running_cluster
 from tests.support import (
     Api,
-    ServerProcess,
     ceremony,
-    run_server,
     start_tufsync,
-    unique_name,
 )
 from tufsync.keyholder.verify import verify_download
 from tufsync.testhooks import ENV as PAUSE_ENV
@@ -41,54 +33,10 @@ pytestmark = pytest.mark.slow
 APPS = ("alpha", "beta", "gamma", "delta")
 
 
-@dataclass
-class Cluster:
-    apis: list[ServerProcess]
-    env: dict[str, str]
-    root: Path
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
-        process, _ = start_tufsync("worker", self.root / name, self.env, "worker.log")
-        self.workers.append(process)
-        return process
-
-    @property
-    def key_dir(self) -> Path:
-        return Path(self.env["TUFSYNC_ONLINE_KEY_DIR"])
-
-
 @pytest.fixture
 def cluster(tmp_path: Path, s3: S3Endpoint, pg_url: str, redis_db: str) -> Iterator[Cluster]:
-    env = {
-        "TUFSYNC_REDIS_URL": redis_db,
-        "TUFSYNC_DATABASE_URL": pg_url,
-        "TUFSYNC_STORAGE_URL": s3.storage_url(f"cluster-{tmp_path.name}"),
-        "TUFSYNC_ONLINE_KEY_DIR": str(tmp_path / "keys"),
-        "TUFSYNC_JWT_SECRET": "cluster-secret-0123456789abcdef0123456789",
-        "TUFSYNC_SIGNUP_KEY": "test-signup-key",
-        "TUFSYNC_TASK_REDELIVERY_SECONDS": "3",
-        "TUFSYNC_LOG_LEVEL": "warning",
-        **s3.env(),
-    }
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
-    with ExitStack() as stack:
-        apis = [stack.enter_context(run_server(tmp_path / f"api{i}", env)) for i in range(2)]
-        env["TUFSYNC_PUBLIC_URL"] = apis[0].public_url
-        cluster = Cluster(apis, env, tmp_path)
-        for i in range(2):
-            cluster.start_worker(f"worker{i}")
-        try:
-            yield cluster
-        finally:
-            for worker in cluster.workers:
-                worker.kill()
-                worker.wait()
+    with running_cluster(tmp_path, s3, pg_url, redis_db) as started:
+        yield started
 
 
 def submit_publish(api: Api, version_id: str, version: str) -> str:
@@ -97,16 +45,6 @@ def submit_publish(api: Api, version_id: str, version: str) -> str:
     )
     assert response.status_code == 202, response.text
     return str(response.json()["data"]["task_id"])
-
-
-def clients(cluster: Cluster) -> list[Api]:
-    first = Api(cluster.apis[0], unique_name("so"))
-    second = Api.__new__(Api)
-    second.server = cluster.apis[1]
-    second.username = first.username
-    second.http = httpx.Client(base_url=cluster.apis[1].url, timeout=60)
-    second.http.headers["Authorization"] = first.http.headers["Authorization"]
-    return [first, second]
 
 
 def test_concurrent_publishes_across_processes(cluster: Cluster, tmp_path: Path) -> None:
