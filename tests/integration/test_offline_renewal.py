@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -41,13 +42,19 @@ RENEWAL_DAYS = 10
 
 @pytest.fixture
 def client(tmp_path: Path, clock: FakeClock) -> Iterator[TestClient]:
-    settings = Settings(
+    yield from serving(tmp_path, clock)
+
+
+def serving(tmp_path: Path, clock: FakeClock, **settings: Any) -> Iterator[TestClient]:
+    """The service with the test's clock, and alice logged in."""
+    config = Settings(
         data_dir=tmp_path,
         signup_key=SIGNUP_KEY,
         offline_renewal_days=RENEWAL_DAYS,
         metrics_token=METRICS_TOKEN,
+        **settings,
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
         client.post(
             "/signup", json={"username": ADMIN, "password": PASSWORD, "api_key": SIGNUP_KEY}
         )
@@ -309,3 +316,15 @@ def test_offline_targets_is_renewed_and_root_never(client: TestClient, clock: Fa
     ]
     assert data["alerts"][0].startswith("snapshot points at default version 1, which expired")
     assert not any("re-delegate" in a for a in data["alerts"])
+
+
+def test_the_scheduler_stages_the_renewal(tmp_path: Path, clock: FakeClock) -> None:
+    """The scheduler's own loop (its expiry look every 20 passes) queues the renewal."""
+    for client in serving(tmp_path, clock, refresh_interval_seconds=0.05):
+        bootstrapped(client, clock, days=30)
+        clock.advance(days=30 - RENEWAL_DAYS + 1)
+        deadline = time.monotonic() + 10
+        while pending(client)["data"] is None:
+            assert time.monotonic() < deadline, "no renewal draft was staged"
+            time.sleep(0.1)
+        assert status(client)["drafts"][0]["kind"] == "renewal"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tufsync import tenant_keys
+from tufsync.names import InvalidName
 from tufsync.state import StateStore
 from tufsync.tuf.refresh import RefreshSchedule
 
@@ -93,7 +94,10 @@ async def drafts_pending(
     for schedule in schedules:
         ref = tenant_keys.TenantRef(schedule.admin, schedule.app)
         for role in schedule.offline:
-            keys[tenant_keys.draft(ref, role)] = (schedule.admin, schedule.app, role)
+            try:
+                keys[tenant_keys.draft(ref, role)] = (schedule.admin, schedule.app, role)
+            except InvalidName:  # not a role a draft can have; never stops the others
+                continue
     if not keys:
         return set()
     found = await state.get_many(list(keys))
