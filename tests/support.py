@@ -411,9 +411,36 @@ def offline_role(
     """A bootstrap payload delegating the tenant's whole layout to an offline ``default``
     role; its v1 (empty) is signed by ``holders`` and sent as ``metadata.default``. The
     online keys go to ``key_dir`` (default: the server's; a cluster's is shared)."""
-    cer = ceremony(key_dir or api.server.key_dir, api.username, app)
+    return offline_role_for(
+        key_dir or api.server.key_dir,
+        api.username,
+        app,
+        holders,
+        threshold,
+        targets_offline=targets_offline,
+        days=days,
+    )
+
+
+def offline_role_for(
+    key_dir: Path,
+    username: str,
+    app: str,
+    holders: list[Signer],
+    threshold: int,
+    *,
+    targets_offline: bool = False,
+    days: int = 30,
+    expirations: dict[str, int] | None = None,
+    now: datetime | None = None,
+) -> OfflineRole:
+    """:func:`offline_role` for a server whose online keys live in ``key_dir`` (e.g. an
+    in-process one), with the ceremony's ``expirations`` (days; a delegated role's
+    lifetime is targets'); ``default`` v1 expires ``days`` after ``now``."""
+    cer = ceremony(key_dir, username, app, expirations=expirations)
     payload = copy.deepcopy(cer.payload)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+    start = now or datetime.now(UTC)
+    expires = start.replace(microsecond=0) + timedelta(days=days)
     keys = {s.public_key.keyid: s.public_key for s in holders}
     default = Metadata(Targets(version=1, expires=expires))
     for signer in holders:
@@ -423,7 +450,7 @@ def offline_role(
         "keyids": sorted(keys),
         "threshold": threshold,
         "terminating": True,
-        "paths": target_patterns(api.username, app),
+        "paths": target_patterns(username, app),
     }
     raw_keys = {keyid: key.to_dict() for keyid, key in keys.items()}
     targets_signer: Signer | None = None

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Offline roles (root, offline targets, offline delegated roles) expiring within
     # this many days are listed by GET /tuf/v1/expiry, counted and logged daily.
     expiry_warning_days: int = Field(default=30, ge=1, le=3650)
+    # Offline roles other than root (offline targets, offline delegated roles) get a
+    # renewal draft (same content, version + 1, a new expiry) this many days before
+    # they expire, for their key holders to sign; unset: the warning horizon above.
+    offline_renewal_days: int | None = Field(default=None, ge=1, le=3650)
     refresh_interval_seconds: float = Field(default=60.0, gt=0)
     # Online keys made by the server (POST /tuf/v1/keys/online): how many one app may
     # hold that no published role uses, and after how many days such a key is removed.
@@ -136,6 +140,11 @@ class Settings(BaseSettings):
             for n in self.metrics_allow.split(",")
             if n.strip()
         ]
+
+    @property
+    def renewal_days(self) -> int:
+        """Days before expiry an offline role's renewal draft is prepared."""
+        return self.offline_renewal_days or self.expiry_warning_days
 
     @property
     def scale_out(self) -> bool:

@@ -26,6 +26,7 @@ State-store keys (``StateStore``)::
     app:<admin>:<app>:batch             set of publish/remove tasks waiting
     app:<admin>:<app>:refresh-queued    automatic refresh queued
     app:<admin>:<app>:expiry-warned:<role>  an expiring offline role was logged today
+    app:<admin>:<app>:renewal-queued:<role>  its renewal draft was asked for today
     app:<admin>:<app>:recent-tasks      the latest task ids (for ``tufsync status``)
     schedule:<admin>:<app>              refresh schedule (scanned)
     task:<task id>                      task record (scanned)
@@ -176,6 +177,11 @@ def refresh_queued(ref: TenantRef) -> str:
 def expiry_warned(ref: TenantRef, role: str) -> str:
     """Set (with a one-day time-to-live) once an expiring offline role was logged."""
     return _app_key(ref, "expiry-warned", role)
+
+
+def renewal_queued(ref: TenantRef, role: str) -> str:
+    """Set (with a one-day time-to-live) once the renewal of an offline role was queued."""
+    return _app_key(ref, "renewal-queued", role)
 
 
 def recent_tasks(ref: TenantRef) -> str:

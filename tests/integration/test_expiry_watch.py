@@ -72,3 +72,16 @@ async def test_horizon_is_a_setting(store: StateStore) -> None:
     await put(store, "carol", "app", {"root": 10})
     assert await warn_expiring(services(store, days=5), NOW) == 0
     assert await warn_expiring(services(store, days=11), NOW) == 1
+
+
+async def test_each_line_says_whether_a_renewing_draft_is_pending(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await put(store, "dave", "desk", {"vendor": 3, "default": 4})
+    await store.set(tenant_keys.draft(tenant_keys.TenantRef("dave", "desk"), "vendor"), "{}")
+    caplog.set_level(logging.WARNING, logger="tufsync.expiry")
+    assert await warn_expiring(services(store), NOW) == 2
+    lines = {r.fields["role"]: r for r in caplog.records if r.name == "tufsync.expiry"}  # type: ignore[attr-defined]
+    assert lines["vendor"].fields["renewal_pending"] is True  # type: ignore[attr-defined]
+    assert "awaits its key holders' signatures" in lines["vendor"].getMessage()
+    assert lines["default"].fields["renewal_pending"] is False  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from tufsync.operations.bootstrap import BootstrapParams
 from tufsync.operations.delegated_rotation import DelegatedRotationParams
 from tufsync.operations.online import ForceUpdateParams
 from tufsync.operations.recovery import RecoveryParams
+from tufsync.operations.renewal import RenewOfflineParams
 from tufsync.operations.root_rotation import RootRotationParams
 from tufsync.operations.settings import SettingsParams
 from tufsync.operations.signing import RoleParams
@@ -60,6 +61,7 @@ STORED: list[tuple[str, type[TaskParams], dict[str, Any]]] = [
     ("delete_sign_metadata", RoleParams, {"role": "targets"}),
     ("force_online_metadata_update", ForceUpdateParams, {"roles": ["snapshot", "timestamp"]}),
     ("force_online_metadata_update", ForceUpdateParams, {"roles": ["bins"], "automatic": True}),
+    ("renew_offline_metadata", RenewOfflineParams, {"role": "default"}),
 ]
 
 

@@ -25,18 +25,21 @@ def show_warnings(expiry: dict[str, Any]) -> None:
         return
     console.print(f"[bold]Offline roles expiring within {days} days: {len(warnings)}[/bold]")
     table = Table()
-    for column in ("app", "role", "expires", "days left"):
+    for column in ("app", "role", "expires", "days left", "renewal"):
         table.add_column(column)
     for w in warnings:
         if w["expired"]:
             left = f"[red]expired {abs(w['days_left']):.1f} days ago[/red]"
         else:
             left = f"[yellow]{w['days_left']:.1f}[/yellow]"
-        table.add_row(w["app"], w["role"], w["expires"], left)
+        renewal = "pending: awaits signatures" if w.get("renewal_pending") else "none"
+        table.add_row(w["app"], w["role"], w["expires"], left, renewal)
     console.print(table)
 
 
 def show_status(data: dict[str, Any]) -> None:
+    for alert in data.get("alerts", []):
+        console.print(f"[bold red]Attention:[/bold red] {alert}", soft_wrap=True)
     console.print(_roles_table(data["app"], data["roles"]))
     settings = data["settings"]
     console.print(_settings_table(settings))
@@ -44,10 +47,22 @@ def show_status(data: dict[str, Any]) -> None:
         "targets signed "
         + ("online" if settings.get("targets_online_key") else "offline (by its key holders)")
     )
-    drafts = data["pending_drafts"]
-    console.print("Drafts awaiting signatures: " + (", ".join(drafts) if drafts else "none"))
+    drafts = data.get("drafts", [])
+    if drafts:
+        console.print(_drafts_table(drafts))
+    else:
+        console.print("Drafts awaiting signatures: none")
     console.print(_tasks_table(data["recent_tasks"]))
     show_warnings(data["expiry"])
+
+
+def _drafts_table(drafts: list[dict[str, Any]]) -> Table:
+    table = Table(title="Drafts awaiting signatures", title_justify="left")
+    for column in ("role", "kind", "version", "expires"):
+        table.add_column(column)
+    for d in drafts:
+        table.add_row(d["role"], d["kind"], str(d["version"]), d["expires"])
+    return table
 
 
 def _roles_table(app: str, roles: dict[str, Any]) -> Table:

@@ -3,9 +3,10 @@
 Counters and histograms are updated where things happen (request middleware,
 task runner, publish batches). Values that are facts about the stored data
 (seconds until each role of each repository expires, offline roles inside the
-warning horizon, queue depth) are read at scrape time, so a repository that
-goes away drops its series at once and label cardinality stays one series
-per repository and role (a repository's hash bins share one series, ``bins-*``).
+warning horizon and those with a renewing draft pending, queue depth) are read
+at scrape time, so a repository that goes away drops its series at once and
+label cardinality stays one series per repository and role (a repository's
+hash bins share one series, ``bins-*``).
 
 Several processes serving one port (``tufsync serve --workers N``) share
 their counters through prometheus-client's multi-process mode: the
@@ -134,6 +135,8 @@ class Snapshot:
     horizon: timedelta
     schedules: list[RefreshSchedule] = field(default_factory=list)
     queue_depth: int | None = None
+    # (admin, app, role) of offline roles with a draft awaiting signatures.
+    drafts_pending: set[tuple[str, str, str]] = field(default_factory=set)
 
 
 HASH_BIN = re.compile(r"bins-[0-9a-f]+")
@@ -177,8 +180,18 @@ class SnapshotCollector:
             count = len(schedule.expiring_offline(snap.now, snap.horizon))
             if count:
                 warnings.add_metric([schedule.admin, schedule.app], count)
+        renewals = GaugeMetricFamily(
+            "tufsync_offline_role_renewal_pending",
+            "1 for each offline role with a draft awaiting its key holders' signatures "
+            "(a renewal, a release or a root rotation): signed, it renews the role. Until "
+            "then the role keeps its expiry and its warnings.",
+            labels=["admin", "app", "role"],
+        )
+        for admin, app, role in sorted(snap.drafts_pending):
+            renewals.add_metric([admin, app, role], 1)
         yield expires
         yield warnings
+        yield renewals
         horizon = GaugeMetricFamily(
             "tufsync_expiry_warning_horizon_seconds",
             "How long before expiry an offline role is warned about.",

@@ -8,6 +8,7 @@ from tufsync.operations.bootstrap import BootstrapHandler
 from tufsync.operations.delegated_rotation import DelegatedRotationHandler
 from tufsync.operations.online import ForceUpdateHandler
 from tufsync.operations.recovery import RecoveryHandler
+from tufsync.operations.renewal import RenewOfflineHandler
 from tufsync.operations.root_rotation import RootRotationHandler
 from tufsync.operations.settings import UpdateSettingsHandler
 from tufsync.operations.signing import CancelSigningHandler, FinalizeSigningHandler
@@ -24,6 +25,7 @@ _TABLE: dict[str, Handler] = {
     TaskName.FINALIZE_SIGNING: FinalizeSigningHandler(),
     TaskName.CANCEL_SIGNING: CancelSigningHandler(),
     TaskName.FORCE_UPDATE: ForceUpdateHandler(),
+    TaskName.RENEW_OFFLINE: RenewOfflineHandler(),
     TaskName.UPDATE_SETTINGS: UpdateSettingsHandler(),
     TaskName.BOOTSTRAP: BootstrapHandler(),
     TaskName.PUBLISH: _batch,

@@ -22,6 +22,8 @@ class TaskName(StrEnum):
     FINALIZE_SIGNING = "sign_metadata"
     CANCEL_SIGNING = "delete_sign_metadata"
     FORCE_UPDATE = "force_online_metadata_update"
+    # Queued by the scheduler: the renewal draft of an offline role about to expire.
+    RENEW_OFFLINE = "renew_offline_metadata"
 
 
 PUBLISH_TASKS = frozenset({TaskName.PUBLISH, TaskName.PUBLISH_LEGACY})

@@ -18,7 +18,7 @@ from datetime import datetime
 from tufsync import tenant_keys
 from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.contract import TaskContext
-from tufsync.tasks.expiry_watch import warn_expiring
+from tufsync.tasks.expiry_watch import renew_expiring, warn_expiring
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.online_key_expiry import expire_unused
 from tufsync.tasks.stale import requeue_stale
@@ -88,7 +88,8 @@ async def refresh_pass(
 
 async def run_scheduler(services: TaskContext, interval: float) -> None:
     """Run passes every ``interval`` seconds until cancelled; look for expiring
-    offline roles every ``20 * interval`` (at most every 10 minutes)."""
+    offline roles (warnings, renewal drafts) every ``20 * interval`` (at most every
+    10 minutes)."""
     warn_every = min(20 * interval, 600.0)
     next_warning = 0.0
     while True:
@@ -107,6 +108,7 @@ async def run_scheduler(services: TaskContext, interval: float) -> None:
                 if time.monotonic() >= next_warning:
                     next_warning = time.monotonic() + warn_every
                     await warn_expiring(services, services.tuf.clock())
+                    await renew_expiring(services, services.tuf.clock())
                     await expire_unused(services, services.tuf.clock())
         except asyncio.CancelledError:
             raise

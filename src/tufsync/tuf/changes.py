@@ -92,6 +92,10 @@ class MetadataChange:
         self._loaded: dict[tuple[str, tuple[str, ...]], list[TenantSigner]] = {}
         # Release drafts published by this change (their roles can be signed online now).
         self.absorbed: set[str] = set()
+        # Drafts opened only to renew their role before it expires (docs/api.md §5.6),
+        # and what a key holder should read first about a draft this change alters.
+        self.renewals: set[str] = set()
+        self.notes: dict[str, str] = {}
 
     @classmethod
     async def begin(cls, repo: Repository, lock: HeldLock) -> MetadataChange:
@@ -180,7 +184,7 @@ class MetadataChange:
         self.absorbed.add(role)
         return md
 
-    def _trusted_version(self, role: str) -> int | None:
+    def trusted_version(self, role: str) -> int | None:
         if role == "targets":
             return self.trusted.targets.signed.version
         meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
@@ -191,7 +195,7 @@ class MetadataChange:
         draft of the role, or the trusted version with version + 1 and no signatures.
         A pending key rotation of the role (or of targets) must be signed or
         cancelled first: its keys are not the ones this change would be signed by."""
-        trusted_version = self._trusted_version(role)
+        trusted_version = self.trusted_version(role)
         if trusted_version is None:
             raise TufInputError(f"role {role!r} is not delegated in this repository")
         store = DraftStore(self.repo)
@@ -231,7 +235,7 @@ class MetadataChange:
             if (
                 pending is not None
                 and pending.kind == RELEASE
-                and pending.trusted_version == self._trusted_version(role)
+                and pending.trusted_version == self.trusted_version(role)
             ):
                 return pending.parsed()
         if role == "targets":
@@ -394,6 +398,8 @@ class MetadataChange:
                         "nothing was staged: try again"
                     )
                 staged[role] = md.signed.version
+                # A fresh draft is always stored, even when only its version and expiry
+                # moved (a renewal); a stored one only when this change altered it.
                 if stored is not None and canonical_bytes(md) == base.payload:
                     continue
                 dropped = sorted(md.signatures)
@@ -404,13 +410,26 @@ class MetadataChange:
                     )
                 await asyncio.to_thread(self._sign_online_share, md, role)
                 dropped = [k for k in dropped if k not in md.signatures]
-                note = (
-                    f"The {role} draft changed (version {md.signed.version}); the signatures "
-                    f"by {dropped} were over its old content and were dropped: sign it again."
-                    if dropped
-                    else ""
+                notes = [self.notes[role]] if role in self.notes else []
+                if dropped:
+                    notes.append(
+                        f"The {role} draft changed (version {md.signed.version}); the signatures "
+                        f"by {dropped} were over its old content and were dropped: sign it again."
+                    )
+                # A renewal draft stays one until a release changes what it lists.
+                renewal = role in self.renewals or (
+                    stored is not None and stored.renewal and role in self.notes
                 )
-                await store.save(Draft(role, md.to_dict(), base.trusted_version, RELEASE, note))
+                await store.save(
+                    Draft(
+                        role,
+                        md.to_dict(),
+                        base.trusted_version,
+                        RELEASE,
+                        " ".join(notes),
+                        renewal=renewal,
+                    )
+                )
         return staged
 
     def _sign_online_share(self, md: Metadata[Targets], role: str) -> None:

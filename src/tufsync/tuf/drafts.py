@@ -63,6 +63,8 @@ def refuse_expired(role: str, signed: Signed, now: datetime) -> None:
 # or the renewal of such a role before it expires).
 ROTATION = "rotation"
 RELEASE = "release"
+# Not a kind of its own: how status and the signing queue name a renewal release draft.
+RENEWAL = "renewal"
 
 
 @dataclass
@@ -74,6 +76,14 @@ class Draft:
     # What a key holder should know before signing (e.g. signatures dropped because
     # the draft's content changed since they were made).
     note: str = ""
+    # A release draft prepared only to renew its role before it expires: the trusted
+    # content with version + 1 and a new expiry (docs/api.md §5.6).
+    renewal: bool = False
+
+    @property
+    def purpose(self) -> str:
+        """``rotation``, ``release`` or ``renewal`` (a release listing the trusted content)."""
+        return RENEWAL if self.kind == RELEASE and self.renewal else self.kind
 
     def parsed(self) -> Metadata[Any]:
         return Metadata.from_dict(copy.deepcopy(self.metadata))
@@ -89,6 +99,7 @@ class Draft:
                 "trusted_version": self.trusted_version,
                 "kind": self.kind,
                 "note": self.note,
+                "renewal": self.renewal,
             }
         )
 
@@ -101,6 +112,7 @@ class Draft:
             int(data["trusted_version"]),
             str(data.get("kind", ROTATION)),
             str(data.get("note", "")),
+            bool(data.get("renewal", False)),
         )
 
 

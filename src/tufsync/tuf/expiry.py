@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tufsync import tenant_keys
+from tufsync.names import InvalidName
 from tufsync.state import StateStore
 from tufsync.tuf.refresh import RefreshSchedule
 
@@ -81,6 +82,26 @@ def warnings_of(
 ) -> list[ExpiryWarning]:
     out = [w for s in schedules for w in warnings_for(s, now, horizon)]
     return sorted(out, key=lambda w: (w.seconds_left, w.app, w.role))
+
+
+async def drafts_pending(
+    state: StateStore, schedules: list[RefreshSchedule]
+) -> set[tuple[str, str, str]]:
+    """(admin, app, role) of each offline role with a draft awaiting its holders'
+    signatures: signed, the draft publishes a new version with a new expiry (a
+    renewal, a release, or for root a rotation). One read for every role."""
+    keys: dict[str, tuple[str, str, str]] = {}
+    for schedule in schedules:
+        ref = tenant_keys.TenantRef(schedule.admin, schedule.app)
+        for role in schedule.offline:
+            try:
+                keys[tenant_keys.draft(ref, role)] = (schedule.admin, schedule.app, role)
+            except InvalidName:  # not a role a draft can have; never stops the others
+                continue
+    if not keys:
+        return set()
+    found = await state.get_many(list(keys))
+    return {keys[key] for key in found}
 
 
 def dumps_expires(when: datetime) -> str:

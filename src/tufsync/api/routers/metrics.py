@@ -19,7 +19,7 @@ from tufsync.api.errors import ApiError
 from tufsync.observability.metrics import CONTENT_TYPE, Snapshot, render
 from tufsync.services import Services
 from tufsync.settings import Settings
-from tufsync.tuf.expiry import read_schedules
+from tufsync.tuf.expiry import drafts_pending, read_schedules
 
 router = APIRouter(tags=["operations"])
 
@@ -50,11 +50,13 @@ def require_metrics_access(request: Request, services: Services = Depends(get_se
 
 
 async def take_snapshot(services: Services) -> Snapshot:
+    schedules = await read_schedules(services.state)
     return Snapshot(
         now=services.tuf.clock(),
         horizon=timedelta(days=services.settings.expiry_warning_days),
-        schedules=await read_schedules(services.state),
+        schedules=schedules,
         queue_depth=await services.queue.depth(),
+        drafts_pending=await drafts_pending(services.state, schedules),
     )
 
 

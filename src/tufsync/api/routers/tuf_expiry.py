@@ -19,9 +19,15 @@ from tufsync.api.errors import ApiError
 from tufsync.services import Services
 from tufsync.tasks.submit import recent_task_ids
 from tufsync.tuf.errors import NotBootstrapped
-from tufsync.tuf.expiry import ExpiryWarning, admin_schedules, dumps_expires, warnings_of
+from tufsync.tuf.expiry import (
+    ExpiryWarning,
+    admin_schedules,
+    drafts_pending,
+    dumps_expires,
+    warnings_of,
+)
 from tufsync.tuf.signing_flow import pending
-from tufsync.tuf.status import role_statuses
+from tufsync.tuf.status import alerts, draft_statuses, role_statuses
 
 router = APIRouter(prefix="/tuf/v1", tags=["tuf: expiry and status"])
 
@@ -32,6 +38,10 @@ class ExpiryItem(BaseModel):
     expires: str = Field(description="Expiry as written in the metadata (YYYY-MM-DDTHH:MM:SSZ)")
     days_left: float = Field(description="Days until expiry; negative once expired")
     expired: bool
+    renewal_pending: bool = Field(
+        description="A draft of the role awaits its key holders' signatures: signed, it "
+        "renews the role (until then the role keeps its expiry)"
+    )
 
 
 class ExpiryData(BaseModel):
@@ -58,11 +68,26 @@ class TaskItem(BaseModel):
     error: str | None = None
 
 
+class DraftItem(BaseModel):
+    role: str
+    kind: str = Field(
+        description="rotation (new keys), release (artifacts published or removed) or "
+        "renewal (the trusted content with a new expiry)"
+    )
+    version: int = Field(description="The version the draft publishes once signed")
+    expires: str
+
+
 class StatusData(BaseModel):
     app: str
     roles: dict[str, RoleItem]
     settings: dict[str, Any]
     pending_drafts: list[str]
+    drafts: list[DraftItem] = Field(description="The pending drafts, with their kind")
+    alerts: list[str] = Field(
+        description="What needs attention: expired roles the published metadata points "
+        "at, and guarantees the repository's key layout cannot give"
+    )
     recent_tasks: list[TaskItem]
     expiry: ExpiryData
 
@@ -72,13 +97,14 @@ class StatusResponse(BaseModel):
     message: str
 
 
-def _item(warning: ExpiryWarning) -> ExpiryItem:
+def _item(warning: ExpiryWarning, pending: set[tuple[str, str, str]]) -> ExpiryItem:
     return ExpiryItem(
         app=warning.app,
         role=warning.role,
         expires=dumps_expires(warning.expires),
         days_left=round(warning.seconds_left / 86400, 2),
         expired=warning.expired,
+        renewal_pending=(warning.admin, warning.app, warning.role) in pending,
     )
 
 
@@ -94,7 +120,8 @@ async def _expiry(services: Services, admin: str, app: str | None, now: datetime
             raise _not_found(app)
     days = services.settings.expiry_warning_days
     found = warnings_of(schedules, now, timedelta(days=days))
-    return ExpiryData(horizon_days=days, warnings=[_item(w) for w in found])
+    pending = await drafts_pending(services.state, schedules) if found else set()
+    return ExpiryData(horizon_days=days, warnings=[_item(w, pending) for w in found])
 
 
 @router.get("/expiry", response_model=ExpiryResponse)
@@ -130,6 +157,7 @@ async def get_status(
     except NotBootstrapped:
         raise _not_found(app) from None
     drafts = await pending(repo, config)
+    now = services.tuf.clock()
     records = await services.records.get_many(await recent_task_ids(services, admin.username, app))
     tasks = [
         TaskItem(
@@ -154,7 +182,12 @@ async def get_status(
         },
         settings=config.to_dict(),
         pending_drafts=sorted(drafts),
+        drafts=[
+            DraftItem(role=d.role, kind=d.kind, version=d.version, expires=dumps_expires(d.expires))
+            for d in draft_statuses(drafts)
+        ],
+        alerts=alerts(roles, drafts, config, now),
         recent_tasks=tasks,
-        expiry=await _expiry(services, admin.username, app, services.tuf.clock()),
+        expiry=await _expiry(services, admin.username, app, now),
     )
     return StatusResponse(data=data, message="Repository status.")
