@@ -36,7 +36,7 @@ def _targets(version: int, files: dict[str, bytes], **kw: Any) -> dict[str, Any]
 
 def _signed_by(md: dict[str, Any], *signers: CryptoSigner) -> dict[str, Any]:
     out = copy.deepcopy(md)
-    payload = encode_canonical(out["signed"]).encode()
+    payload = str(encode_canonical(out["signed"])).encode()
     out["signatures"] = [s.sign(payload).to_dict() for s in signers]
     return out
 

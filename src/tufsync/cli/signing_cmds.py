@@ -63,9 +63,11 @@ def pending_drafts(
 
 def show_diff(diff: DraftDiff) -> None:
     """Print a draft's diff; names come from tenants, so nothing is read as markup."""
-    console.print(f"[bold]{escape(diff.role)}[/bold] draft against the trusted version:")
+    console.print(
+        f"[bold]{escape(diff.role)}[/bold] draft against the trusted version:", soft_wrap=True
+    )
     for line in diff.lines():
-        console.print(f"  {escape(line)}")
+        console.print(f"  {escape(line)}", soft_wrap=True)
 
 
 def who_must_sign(diff: DraftDiff) -> str:
