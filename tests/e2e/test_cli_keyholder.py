@@ -1,6 +1,7 @@
 """The key holder's CLI against a real server: `tufsync drafts`, `sign` and `release`
 for a delegated role the server cannot sign (one holder's key in a file, one on a
-SoftHSM2 token), checked by python-tuf's ngclient and tuf-js."""
+SoftHSM2 token; or a developer's own key, bootstrapped by `tufsync ceremony --role-key`),
+checked by python-tuf's ngclient and tuf-js."""
 
 from __future__ import annotations
 
@@ -147,9 +148,15 @@ def test_release_signs_with_the_developers_own_key(api: Api, tmp_path: Path) -> 
     app = "ownkey"
     cli = _logged_in(api, tmp_path)
     holder, key_file = _key_file(tmp_path, "mine")
-    setup = offline_role(api, app, [holder], 1)
-    api.bootstrap_ok(setup.payload)
-    (tmp_path / "root.json").write_bytes(setup.root_bytes)
+    root_key = _key_file(tmp_path, "root")[1]
+    made = cli.json(
+        "ceremony", "--app", app, "--admin", api.username, "--root-key", root_key,
+        "--server-keys", "--role-key", key_file, "--out", "bootstrap.json",
+    )  # fmt: skip
+    assert made["offline_role_keyids"] == [holder.public_key.keyid]
+    assert cli.json("bootstrap", "bootstrap.json")["state"] == "SUCCESS"
+    payload = json.loads((tmp_path / "bootstrap.json").read_text())
+    (tmp_path / "root.json").write_text(json.dumps(payload["metadata"]["root"]))
     for version in ("1.0", "2.0", "3.0"):
         (tmp_path / f"app-{version}.deb").write_bytes(f"release {version}".encode())
 
