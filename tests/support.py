@@ -345,9 +345,13 @@ class Cli:
             "TUFSYNC_DATA_DIR": str(server.data_dir),
         }
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, answer: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``tufsync *args``; ``answer`` is what the user types at its prompts."""
         done = subprocess.run(
             [sys.executable, "-m", "tufsync", *args],
+            input=answer,
             env=self.env,
             cwd=self.workdir,
             capture_output=True,

@@ -35,9 +35,14 @@ def test_rotate_root_and_sign_through_the_cli(api: Api, tmp_path: Path) -> None:
         "3",
     )
     assert started["state"] == "SUCCESS"
-    assert cli.json("drafts", "--app", "clisign")["pending"] == {
-        "root": {"version": 2, "signatures": 0}
-    }
+    listed = cli.json("drafts", "--app", "clisign")["pending"]
+    assert list(listed) == ["root"] and listed["root"]["version"] == 2
+    [change] = listed["root"]["root_roles_changed"]
+    assert change["keys_added"] == [new_key["keyid"]] and change["threshold"] == [2, 3]
+    assert [(s["side"], s["threshold"], s["signed"]) for s in listed["root"]["signing"]] == [
+        ("trusted root", 2, []),
+        ("new root", 3, []),
+    ]
     first = cli.json("sign", "--app", "clisign", "--key", key_files[0])
     assert (
         first["complete"] is False

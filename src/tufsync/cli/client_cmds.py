@@ -113,6 +113,35 @@ def finish(http: httpx.Client, body: dict[str, Any], wait: bool, as_json: bool) 
     emit(body, as_json)
 
 
+def upload_files(
+    http: httpx.Client, files: list[Path], app_name: str, version: str, fields: dict[str, str]
+) -> str:
+    """POST /upload the artifacts of one version; the id of the version row."""
+    data = {"app_name": app_name, "version": version, **fields}
+    handles = [path.open("rb") for path in files]
+    try:
+        body = check(
+            http.post(
+                "/upload",
+                data={"data": json.dumps(data)},
+                files=[("file", (p.name, h)) for p, h in zip(files, handles, strict=True)],
+            )
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+    return str(body["uploadResult.Uploaded"])
+
+
+def find_version_id(http: httpx.Client, app_name: str, version: str, channel: str) -> str:
+    """The id of an uploaded version of ``app_name`` in ``channel`` (GET /search)."""
+    found = check(http.get("/search", params={"app_name": app_name, "limit": 1000}))
+    matches = [v for v in found["items"] if v["Version"] == version and v["Channel"] == channel]
+    if not matches:
+        fail(f"no version {version!r} of {app_name!r} in channel {channel!r}")
+    return str(matches[0]["ID"])
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def login(
@@ -178,27 +207,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Upload artifacts of one version."""
-        data = {
-            "app_name": app_name,
-            "version": version,
-            "channel": channel,
-            "platform": platform,
-            "arch": arch,
-        }
-        handles = [path.open("rb") for path in files]
-        try:
-            with client() as http:
-                body = check(
-                    http.post(
-                        "/upload",
-                        data={"data": json.dumps(data)},
-                        files=[("file", (p.name, h)) for p, h in zip(files, handles, strict=True)],
-                    )
-                )
-        finally:
-            for handle in handles:
-                handle.close()
-        emit({"version_id": body["uploadResult.Uploaded"]}, as_json)
+        fields = {"channel": channel, "platform": platform, "arch": arch}
+        with client() as http:
+            version_id = upload_files(http, files, app_name, version, fields)
+        emit({"version_id": version_id}, as_json)
 
     @app.command()
     def publish(
@@ -210,16 +222,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Sign every unsigned artifact of a version into TUF."""
         with client() as http:
-            found = check(http.get("/search", params={"app_name": app_name, "limit": 1000}))
-            matches = [
-                v for v in found["items"] if v["Version"] == version and v["Channel"] == channel
-            ]
-            if not matches:
-                fail(f"no version {version!r} of {app_name!r} in channel {channel!r}")
+            version_id = find_version_id(http, app_name, version, channel)
             body = check(
                 http.post(
-                    "/tuf/v1/artifacts/publish",
-                    json={"app_id": matches[0]["ID"], "version": version},
+                    "/tuf/v1/artifacts/publish", json={"app_id": version_id, "version": version}
                 )
             )
             finish(http, body, wait, as_json)

@@ -207,9 +207,22 @@ def register(app: typer.Typer) -> None:
             "--expected-artifacts",
             help="Use hash bins sized for this many artifacts (recommended bin count).",
         ),
+        role_key: list[str] = typer.Option(
+            [],
+            "--role-key",
+            help=f"Makes the default delegated role offline: key of one of its holders, who "
+            f"signs its version 1 now: {KEY_HELP} Repeatable.",
+        ),
+        role_pub: list[Path] = typer.Option(
+            [], "--role-pub", help="Public key file of a default-role holder not signing now."
+        ),
+        role_threshold: int = typer.Option(
+            1, "--role-threshold", help="Signatures a release into the offline role needs."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
-        """Build a bootstrap payload: root v1 signed offline, online key in the server's key dir."""
+        """Build a bootstrap payload: root v1 signed offline, online key in the server's key dir
+        (with --role-key, the default delegated role is signed by its holders instead)."""
         try:
             check_app_name(app_name, "--app")
             check_username(admin)
@@ -218,7 +231,8 @@ def register(app: typer.Typer) -> None:
         if not root_key and not hsm:
             fail("give the root keys that sign now: --root-key (repeatable) and/or --hsm")
         signers = signers_for(root_key, hsm, hsm_keyid, token_label)
-        for signer in signers:  # a token refusing its PIN stops us before any key is made
+        role_signers = signers_for(role_key, False, hsm_keyid, None)
+        for signer in signers + role_signers:  # a refused PIN stops us before a key is made
             try:
                 signer.sign(b"tufsync ceremony: can this key sign?")
             except Exception as exc:
@@ -255,6 +269,9 @@ def register(app: typer.Typer) -> None:
             root_signers=list(signers),
             root_threshold=threshold,
             extra_root_keys=[load_public(p) for p in root_pub],
+            role_signers=role_signers,
+            extra_role_keys=[load_public(p) for p in role_pub],
+            role_threshold=role_threshold,
             hash_bins=hash_bins or (recommended_bins(expected) if expected else None),
             expirations={
                 "root": root_days,
@@ -277,6 +294,10 @@ def register(app: typer.Typer) -> None:
                 "root_threshold": threshold,
                 "online_keyid": online.keyid,
                 "hash_bins": spec.hash_bins,
+                "offline_role_keyids": sorted(
+                    [s.public_key.keyid for s in role_signers]
+                    + [k.keyid for k in spec.extra_role_keys]
+                ),
                 "online_key_file": None
                 if online_uri or made_by
                 else str(

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from tufsync import __version__
-from tufsync.cli import audit_cmds, client_cmds, keys_cmds, server_cmds, signing_cmds, status_cmds
+from tufsync.cli import (
+    audit_cmds,
+    client_cmds,
+    keys_cmds,
+    release_cmds,
+    server_cmds,
+    signing_cmds,
+    status_cmds,
+)
 
 app = typer.Typer(
     name="tufsync",
@@ -39,5 +47,6 @@ server_cmds.register_worker(app)
 keys_cmds.register(app)
 client_cmds.register(app)
 signing_cmds.register(app)
+release_cmds.register(app)
 status_cmds.register(app)
 audit_cmds.register(app)

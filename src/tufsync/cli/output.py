@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +21,6 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"{key}: {shown}")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code)

@@ -4,19 +4,100 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import typer
+from rich.markup import escape
+from securesystemslib.signer import Signer
 
 from tufsync.cli.client_cmds import check, client, finish, load_config
 from tufsync.cli.hsm_opts import HSM_HELP, HSM_KEYID, KEY_HELP, TOKEN_LABEL, signers_for
 from tufsync.cli.keys_cmds import server_online_key
 from tufsync.cli.output import console, emit, fail
 from tufsync.keyholder.ceremony import create_online_key
+from tufsync.keyholder.draft_diff import DraftDiff, diff_draft
 from tufsync.keyholder.hardware import explain
 from tufsync.keyholder.keyfiles import load_public
-from tufsync.keyholder.rootedit import describe_changes, next_root_version, signature_over
+from tufsync.keyholder.rootedit import next_root_version, signature_over
 
 drafts_app = typer.Typer(help="Drafts awaiting signatures.", invoke_without_command=True)
+
+
+def _trusted_signed(http: httpx.Client, app_name: str, role: str) -> dict[str, Any] | None:
+    """The ``signed`` part of the trusted root or targets (GET /tuf/v1/metadata/<role>)."""
+    body = check(http.get(f"/tuf/v1/metadata/{role}", params={"appName": app_name}))
+    found = (body.get("data") or {}).get(f"trusted_{role}") or {}
+    signed = found.get("signed")
+    return signed if isinstance(signed, dict) else None
+
+
+def pending_drafts(
+    http: httpx.Client, app_name: str
+) -> tuple[dict[str, DraftDiff], dict[str, Any]]:
+    """Each pending draft's diff against its trusted version, and the drafts as listed by
+    GET /tuf/v1/metadata/sign (docs/api.md, "Pending drafts")."""
+    body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
+    metadata: dict[str, Any] = (body.get("data") or {}).get("metadata") or {}
+    message = str(body.get("message") or "")
+    trusted: dict[str, dict[str, Any] | None] = {}
+
+    def delegator(role: str) -> dict[str, Any] | None:
+        if role == "root":
+            return None  # root's own two thresholds (TUF specification §5.3.4)
+        if role != "targets" and "targets" in metadata:
+            signed = metadata["targets"].get("signed")  # published together with it
+            return signed if isinstance(signed, dict) else None
+        name = "root" if role == "targets" else "targets"
+        if name not in trusted:
+            trusted[name] = _trusted_signed(http, app_name, name)
+        return trusted[name]
+
+    diffs = {
+        role: diff_draft(role, md, metadata.get(f"trusted_{role}"), delegator(role), message)
+        for role, md in sorted(metadata.items())
+        if not role.startswith("trusted_")
+    }
+    return diffs, metadata
+
+
+def show_diff(diff: DraftDiff) -> None:
+    """Print a draft's diff; names come from tenants, so nothing is read as markup."""
+    console.print(
+        f"[bold]{escape(diff.role)}[/bold] draft against the trusted version:", soft_wrap=True
+    )
+    for line in diff.lines():
+        console.print(f"  {escape(line)}", soft_wrap=True)
+
+
+def who_must_sign(diff: DraftDiff) -> str:
+    sides = [s for s in diff.signing if not s.complete]
+    if not sides:
+        return f"the {diff.role} draft has the signatures it needs"
+    return "; ".join(
+        f"the {diff.role} draft{' (' + s.side + ')' if s.side else ''} needs "
+        f"{s.threshold - len(s.signed)} more signature(s) from the keys {s.missing}"
+        for s in sides
+    )
+
+
+def post_signature(
+    http: httpx.Client, app_name: str, role: str, signer: Signer, draft: dict[str, Any]
+) -> tuple[str | None, dict[str, Any]]:
+    """Sign ``draft`` and post the signature: the progress sentence while the threshold is
+    not met (the server answers 400 "Progress: ..."), else the accepted task's answer."""
+    try:
+        signature = signature_over(signer, draft)
+    except Exception as exc:  # a token or key service failing to sign
+        fail(str(explain(exc)))
+    response = http.post(
+        "/tuf/v1/metadata/sign",
+        params={"appName": app_name},
+        json={"role": role, "signature": signature},
+    )
+    if response.status_code == 400 and "Progress:" in response.text:
+        return str(response.json()["error"]), {}
+    return None, check(response)
 
 
 @drafts_app.callback()
@@ -25,19 +106,19 @@ def drafts(
     app_name: str = typer.Option(..., "--app"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List the drafts of an app that await signatures."""
+    """List the drafts of an app that await signatures, with what each changes."""
     ctx.obj = {"app": app_name, "json": as_json}
     if ctx.invoked_subcommand is not None:
         return
     with client() as http:
-        body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
-    metadata = (body.get("data") or {}).get("metadata", {})
-    pending = {
-        role: {"version": md["signed"]["version"], "signatures": len(md["signatures"])}
-        for role, md in metadata.items()
-        if not role.startswith("trusted_")
-    }
-    emit({"pending": pending}, as_json)
+        diffs, _ = pending_drafts(http, app_name)
+    if as_json:
+        emit({"pending": {role: d.to_json() for role, d in diffs.items()}}, True)
+        return
+    if not diffs:
+        typer.echo(f"no drafts await signatures for {app_name}")
+    for diff in diffs.values():
+        show_diff(diff)
 
 
 @drafts_app.command("cancel")
@@ -77,33 +158,25 @@ def register(app: typer.Typer) -> None:
             fail("sign with exactly one key: --key FILE-OR-URI or --hsm")
         signer = signers_for([key] if key else [], hsm, hsm_keyid, token_label)[0]
         with client() as http:
-            body = check(http.get("/tuf/v1/metadata/sign", params={"appName": app_name}))
-            metadata = (body.get("data") or {}).get("metadata", {})
-            draft = metadata.get(role)
-            if draft is None:
+            diffs, metadata = pending_drafts(http, app_name)
+            diff = diffs.get(role)
+            if diff is None:
                 fail(f"no draft of {role!r} awaits signatures for {app_name!r}")
+            keyid = signer.public_key.keyid
+            allowed = {k for side in diff.signing for k in side.keyids}
+            if allowed and keyid not in allowed:
+                fail(
+                    f"your key {keyid} is not one of the keys that sign {role!r}: "
+                    f"{who_must_sign(diff)}"
+                )
             if not as_json:
-                console.print(f"[bold]{role}[/bold] draft against the trusted version:")
-                for line in describe_changes(metadata.get(f"trusted_{role}") or {}, draft):
-                    console.print(f"  {line}")
+                show_diff(diff)
             if not yes and not as_json and not typer.confirm("Sign it?"):
                 raise typer.Exit(1)
-            try:
-                signature = signature_over(signer, draft)
-            except Exception as exc:  # a token or key service failing to sign
-                fail(str(explain(exc)))
-            response = http.post(
-                "/tuf/v1/metadata/sign",
-                params={"appName": app_name},
-                json={"role": role, "signature": signature},
-            )
-            if response.status_code == 400 and "Progress:" in response.text:
-                emit(
-                    {"signed": True, "complete": False, "progress": response.json()["error"]},
-                    as_json,
-                )
+            progress, result = post_signature(http, app_name, role, signer, metadata[role])
+            if progress is not None:
+                emit({"signed": True, "complete": False, "progress": progress}, as_json)
                 return
-            result = check(response)
             finish(http, result, True, as_json)
 
     @app.command("rotate-root")
