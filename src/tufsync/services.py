@@ -23,6 +23,7 @@ from tufsync.state import migrate as state_migrate
 from tufsync.storage import ObjectStore, open_configured_store
 from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.contract import Handler
+from tufsync.tasks.drafts_sweep import sweep_signed_drafts
 from tufsync.tasks.queue import TaskQueue
 from tufsync.tasks.records import TaskRecords
 from tufsync.tuf.clock import Clock, system_clock
@@ -142,6 +143,10 @@ class Services:
                     log.warning("taking over from dead instance(s) %s", ", ".join(dead))
                 await sweep_orphan_claims(services)
             await services.queue.start(services, embedded_worker=embedded_worker)
+            if not settings.scale_out and embedded_worker:
+                # After the unfinished tasks were resumed: signed drafts whose finalize
+                # task was never accepted are published now (see tasks.drafts_sweep).
+                await sweep_signed_drafts(services)
         except BaseException:
             await services.stop()
             raise

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # a setting that lets two admins reach one key is refused.
     signer_uri_prefixes: dict[str, list[str]] = Field(default_factory=dict)
     task_redelivery_seconds: float = Field(default=60.0, gt=0)
+    # POST /tuf/v1/metadata/sign whose signature meets the threshold answers once the
+    # draft is published, or after this many seconds with the task id (docs/api.md).
+    finalize_wait_seconds: float = Field(default=30.0, ge=0, le=600)
     worker_concurrency: int = Field(default=32, ge=1)
     # Failed login/signup attempts allowed per client address and per username
     # (``limits`` notation, e.g. "10/minute"); argon2 threads and waiting checks.

@@ -10,7 +10,8 @@ Nothing else formats a key that contains tenant text. A key names one
   whatever the naming rules allow (``john``/``doe_x`` and ``john_doe``/``x``
   are ``app:john:doe_x:…`` and ``app:john_doe:x:…``).
 * tenant text never reaches a key space the service scans. The scanned
-  spaces are ``schedule:`` (refresh schedules) and ``task:`` (task records);
+  spaces are ``schedule:`` (refresh schedules), ``finalize:`` (drafts whose
+  thresholds were met, until published) and ``task:`` (task records);
   every other tenant key starts with ``app:``, so no role name, app name or
   username can make an entry look like a schedule or a task record.
 
@@ -29,6 +30,7 @@ State-store keys (``StateStore``)::
     app:<admin>:<app>:renewal-queued:<role>  its renewal draft was asked for today
     app:<admin>:<app>:recent-tasks      the latest task ids (for ``tufsync status``)
     schedule:<admin>:<app>              refresh schedule (scanned)
+    finalize:<admin>:<app>              a draft met its threshold; the task publishing it (scanned)
     task:<task id>                      task record (scanned)
     lease:<task id>                     lease of the worker running a task
     admin:<admin>:registry-lock         serialises an admin's artifact file writes
@@ -51,6 +53,7 @@ Usage: ``ref = TenantRef("alice", "app1")``; ``tenant_keys.settings(ref)``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -67,11 +70,12 @@ from tufsync.names import (
 
 SEP = ":"
 SCHEDULE_PREFIX = "schedule:"
+FINALIZE_PREFIX = "finalize:"
 TASK_PREFIX = "task:"
 APP_PREFIX = "app:"
 LEASE_PREFIX = "lease:"
 SYSTEM_PREFIX = "system:"
-SCANNED_PREFIXES = (SCHEDULE_PREFIX, TASK_PREFIX)
+SCANNED_PREFIXES = (SCHEDULE_PREFIX, FINALIZE_PREFIX, TASK_PREFIX)
 """Key spaces the service lists by prefix; only their own builders write there."""
 
 SCHEDULER_LOCK = "system:refresh-scheduler-lock"
@@ -205,14 +209,33 @@ def admin_schedule_prefix(admin: str) -> str:
 
 def parse_schedule(key: str) -> TenantRef:
     """The repository of a schedule key; ValueError (or InvalidName) if it is not one."""
-    if not key.startswith(SCHEDULE_PREFIX):
-        raise ValueError(f"not a schedule key: {key!r}")
-    parts = key[len(SCHEDULE_PREFIX) :].split(SEP)
+    return _parse_repo_key(key, SCHEDULE_PREFIX, schedule, "schedule")
+
+
+def finalizing(ref: TenantRef) -> str:
+    """Set (JSON: the finalize task's id and the role) before a signature that meets a
+    draft's threshold is stored; removed once that task ended. The periodic sweep
+    finds here the signed drafts a crash left unpublished."""
+    return FINALIZE_PREFIX + _join(ref.admin, ref.app)
+
+
+def parse_finalizing(key: str) -> TenantRef:
+    """The repository of a :func:`finalizing` key; ValueError (or InvalidName) otherwise."""
+    return _parse_repo_key(key, FINALIZE_PREFIX, finalizing, "finalize")
+
+
+def _parse_repo_key(
+    key: str, prefix: str, build: Callable[[TenantRef], str], kind: str
+) -> TenantRef:
+    """The repository of ``key`` = ``build(ref)``, checked by building it again."""
+    if not key.startswith(prefix):
+        raise ValueError(f"not a {kind} key: {key!r}")
+    parts = key[len(prefix) :].split(SEP)
     if len(parts) != 2:
-        raise ValueError(f"not a schedule key: {key!r}")
+        raise ValueError(f"not a {kind} key: {key!r}")
     ref = TenantRef(unescape(parts[0]), unescape(parts[1]))
-    if schedule(ref) != key:
-        raise ValueError(f"not a schedule key: {key!r}")
+    if build(ref) != key:
+        raise ValueError(f"not a {kind} key: {key!r}")
     return ref
 
 

@@ -5,7 +5,9 @@ by commas, e.g. ``bootstrap:writing=30``. Unset (always, outside tests) every
 pause is a no-op. The task runner names the running task; the step
 ``writing`` sits inside each task's write section, after its first write.
 Request code outside a task names its own point (``task=``), e.g.
-``registry_delete:committed`` (a deletion committed, its removal not yet queued).
+``registry_delete:committed`` (a deletion committed, its removal not yet queued) or
+``sign_request:threshold_met`` (a signature that meets its draft's threshold is
+stored, its finalize task not yet accepted).
 """
 
 from __future__ import annotations

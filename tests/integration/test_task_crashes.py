@@ -160,6 +160,9 @@ def _next_root(api: Api, app: str, new_signer: Any) -> dict[str, Any]:
 
 
 def test_sigkill_during_root_finalize(crashable: Crashable, tmp_path: Path) -> None:
+    # The last signature waits for its paused task only 1 s, then answers 200 with the
+    # task id as past any bound (docs/api.md §5.5).
+    crashable.env["TUFSYNC_FINALIZE_WAIT_SECONDS"] = "1"
     api, cer = _bootstrapped(crashable, "rot", "sign_metadata:writing=60")
     new_signer = CryptoSigner.generate_ed25519()
     draft = _next_root(api, "rot", new_signer)
@@ -175,7 +178,11 @@ def test_sigkill_during_root_finalize(crashable: Crashable, tmp_path: Path) -> N
             json={"role": "root", "signature": signer.sign(payload).to_dict()},
         )
     assert last.status_code in (200, 202), last.text
+    assert last.json()["message"] == "Metadata update finished"
     task_id = last.json()["data"]["task_id"]
+    assert api.get("/tuf/v1/task", params={"task_id": task_id}).json()["data"]["state"] == (
+        "STARTED"
+    )
     crashable.wait_log("test pause at sign_metadata:writing")
     task, _ = crash_and_restart(crashable, api, task_id)
     assert task["state"] == "SUCCESS", task

@@ -140,3 +140,26 @@ async def test_a_task_that_does_not_end_holds_up_its_repository_only_for_a_while
     runs.gate("hangs").set()
     await settle()
     assert sorted(runs.acked) == ["hangs", "next"] and dispatcher.running == 0
+
+
+async def test_a_finalize_task_goes_before_its_repository_backlog() -> None:
+    # A request waits for the finalize task (sign_metadata): it runs right after the
+    # turn running now, behind a queued refresh, ahead of the queued publishes.
+    runs = Runs()
+    dispatcher = FairDispatcher(runs.run, slots=1, reserved=0, batch_limit=2)
+    dispatcher.accept(("a", "app"), runs.delivery("running"))
+    for i in range(6):
+        dispatcher.accept(("a", "app"), runs.delivery(f"p{i}", "add_artifacts"))
+    dispatcher.accept(("a", "app"), runs.delivery("refresh", REFRESH_TASK, automatic=True))
+    dispatcher.accept(("a", "app"), runs.delivery("sign1", "sign_metadata"))
+    dispatcher.accept(("a", "app"), runs.delivery("sign2", "sign_metadata"))
+    await settle()
+    assert runs.started == ["running"]
+    for expected in (["refresh"], ["sign1"], ["sign2"], ["p0", "p1"]):
+        runs.gate(runs.started[-1]).set()
+        for task_id in runs.started:
+            runs.gate(task_id).set()
+        before = len(runs.started)
+        await settle()
+        assert runs.started[before:] == expected
+    await dispatcher.cancel()

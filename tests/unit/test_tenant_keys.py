@@ -41,6 +41,7 @@ STATE_BUILDERS = {
     "target_batch": tenant_keys.target_batch,
     "refresh_queued": tenant_keys.refresh_queued,
     "schedule": tenant_keys.schedule,
+    "finalizing": tenant_keys.finalizing,
 }
 OBJECT_BUILDERS = {
     "metadata_prefix": tenant_keys.metadata_prefix,
@@ -80,6 +81,12 @@ def test_no_tenant_key_enters_a_scanned_or_system_space(
         assert key not in SYSTEM_KEYS
         assert not key.startswith((tenant_keys.SYSTEM_PREFIX, tenant_keys.LEASE_PREFIX))
         assert not key.startswith(tenant_keys.TASK_PREFIX)
+        if owner[0] == "finalizing":
+            assert tenant_keys.parse_finalizing(key) == ref
+        else:
+            assert not key.startswith(tenant_keys.FINALIZE_PREFIX), key
+            with pytest.raises(ValueError):
+                tenant_keys.parse_finalizing(key)
         if owner[0] == "schedule":
             assert tenant_keys.parse_schedule(key) == ref
         else:

@@ -21,7 +21,7 @@ from tufsync.db import audit
 from tufsync.tasks.contract import TaskContext
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
-from tufsync.tasks.submit import submit_task
+from tufsync.tasks.submit import submit_once, submit_task
 
 Undo = Callable[[], Awaitable[object]]
 
@@ -86,6 +86,13 @@ class Acceptance:
         """The PENDING record, then the queue (the record is removed if the queue refuses)."""
         return await submit_task(
             self.ctx, name, self.actor.username, self.app, params.stored(), task_id=self.task_id
+        )
+
+    async def submit_once(self, name: TaskName, params: TaskParams) -> TaskRecord:
+        """:meth:`submit` for a task id another writer may submit too (see
+        :func:`tufsync.tasks.submit.submit_once`)."""
+        return await submit_once(
+            self.ctx, name, self.actor.username, self.app, params.stored(), self.task_id
         )
 
     async def undo(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -88,19 +89,57 @@ async def _heartbeat(held: HeldLock, done: asyncio.Event) -> None:
             return
 
 
-class _LocalQueue:
-    """In-process FIFO in front of a shared lock, so one coroutine per process polls it."""
+class _Turnstile:
+    """One holder at a time; urgent waiters go before the others, each kind in the
+    order it came (a plain FIFO when nobody is urgent)."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._held = False
+        self._waiters: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),
+            deque(),
+        )
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._held and not any(self._waiters):
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters[0 if urgent else 1]
+        queue.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed the turn as it was cancelled: pass it on
+            elif waiter in queue:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next waiter (urgent first), or free it."""
+        for queue in self._waiters:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+
+class _LocalQueue:
+    """In-process queue in front of a shared lock, so one coroutine per process polls it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[_Turnstile, int]] = {}
 
     @asynccontextmanager
-    async def turn(self, name: str, patience: float) -> AsyncIterator[None]:
-        lock, users = self._locks.get(name, (asyncio.Lock(), 0))
+    async def turn(self, name: str, patience: float, urgent: bool = False) -> AsyncIterator[None]:
+        lock, users = self._locks.get(name, (_Turnstile(), 0))
         self._locks[name] = (lock, users + 1)
         try:
             try:
-                await asyncio.wait_for(lock.acquire(), patience)
+                await asyncio.wait_for(lock.acquire(urgent), patience)
             except TimeoutError:
                 raise LockTimeout(name, patience) from None
             try:
@@ -127,6 +166,7 @@ async def hold_lock(
     wait: float | None = None,
     poll_max: float = 0.05,
     unless: Callable[[], Awaitable[bool]] | None = None,
+    urgent: bool = False,
 ) -> AsyncIterator[HeldLock]:
     """Wait up to ``wait`` seconds (default :data:`DEFAULT_WAIT`) for ``name``;
     hold it for the ``async with`` body; :class:`LockTimeout` when it stays taken.
@@ -141,6 +181,9 @@ async def hold_lock(
     that the previous holder already finished), sparing the state-store round
     trips of taking and releasing the lock. It must only answer True for a final
     fact, since it runs without the lock.
+
+    ``urgent`` waiters of this process go before the others in the in-process queue
+    (a request is waiting for the task; see :mod:`tufsync.operations.signing`).
     """
     if wait is None:
         wait = DEFAULT_WAIT
@@ -152,7 +195,7 @@ async def hold_lock(
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    async with _local.turn(name, wait):
+    async with _local.turn(name, wait, urgent):
         if unless is not None and await unless():
             raise LockNotNeeded(name)
         remaining = max(0.0, deadline - loop.time())

@@ -18,7 +18,10 @@ they waited for the lock side by side.
 The automatic refresh (``force_online_metadata_update`` queued by
 :mod:`tufsync.tasks.scheduler`) goes first in its repository's queue and may
 also use a few reserved slots that tenants' work never takes, so it is never
-starved, even when every slot runs another repository's long task.
+starved, even when every slot runs another repository's long task. A
+finalize task (``sign_metadata``: a request waits for it, see
+:mod:`tufsync.operations.signing`) goes next, before the repository's other
+queued work, so it waits at most for the turn running now.
 
 A delivery is acknowledged only after its task ended (SUCCESS or FAILURE);
 one whose runner failed or was cancelled (shutdown) is not, so it is
@@ -33,9 +36,12 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from tufsync.tasks.kinds import TaskName
+
 log = logging.getLogger(__name__)
 BATCHED = frozenset({"add_artifacts", "publish_artifacts", "remove_artifacts"})
 REFRESH_TASK = "force_online_metadata_update"
+URGENT = frozenset({str(TaskName.FINALIZE_SIGNING)})
 
 Repo = tuple[str, str]
 # Seconds a turn keeps its repository's later tasks waiting: past this, a task
@@ -63,6 +69,10 @@ class Delivery:
     @property
     def is_refresh(self) -> bool:
         return self.name == REFRESH_TASK and self.automatic
+
+    @property
+    def is_urgent(self) -> bool:
+        return self.name in URGENT
 
 
 @dataclass
@@ -143,6 +153,13 @@ class FairDispatcher:
         entry = self._repos.setdefault(repo, _Repo())
         if delivery.is_refresh:
             entry.queue.appendleft(delivery)
+        elif delivery.is_urgent:
+            ahead = 0
+            for queued in entry.queue:
+                if not (queued.is_refresh or queued.is_urgent):
+                    break
+                ahead += 1
+            entry.queue.insert(ahead, delivery)
         else:
             entry.queue.append(delivery)
         self._waiting += 1

@@ -139,6 +139,41 @@ class TaskRecords:
         await self.save(record)
         return record
 
+    async def create_once(
+        self, name: str, admin: str, app: str, params: dict[str, Any], task_id: str
+    ) -> tuple[TaskRecord, bool]:
+        """The PENDING record of ``task_id`` unless one exists; return the record as
+        stored and whether this call wrote it (two writers agreeing on an id, e.g. a
+        request and the sweep that finishes its work after a crash, make one task)."""
+        assert name in TASK_NAMES, name
+        record = TaskRecord(task_id, name, admin, app, params)
+        key = tenant_keys.task(task_id)
+        for _ in range(2):
+            if await self.state.set_if_absent(key, record.to_json(), ttl=RECORD_TTL):
+                return record, True
+            found = await self.get(task_id)
+            if found is not None:
+                return found, False
+        await self.save(record)  # an unreadable entry held the id: replaced
+        return record, True
+
+    async def wait_finished(self, task_id: str, seconds: float) -> TaskRecord | None:
+        """Poll the record until it is SUCCESS or FAILURE, at most ``seconds``; return it
+        as last read (None when missing). Cheap: one state-store read per poll, the
+        polls spaced from 20 ms up to half a second."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        delay = 0.02
+        while True:
+            record = await self.get(task_id)
+            if record is None or record.state in (SUCCESS, FAILURE):
+                return record
+            left = deadline - loop.time()
+            if left <= 0:
+                return record
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 1.5, 0.5)
+
     async def save(self, record: TaskRecord) -> None:
         record.updated_at = now_iso()
         await self.state.set(tenant_keys.task(record.task_id), record.to_json(), ttl=RECORD_TTL)

@@ -18,6 +18,7 @@ from datetime import datetime
 from tufsync import tenant_keys
 from tufsync.tasks.claims import sweep_orphan_claims
 from tufsync.tasks.contract import TaskContext
+from tufsync.tasks.drafts_sweep import sweep_signed_drafts
 from tufsync.tasks.expiry_watch import renew_expiring, warn_expiring
 from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.online_key_expiry import expire_unused
@@ -98,6 +99,7 @@ async def run_scheduler(services: TaskContext, interval: float) -> None:
             if token is not None:
                 report = await refresh_pass(services, services.tuf.clock())
                 await sweep_orphan_claims(services, min_age=CLAIM_MIN_AGE)
+                await sweep_signed_drafts(services)
                 await requeue_stale(
                     services, max(STALE_MIN_AGE, 2 * services.settings.task_redelivery_seconds)
                 )

@@ -45,6 +45,29 @@ async def submit_task(
     return record
 
 
+async def submit_once(
+    services: TaskContext, name: str, admin: str, app: str, params: dict[str, Any], task_id: str
+) -> TaskRecord:
+    """:func:`submit_task` for a task id more than one writer may submit: the record is
+    written only if absent, and queued in any case (a second message for a task is
+    harmless, see :mod:`tufsync.tasks.runner`)."""
+    record, created = await services.records.create_once(name, admin, app, params, task_id)
+    try:
+        await services.queue.submit(record.task_id)
+    except BaseException:
+        if created:
+            await services.records.delete(record.task_id)
+        raise
+    if created:
+        try:
+            await remember_task(services, admin, app, record.task_id)
+        except Exception:  # the task is accepted; only the status listing misses it
+            log.warning(
+                "could not add task %s to the recent tasks of %s/%s", record.task_id, admin, app
+            )
+    return record
+
+
 async def queue_created(services: TaskContext, record: TaskRecord) -> None:
     """Hand an already written PENDING record to the queue and list it as recent.
 

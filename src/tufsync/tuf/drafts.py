@@ -2,7 +2,10 @@
 
 A draft lives in the state store under ``tenant_keys.draft(ref, role)``. A
 root draft must meet two thresholds: the trusted root's (old keys) and its
-own (new keys); any other draft only its delegator's threshold.
+own (new keys); any other draft only its delegator's threshold. Before a
+signature that meets them is stored, the repository's finalize marker
+(``tenant_keys.finalizing(ref)``) names the task that will publish the draft,
+so a crash between the two never loses a met threshold (docs/design.md).
 """
 
 from __future__ import annotations
@@ -116,6 +119,29 @@ class Draft:
         )
 
 
+@dataclass(frozen=True)
+class Finalizing:
+    """The finalize marker: ``task_id`` publishes the draft(s) of ``role``."""
+
+    task_id: str
+    role: str
+
+    def to_json(self) -> str:
+        return json.dumps({"task_id": self.task_id, "role": self.role})
+
+    @classmethod
+    def from_json(cls, raw: str) -> Finalizing | None:
+        """The marker stored as ``raw``; None when it is not one."""
+        try:
+            data = json.loads(raw)
+            task_id, role = data["task_id"], data["role"]
+        except (ValueError, TypeError, KeyError):
+            return None
+        if not isinstance(task_id, str) or not isinstance(role, str) or not task_id:
+            return None
+        return cls(task_id, role)
+
+
 class DraftStore:
     """Drafts of one repository."""
 
@@ -142,6 +168,26 @@ class DraftStore:
 
     async def delete(self, role: str) -> None:
         await self.repo.state.delete(self.key(role))
+
+    @property
+    def finalizing_key(self) -> str:
+        return tenant_keys.finalizing(self.repo.ref)
+
+    async def mark_finalizing(self, marker: Finalizing) -> None:
+        """Name the task that publishes a draft whose threshold is being met."""
+        await self.repo.state.set(self.finalizing_key, marker.to_json())
+
+    async def finalizing(self) -> tuple[str, Finalizing | None] | None:
+        """The stored marker (its raw text and its reading), None when there is none."""
+        raw = await self.repo.state.get(self.finalizing_key)
+        return None if raw is None else (raw, Finalizing.from_json(raw))
+
+    async def unmark_finalizing(self, task_id: str) -> None:
+        """Remove the marker if it still names ``task_id`` (a later signature may have
+        named another task meanwhile)."""
+        found = await self.finalizing()
+        if found is not None and (found[1] is None or found[1].task_id == task_id):
+            await self.repo.state.delete_if_equals(self.finalizing_key, found[0])
 
     async def all(self, roles: list[str]) -> dict[str, Draft]:
         keys = {self.key(role): role for role in roles}

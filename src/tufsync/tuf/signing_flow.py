@@ -23,6 +23,7 @@ from tufsync.tuf.drafts import (
     Draft,
     DraftExpired,
     DraftStore,
+    Finalizing,
     Requirement,
     add_signature,
     progress_of,
@@ -31,7 +32,11 @@ from tufsync.tuf.drafts import (
 )
 from tufsync.tuf.errors import TufError
 from tufsync.tuf.repository import Repository, Trusted
-from tufsync.tuf.rotation import publish_root, require_top_level_verifies
+from tufsync.tuf.rotation import (
+    TargetsNotSignedForRoot,
+    publish_root,
+    require_top_level_verifies,
+)
 
 
 class NoDraft(TufError):
@@ -111,7 +116,11 @@ def published_with(role: str, drafts: dict[str, Draft]) -> dict[str, Draft]:
 
 
 async def sign(
-    repo: Repository, config: RepoConfig, role: str, signature: dict[str, Any]
+    repo: Repository,
+    config: RepoConfig,
+    role: str,
+    signature: dict[str, Any],
+    finalize_task: str | None = None,
 ) -> SignOutcome:
     """Verify and add one signature; say whether the draft can now be finalized.
 
@@ -121,6 +130,12 @@ async def sign(
     expired metadata). A root draft whose last signature arrived is refused with
     :class:`~tufsync.tuf.rotation.TargetsNotSignedForRoot` (the signature is kept)
     when the published offline targets would not verify under it.
+
+    When the signature completes the draft's group (what :func:`finalize` publishes
+    together), the finalize marker first names ``finalize_task``, then the signature
+    is stored: a crash in between leaves a marker the sweep drops (the group is not
+    complete), a crash after it a marker the sweep finishes
+    (:mod:`tufsync.tasks.drafts_sweep`).
     """
     store = DraftStore(repo)
     async with hold_lock(repo.state, store.lock_name, ttl=30, wait=30):
@@ -136,10 +151,21 @@ async def sign(
         md = draft.parsed()
         add_signature(md, signature, reqs)
         draft.metadata = md.to_dict()
-        await store.save(draft)
         progress = progress_of(md, reqs)
+        refused: TargetsNotSignedForRoot | None = None
         if role == "root" and progress.complete:
-            require_top_level_verifies(md.signed, trusted.targets, config.targets_online_key)
+            try:
+                require_top_level_verifies(md.signed, trusted.targets, config.targets_online_key)
+            except TargetsNotSignedForRoot as exc:
+                refused = exc  # the signature is kept; nothing is to be finalized
+        if finalize_task and progress.complete and refused is None:
+            drafts[role] = draft
+            group = published_with(role, drafts)
+            if not incomplete_roles(trusted, drafts, group):
+                await store.mark_finalizing(Finalizing(finalize_task, role))
+        await store.save(draft)
+        if refused is not None:
+            raise refused
         message = progress.message(role)
         if draft.note and not progress.complete:
             message += f" {draft.note}"

@@ -71,8 +71,14 @@ async def pending_signing(tenant: Tenant = Depends(tenant_from_query)) -> JSONRe
 
 @router.post("/sign", **task_route(SignRequest, 200, 400, 404))
 async def post_signature(call: TenantBody = Depends(query_tenant_json)) -> JSONResponse:
-    """Add one signature to a draft; finalize it once its threshold(s) are met."""
+    """Add one signature to a draft; finalize it once its threshold(s) are met.
+
+    The answer to the signature that meets the threshold comes once the new version
+    is published (or the finalize task failed: 400 with its sentence); past
+    ``finalize_wait_seconds`` it comes with the task id still running (docs/api.md).
+    """
     record = await call.accept(signing.accept_signature)
+    record = await signing.wait_finalized(call.tenant.services, record)
     return task_accepted(record, signing.finished_message(record.params["role"]))
 
 
