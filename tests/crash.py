@@ -109,9 +109,37 @@ class Crashable:
             listed.update(role["signed"]["targets"])
         return listed
 
-    def unfinished_tasks(self) -> list[str]:
-        import json
+    def registry_rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of a query on the registry database (``tufsync.db``)."""
+        conn = sqlite3.connect(self.data_dir / "tufsync.db")
+        try:
+            with conn:
+                return list(conn.execute(sql, args).fetchall())
+        finally:
+            conn.close()
 
+    def assert_listed_files_match(self, admin: str, app: str) -> None:
+        """Every path the app's published metadata lists has its file, with the listed
+        length and sha256 (what a client's download checks)."""
+        for listed_path, info in self.listed_targets(admin, app).items():
+            file = self.data_dir / "public" / listed_path
+            assert file.exists(), f"TUF lists {listed_path} but its file is missing"
+            data = file.read_bytes()
+            assert len(data) == info["length"], listed_path
+            assert hashlib.sha256(data).hexdigest() == info["hashes"]["sha256"], listed_path
+
+    def settle(self, seconds: float = 60.0) -> None:
+        """Wait until no task record is left unfinished."""
+        deadline = time.monotonic() + seconds
+        while self.unfinished_tasks():
+            assert time.monotonic() < deadline, self.unfinished_tasks()
+            time.sleep(0.05)
+
+    def wipe_task_records(self) -> None:
+        """Lose every task record, as a wiped state store does (server stopped)."""
+        self.state_rows("DELETE FROM state_entries WHERE key LIKE 'task:%'")
+
+    def unfinished_tasks(self) -> list[str]:
         rows = self.state_rows("SELECT value FROM state_entries WHERE key LIKE 'task:%'")
         records = [json.loads(r[0]) for r in rows]
         return [

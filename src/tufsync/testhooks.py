@@ -3,7 +3,9 @@
 ``TUFSYNC_TEST_PAUSE`` holds ``<task name>:<step>=<seconds>`` pairs separated
 by commas, e.g. ``bootstrap:writing=30``. Unset (always, outside tests) every
 pause is a no-op. The task runner names the running task; the step
-``writing`` sits inside each task's write section, after its first write.
+``writing`` sits inside each task's write section, after its first write;
+``published`` follows a publish or removal's metadata change, before the
+registry records it.
 Request code outside a task names its own point (``task=``), e.g.
 ``registry_delete:committed`` (a deletion committed, its removal not yet queued) or
 ``sign_request:threshold_met`` (a signature that meets its draft's threshold is

@@ -12,9 +12,7 @@ right after the commit.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,13 +32,6 @@ def crashable(tmp_path: Path) -> Iterator[Crashable]:
         yield node
     finally:
         node.stop()
-
-
-def _settle(node: Crashable, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while node.unfinished_tasks():
-        assert time.monotonic() < deadline, node.unfinished_tasks()
-        time.sleep(0.05)
 
 
 def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(
@@ -68,13 +59,10 @@ def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(
     thread.join(timeout=10)
     crashable.start()
     api.server = crashable.server  # type: ignore[assignment]
-    _settle(crashable)
+    crashable.settle()
     # The deletion committed: its removal from TUF still happens after the crash.
     assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
     new = b"new other bytes, another length"
     api.upload_ok(APP, "1.0", {"pkg.bin": new})
-    for listed_path, info in crashable.listed_targets(api.username, APP).items():
-        data = (crashable.data_dir / "public" / listed_path).read_bytes()
-        assert len(data) == info["length"], listed_path
-        assert hashlib.sha256(data).hexdigest() == info["hashes"]["sha256"], listed_path
+    crashable.assert_listed_files_match(api.username, APP)

@@ -9,11 +9,8 @@ committed is started again, by the claims sweep or by that refused upload.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
-import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,22 +33,6 @@ def crashable(tmp_path: Path) -> Iterator[Crashable]:
         yield node
     finally:
         node.stop()
-
-
-def _settle(node: Crashable, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while node.unfinished_tasks():
-        assert time.monotonic() < deadline, node.unfinished_tasks()
-        time.sleep(0.05)
-
-
-def _registry(node: Crashable, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(node.data_dir / "tufsync.db")
-    try:
-        with conn:
-            return list(conn.execute(sql).fetchall())
-    finally:
-        conn.close()
 
 
 def _published(node: Crashable) -> tuple[Api, str, str]:
@@ -80,20 +61,13 @@ def _delete_and_lose_the_removal(node: Crashable, api: Api, vid: str) -> None:
     node.wait_log("test pause at registry_delete:committed")
     node.kill()
     thread.join(timeout=10)
-    node.state_rows("DELETE FROM state_entries WHERE key LIKE 'task:%'")
+    node.wipe_task_records()
 
 
 def _restart(node: Crashable, api: Api) -> None:
     node.start()
     api.server = node.server  # type: ignore[assignment]
-    _settle(node)
-
-
-def _assert_consistent(node: Crashable, api: Api) -> None:
-    for listed_path, info in node.listed_targets(api.username, APP).items():
-        data = (node.data_dir / "public" / listed_path).read_bytes()
-        assert len(data) == info["length"], listed_path
-        assert hashlib.sha256(data).hexdigest() == info["hashes"]["sha256"], listed_path
+    node.settle()
 
 
 def test_a_removal_lost_with_the_state_store_is_run_again_by_the_claims_sweep(
@@ -106,9 +80,9 @@ def test_a_removal_lost_with_the_state_store_is_run_again_by_the_claims_sweep(
     # The claim outlived its task; the path has no row but TUF lists it: removed all the same.
     assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
-    assert _registry(crashable, "SELECT tuf_path FROM tuf_claims") == []
+    assert crashable.registry_rows("SELECT tuf_path FROM tuf_claims") == []
     api.upload_ok(APP, "1.0", {"pkg.bin": NEW})
-    _assert_consistent(crashable, api)
+    crashable.assert_listed_files_match(api.username, APP)
 
 
 def test_an_upload_over_a_path_tuf_still_lists_is_refused_and_restarts_the_removal(
@@ -118,7 +92,7 @@ def test_an_upload_over_a_path_tuf_still_lists_is_refused_and_restarts_the_remov
     api, vid, path = _published(crashable)
     _delete_and_lose_the_removal(crashable, api, vid)
     # Neither task nor claim is left (as an older claims sweep left it): only TUF knows.
-    _registry(crashable, "DELETE FROM tuf_claims")
+    crashable.registry_rows("DELETE FROM tuf_claims")
     _restart(crashable, api)
     assert path in crashable.listed_targets(api.username, APP)
     refused = api.upload(APP, "1.0", {"pkg.bin": NEW})
@@ -126,22 +100,22 @@ def test_an_upload_over_a_path_tuf_still_lists_is_refused_and_restarts_the_remov
     message = refused.json()["error"]
     assert f"Artifact {path} is still listed by TUF with other content" in message
     assert "its removal from TUF was started again (task " in message
-    _settle(crashable)
+    crashable.settle()
     assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
     api.upload_ok(APP, "1.0", {"pkg.bin": NEW})
-    _assert_consistent(crashable, api)
+    crashable.assert_listed_files_match(api.username, APP)
 
 
 def test_an_upload_of_the_listed_bytes_is_not_refused(crashable: Crashable) -> None:
     crashable.start(pause="registry_delete:committed=60")
     api, vid, path = _published(crashable)
     _delete_and_lose_the_removal(crashable, api, vid)
-    _registry(crashable, "DELETE FROM tuf_claims")
+    crashable.registry_rows("DELETE FROM tuf_claims")
     _restart(crashable, api)
     api.upload_ok(APP, "1.0", {"pkg.bin": OLD})  # what TUF lists: nothing to protect
     assert path in crashable.listed_targets(api.username, APP)
-    _assert_consistent(crashable, api)
+    crashable.assert_listed_files_match(api.username, APP)
 
 
 def test_a_removal_that_fails_after_the_deletion_keeps_its_claims_until_it_is_done(
@@ -160,7 +134,7 @@ def test_a_removal_that_fails_after_the_deletion_keeps_its_claims_until_it_is_do
     assert task["state"] == "FAILURE", task
     # The row is gone, TUF still lists the path: the claim stays, so no upload replaces it.
     assert path in crashable.listed_targets(api.username, APP)
-    assert _registry(crashable, "SELECT tuf_path FROM tuf_claims") == [(path,)]
+    assert crashable.registry_rows("SELECT tuf_path FROM tuf_claims") == [(path,)]
     refused = api.upload(APP, "1.0", {"pkg.bin": NEW})
     assert refused.status_code == 409, refused.text
     assert (crashable.data_dir / "public" / path).read_bytes() == OLD
@@ -170,4 +144,4 @@ def test_a_removal_that_fails_after_the_deletion_keeps_its_claims_until_it_is_do
     assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
     api.upload_ok(APP, "1.0", {"pkg.bin": NEW})
-    _assert_consistent(crashable, api)
+    crashable.assert_listed_files_match(api.username, APP)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tufsync import tenant_keys
+from tufsync import tenant_keys, testhooks
 from tufsync.audit_events import task_event
 from tufsync.db import audit, queries
 from tufsync.db.audit import AuditDetailError
@@ -266,6 +266,7 @@ async def _commit(
     if change.opened or change.staged:
         result = await change.commit()
         versions = result.versions
+        await testhooks.pause("published")
         if change.absorbed:  # release drafts published online: their rows are signed
             await reconcile_awaiting(ctx, change.repo, items[0].record.task_id)
         for item in _landed(items):

@@ -1,11 +1,12 @@
 """Registry operations that span the database and the object store.
 
 Uploads stage bytes privately, add rows, then move objects to their public
-keys; any failure removes what this request wrote. Deleting signed artifacts
-first starts their removal from TUF. A path that a queued TUF task will touch
-(a claim, see :class:`tufsync.db.models.TufClaim`) is neither overwritten nor
-deleted; the final step of uploads and deletions holds the admin's registry
-lock, so a deletion never removes a file a newer upload just placed.
+keys; any failure removes what this request wrote. Deleting artifacts the
+published TUF metadata lists first starts their removal from TUF. A path that
+a queued TUF task will touch (a claim, see :class:`tufsync.db.models.TufClaim`)
+is neither overwritten nor deleted; the final step of uploads and deletions
+holds the admin's registry lock, so a deletion never removes a file a newer
+upload just placed.
 """
 
 from __future__ import annotations
@@ -344,10 +345,10 @@ async def delete_artifacts(
 ) -> str | None:
     """Delete artifacts (all when ``indices`` is None) and, with them, the version.
 
-    A path a queued TUF task will touch is refused (409). Signed artifacts are
-    removed from TUF by a task (its id is returned), which claims their paths
-    until it has unlisted and deleted the files. Unsigned files are deleted
-    here, unless a newer upload already owns the path.
+    A path a queued TUF task will touch is refused (409). Artifacts the published
+    metadata lists (or marked signed) are removed from TUF by a task (its id is
+    returned), which claims their paths until it has unlisted and deleted the
+    files. Other files are deleted here, unless a newer upload already owns the path.
     """
     removal = _Removal(services, admin)
     async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
@@ -360,8 +361,8 @@ async def delete_artifacts(
             )
             paths = [a.tuf_path for a in chosen]
             await testhooks.pause("read", task="registry_delete")
-            signed_paths = await _unclaimed_signed(session, paths)
             app_name = version.app.name
+            in_tuf = await _to_remove_from_tuf(services, session, admin, app_name, paths)
             for artifact in chosen:
                 version.artifacts.remove(artifact)
             if indices is None:
@@ -369,18 +370,18 @@ async def delete_artifacts(
             else:
                 queries.touch(version)
             # The removal task deletes these files only after TUF no longer lists them.
-            await removal.claim(session, app_name, signed_paths, version_id=version_id)
+            await removal.claim(session, app_name, in_tuf, version_id=version_id)
         await testhooks.pause("committed", task="registry_delete")
-        await _delete_unsigned(services, paths, signed_paths)
+        await _delete_unsigned(services, paths, in_tuf)
     return await removal.queue()
 
 
 async def delete_app(services: TaskContext, owner_id: int, admin: str, app_id: str) -> str | None:
-    """Delete an app with its versions and files; TUF-signed artifacts leave TUF first
+    """Delete an app with its versions and files; artifacts TUF lists leave TUF first
     (by a task, whose id is returned), as ``/artifact/delete`` does.
 
     Like :func:`delete_artifacts` it holds the admin's registry lock, refuses (409)
-    when a queued TUF task will touch one of the app's paths, and claims the signed
+    when a queued TUF task will touch one of the app's paths, and claims the listed
     paths for the removal task in the same transaction as the row deletion.
     """
     removal = _Removal(services, admin)
@@ -392,26 +393,47 @@ async def delete_app(services: TaskContext, owner_id: int, admin: str, app_id: s
             require_app(app.name)
             versions = await queries.versions_of_app(session, app.id)
             paths = [a.tuf_path for v in versions for a in v.artifacts]
-            signed_paths = await _unclaimed_signed(session, paths)
             app_name = app.name
+            in_tuf = await _to_remove_from_tuf(services, session, admin, app_name, paths)
             for version in versions:
                 await session.delete(version)
             await session.delete(app)
-            await removal.claim(session, app_name, signed_paths, version_id="")
-        await _delete_unsigned(services, paths, signed_paths)
+            await removal.claim(session, app_name, in_tuf, version_id="")
+        await _delete_unsigned(services, paths, in_tuf)
     return await removal.queue()
 
 
-async def _unclaimed_signed(session: AsyncSession, paths: list[str]) -> list[str]:
-    """409 when a queued TUF task will touch one of ``paths``; else the TUF-signed ones."""
+async def _to_remove_from_tuf(
+    services: TaskContext, session: AsyncSession, admin: str, app_name: str, paths: list[str]
+) -> list[str]:
+    """409 when a queued TUF task will touch one of ``paths``; else those a removal
+    task must take out of TUF before their files go: the ones the published metadata
+    lists, and those marked signed.
+
+    What clients are told decides, not the row's mark alone: a crash between a
+    publish and the writing of its marks (docs/design.md, invariant 9) leaves a
+    listed path marked unsigned, and deleting its file plainly would break every
+    client's download of it
+    (https://theupdateframework.github.io/specification/latest/#fetch-target).
+    """
     refuse_claimed(await queries.claims_on(session, paths))
-    return await queries.signed_among(session, paths)
+    signed = await queries.signed_among(session, paths)
+    try:
+        listed = await listed_entries(services.tuf.repo(admin, app_name), paths)
+    except DeserializationError:
+        raise RegistryError(
+            409,
+            f"The published TUF metadata of app {app_name!r} cannot be read, so no path "
+            "it may list can be deleted; recover the repository first",
+        ) from None
+    return [p for p in paths if p in listed or p in signed]
 
 
 async def _delete_unsigned(
     services: TaskContext, paths: list[str], signed_paths: list[str]
 ) -> None:
-    """Delete the files of deleted unsigned artifacts (caller holds the registry lock)."""
+    """Delete the files of deleted artifacts that TUF neither lists nor marks signed
+    (caller holds the registry lock)."""
     for path in paths:
         if path not in signed_paths:
             await delete_file_unless_owned(services, path)
