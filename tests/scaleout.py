@@ -1,12 +1,16 @@
 """Fixtures for the scale-out parts: moto's S3 server, a fresh PostgreSQL database, Redis;
-and a running cluster of them (2 API processes, 2 workers) that test modules share."""
+a running cluster of them (2 API processes, 2 workers) that test modules share; and a
+proxy in front of PostgreSQL that loses a COMMIT's answer (:class:`PgProxy`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -163,3 +167,129 @@ def clients(cluster: Cluster) -> list[Api]:
     second.http = httpx.Client(base_url=cluster.apis[1].url, timeout=60)
     second.http.headers["Authorization"] = first.http.headers["Authorization"]
     return [first, second]
+
+
+class PgProxy:
+    """A TCP proxy in front of PostgreSQL that can lose a COMMIT's answer: a real
+    network fault between the server under test and a real database.
+
+    Armed with :meth:`lose_commit_answer`, the first connection that sends
+    ``marker`` (SQL text, e.g. the first ``INSERT INTO artifacts`` it prepares) and
+    then ``COMMIT`` gets its COMMIT through to PostgreSQL; when PostgreSQL answers
+    (the commit is durable) the proxy drops that connection instead of passing the
+    answer on. With ``then_cut_off`` every other connection is dropped too and new
+    ones are refused until :meth:`heal`: the database is unreachable.
+    """
+
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5432)) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.lost = threading.Event()
+        self._marker: bytes | None = None
+        self._cut_off_after = False
+        self._refusing = False
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, pg_url: str) -> str:
+        """``pg_url`` pointed at the proxy."""
+        return pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{self.port}")
+
+    def lose_commit_answer(self, marker: bytes, *, then_cut_off: bool = False) -> None:
+        with self._lock:
+            self._marker = marker
+            self._cut_off_after = then_cut_off
+            self.lost.clear()
+
+    def heal(self) -> None:
+        with self._lock:
+            self._refusing = False
+
+    def close(self) -> None:
+        self.listener.close()
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        with self._lock:
+            sockets, self._open = set(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._refusing:
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._open |= {client, server}
+            doomed = threading.Event()
+            threading.Thread(target=self._up, args=(client, server, doomed), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, doomed), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, doomed: threading.Event) -> None:
+        seen = b""
+        marked = False
+        while data := self._recv(client):
+            seen = (seen + data)[-4096:]
+            with self._lock:
+                if self._marker is not None and not marked and self._marker in seen:
+                    marked = True
+                if marked and self._marker is not None and b"COMMIT" in data:
+                    self._marker = None  # once
+                    doomed.set()
+            if not self._send(server, data):
+                break
+        self._end(client, server)
+
+    def _down(self, server: socket.socket, client: socket.socket, doomed: threading.Event) -> None:
+        while data := self._recv(server):
+            if doomed.is_set():  # the COMMIT's answer: PostgreSQL committed
+                with self._lock:
+                    self._refusing = self._cut_off_after
+                if self._cut_off_after:
+                    self._drop_all()
+                self.lost.set()
+                break
+            if not self._send(client, data):
+                break
+        self._end(client, server)
+
+    def _end(self, *sockets: socket.socket) -> None:
+        """Close both sides of a proxied connection (the other thread's recv ends)."""
+        with self._lock:
+            self._open -= set(sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    @staticmethod
+    def _recv(sock: socket.socket) -> bytes:
+        try:
+            return sock.recv(65536)
+        except OSError:
+            return b""
+
+    @staticmethod
+    def _send(sock: socket.socket, data: bytes) -> bool:
+        try:
+            sock.sendall(data)
+        except OSError:
+            return False
+        return True
+
+
+@pytest.fixture
+def pg_proxy() -> Iterator[PgProxy]:
+    proxy = PgProxy()
+    yield proxy
+    proxy.close()

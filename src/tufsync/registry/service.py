@@ -1,16 +1,17 @@
 """Registry operations that span the database and the object store.
 
 Uploads stage bytes privately, add rows, then move objects to their public
-keys; any failure removes what this request wrote. Deleting artifacts the
-published TUF metadata lists first starts their removal from TUF. A path that
-a queued TUF task will touch (a claim, see :class:`tufsync.db.models.TufClaim`)
-is neither overwritten nor deleted; the final step of uploads and deletions
-holds the admin's registry lock, so a deletion never removes a file a newer
-upload just placed.
+keys; any failure removes what this request wrote, unless its COMMIT may have
+landed (then its files stay). Deleting artifacts the published TUF metadata
+lists first starts their removal from TUF. A path that a queued TUF task will
+touch (a claim, see :class:`tufsync.db.models.TufClaim`) is neither overwritten
+nor deleted; the final step of uploads and deletions holds the admin's registry
+lock, so a deletion never removes a file a newer upload just placed.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -37,6 +38,8 @@ from tufsync.tasks.kinds import TaskName
 from tufsync.tasks.records import TaskRecord
 from tufsync.tasks.submit import queue_created
 from tufsync.tuf.listing import listed_entries, same_content
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(Exception):
@@ -109,14 +112,26 @@ async def upload_artifacts(
             staged[path] = await stage_file(storage, upload, limit, budget.guard)
             limit -= staged[path].length
         await _refuse_listed(services, admin, meta.app_name, staged)
-        async with (
-            hold_lock(services.state, tenant_keys.registry_lock(admin)),
-            services.transactions.begin() as tx,
-        ):
-            version_id, to_move = await tx.run(_write_rows, owner_id, meta, planned, staged, budget)
-            for source, target in to_move:
-                await storage.move(source, target)
-                moved.append(target)
+        async with hold_lock(services.state, tenant_keys.registry_lock(admin)):
+            committing = False
+            try:
+                async with services.transactions.begin() as tx:
+                    version_id, to_move = await tx.run(
+                        _write_rows, owner_id, meta, planned, staged, budget
+                    )
+                    for source, target in to_move:
+                        await storage.move(source, target)
+                        moved.append(target)
+                    committing = True
+            except BaseException as exc:
+                if not committing:
+                    raise
+                # The COMMIT failed, or only its answer was lost with the connection.
+                landed = await _commit_landed(services, version_id, staged, moved, exc)
+                if landed is not True:
+                    if landed is None:
+                        moved.clear()  # undecided: keep the files, the rows may exist
+                    raise
     except IntegrityError:
         await _undo(services, staged, moved)
         raise RegistryError(
@@ -289,6 +304,53 @@ def _write_rows(
     if target.app_id is not None:
         queries.touch_app(conn, app_id)
     return version_id, to_move
+
+
+async def _commit_landed(
+    services: TaskContext,
+    version_id: str,
+    staged: dict[str, StagedFile],
+    moved: list[str],
+    error: BaseException,
+) -> bool | None:
+    """Whether an upload's transaction committed although its COMMIT raised ``error``
+    (caller holds the registry lock): asked on a new connection, True when every
+    moved path has this version's row with the staged bytes, False when none has.
+
+    A lost connection can take the COMMIT's answer with it after the database
+    made it durable; undoing then would leave rows whose files are gone. None
+    when it cannot be decided (the check failed too, or some rows exist and
+    others do not): the caller keeps the files. A file without a row is listed
+    nowhere (no registry entry, no TUF target) and the next upload of its path
+    replaces it; a row without its file breaks every download of it
+    (docs/design.md invariant 9).
+    """
+    if not moved:
+        return False  # nothing was placed: nothing to keep
+    if not isinstance(error, Exception):
+        return None  # cancelled or exiting: no time to ask
+    try:
+        async with services.reads() as session:
+            rows = await queries.artifacts_by_path(session, moved)
+    except Exception:
+        log.warning(
+            "an upload's commit failed and whether it landed cannot be read; its files stay",
+            extra={"fields": {"event": "upload_commit_undecided"}},
+        )
+        return None
+    ours = {
+        path
+        for path, row in rows.items()
+        if row.version_id == version_id
+        and (row.sha256, row.length) == (staged[path].sha256, staged[path].length)
+    }
+    if len(ours) == len(moved):
+        log.warning(
+            "an upload's commit answer was lost with its connection, but the commit landed",
+            extra={"fields": {"event": "upload_commit_landed"}},
+        )
+        return True
+    return False if not ours else None
 
 
 async def _undo(services: TaskContext, staged: dict[str, StagedFile], moved: list[str]) -> None:
