@@ -88,7 +88,9 @@ async def upload_artifacts(
     app, version, artifact and catalogue rows, and moves the staged files to their
     public keys before it commits (any failure deletes what this request wrote).
     ``budget`` bounds what is stored (size limit, quota, disk reserve:
-    tufsync.registry.quota); without one it is measured here.
+    tufsync.registry.quota); without one it is measured here. When the COMMIT itself
+    fails, the files stay unless a new connection shows that no row landed
+    (:func:`_commit_landed`).
     """
     planned: dict[str, tuple[NamedUpload, str]] = {}
     for upload in files:
@@ -132,6 +134,7 @@ async def upload_artifacts(
                     if landed is None:
                         moved.clear()  # undecided: keep the files, the rows may exist
                     raise
+            placed, moved = moved, []  # committed: the rows own these files now
     except IntegrityError:
         await _undo(services, staged, moved)
         raise RegistryError(
@@ -144,7 +147,7 @@ async def upload_artifacts(
         await _undo(services, staged, moved)
         raise
     for path, file in staged.items():
-        if path not in moved:  # identical bytes were there already; a move consumed the rest
+        if path not in placed:  # identical bytes were there already; a move consumed the rest
             await storage.delete(file.staging_key)
     return version_id
 
