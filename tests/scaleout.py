@@ -124,9 +124,15 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(root: Path, s3: S3Endpoint, pg_url: str, redis_url: str) -> Iterator[Cluster]:
+def running_cluster(
+    root: Path,
+    s3: S3Endpoint,
+    pg_url: str,
+    redis_url: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Cluster]:
     """Scale-out mode for real: 2 API processes and 2 workers on Redis, PostgreSQL and S3
-    (moto), their files under ``root``."""
+    (moto), their files under ``root`` (``extra_env``: more settings for every process)."""
     env = {
         "TUFSYNC_REDIS_URL": redis_url,
         "TUFSYNC_DATABASE_URL": pg_url,
@@ -137,6 +143,7 @@ def running_cluster(root: Path, s3: S3Endpoint, pg_url: str, redis_url: str) -> 
         "TUFSYNC_TASK_REDELIVERY_SECONDS": "3",
         "TUFSYNC_LOG_LEVEL": "warning",
         **s3.env(),
+        **(extra_env or {}),
     }
     subprocess.run(
         [sys.executable, "-m", "tufsync", "db", "upgrade"],

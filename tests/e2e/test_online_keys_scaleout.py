@@ -11,6 +11,7 @@ python-tuf's ngclient and tuf-js then download what was signed.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,10 +37,12 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, s3: S3Endpoint, pg_url: str
 ) -> Iterator[Cluster]:
     """One cluster for the module (each test uses admins of its own): a start costs
-    about 10 s on 2 cores."""
+    about 10 s on 2 cores. Its scheduler passes every 0.5 s, so offline roles near
+    their expiry get their renewal drafts within seconds (every 20 passes)."""
     with flushed_redis_db() as redis_url:
         root = tmp_path_factory.mktemp("keys-cluster")
-        with running_cluster(root, s3, pg_url, redis_url) as started:
+        fast = {"TUFSYNC_REFRESH_INTERVAL_SECONDS": "0.5"}
+        with running_cluster(root, s3, pg_url, redis_url, fast) as started:
             yield started
 
 
@@ -157,3 +160,30 @@ def test_offline_role_releases_across_processes(cluster: Cluster, tmp_path: Path
     assert httpx.get(f"{public}/{paths[0]}").content == b"offline 1.0"
     again = tufjs(api[0], app, js, paths[1:])
     assert again["results"][0]["ok"], again
+
+
+def test_offline_role_gets_its_renewal_draft_across_processes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """An offline role expiring within the renewal horizon (the expiry-warning horizon,
+    30 days) gets a renewal draft from the scheduler, which its holders sign."""
+    api = clients(cluster)
+    app = "renew"
+    holders: list[Signer] = [CryptoSigner.generate_ed25519() for _ in range(2)]
+    setup = offline_role(api[0], app, holders, 2, key_dir=cluster.key_dir, days=10)
+    api[1].bootstrap_ok(setup.payload)
+    deadline = time.monotonic() + 30
+    drafts: dict[str, Any] | None = None
+    while drafts is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+        drafts = api[0].get("/tuf/v1/metadata/sign", params={"appName": app}).json()["data"]
+    assert drafts is not None, "no renewal draft within 30 s"
+    renewal, trusted = drafts["metadata"]["default"], drafts["metadata"]["trusted_default"]
+    assert renewal["signed"]["version"] == 2
+    assert renewal["signed"]["targets"] == trusted["signed"]["targets"]
+    assert renewal["signed"]["expires"] > trusted["signed"]["expires"]
+    _signed_by_both(api, app, holders)
+    public = cluster.apis[0].public_url
+    published = httpx.get(f"{public}/tuf_metadata/{api[0].username}/{app}/2.default.json")
+    assert published.status_code == 200
+    assert published.json()["signed"]["expires"] == renewal["signed"]["expires"]
