@@ -1,4 +1,5 @@
-"""Shared fixtures: one real tufsync server per test session (embedded mode)."""
+"""Shared fixtures: one real tufsync server per test session (embedded mode), and a
+server of a test's own that the test may SIGKILL (``crashable``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.crash import Crashable
 from tests.support import Api, FakeClock, ServerProcess, run_server, unique_name
 
 pytest_plugins = ["tests.scaleout"]
 
 UPLOAD_LIMIT = 4 * 1024 * 1024
+
+
+@pytest.fixture
+def crashable(tmp_path: Path) -> Iterator[Crashable]:
+    """An embedded server in ``tmp_path/data`` the test starts, kills and restarts."""
+    node = Crashable(tmp_path / "data")
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,25 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.crash import Crashable
 from tests.support import Api, ceremony, unique_name
 
 APP = "delcrash"
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Crashable]:
-    node = Crashable(tmp_path / "data")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def test_sigkill_after_a_deletion_commits_keeps_tuf_and_files_consistent(

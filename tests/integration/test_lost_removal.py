@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.crash import Crashable
 from tests.support import Api, ceremony, unique_name
@@ -24,15 +22,6 @@ from tufsync import tenant_keys
 APP = "lostrm"
 OLD = b"old signed bytes"
 NEW = b"new other bytes, another length"
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Crashable]:
-    node = Crashable(tmp_path / "data")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _published(node: Crashable) -> tuple[Api, str, str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ from tests.support import Api, OfflineRole, offline_role, sign_pending, unique_n
 from tufsync.keyholder.verify import verify_download
 
 APP = "signwait"
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Crashable]:
-    node = Crashable(tmp_path / "data")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _offline_app(api: Api, app: str) -> OfflineRole:

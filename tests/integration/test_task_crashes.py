@@ -14,11 +14,9 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata, Root
@@ -29,15 +27,6 @@ from tufsync import tenant_keys
 from tufsync.keyholder.verify import verify_download
 
 TAKEOVER_SECONDS = 10.0
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Crashable]:
-    node = Crashable(tmp_path / "data")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def login(node: Crashable, api: Api | None = None) -> Api:

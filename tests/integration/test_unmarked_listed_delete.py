@@ -11,24 +11,10 @@ publish right after its metadata change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.crash import Crashable
 from tests.support import Api, ceremony, unique_name
 
 APP = "unmarked"
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Crashable]:
-    node = Crashable(tmp_path / "data")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def _listed_but_unmarked(node: Crashable) -> tuple[Api, str, str]:
