@@ -88,7 +88,25 @@ async def test_usage_follows_every_insert_and_delete(engine: AsyncEngine) -> Non
         before = App(id=queries.new_id(), owner_id=alice.id, name="before")
         session.add(before)
         await session.flush()
-        session.add(version(before.id, "0.1", [7, 8]))
+        old = version(before.id, "0.1", [])
+        session.add(old)
+        await session.flush()
+        for i, length in enumerate((7, 8)):  # the artifacts table as of 0006, not the model's
+            await session.execute(
+                text(
+                    "INSERT INTO artifacts (version_id, platform, arch, package, length, "
+                    "sha256, sha512, tuf_path, tuf_signed) VALUES (:v, '', '', '.bin', :n, "
+                    ":h, :h2, :p, :f)"
+                ),
+                {
+                    "v": old.id,
+                    "n": length,
+                    "h": "a" * 64,
+                    "h2": "b" * 128,
+                    "f": False,
+                    "p": f"{queries.new_id()}/0.1-{i}.bin",
+                },
+            )
     await migrate(engine, "head")
     assert await counts(sessions, alice.id) == (15, 15)  # backfilled
 
