@@ -27,8 +27,8 @@ from tufsync.keyholder.verify import verify_download
 
 pytestmark = pytest.mark.slow
 APP = "mix"
-CYCLES = 20
-BUDGET_SECONDS = 120.0
+CYCLES = 10
+BUDGET_SECONDS = 60.0
 SETTLE_SECONDS = 15.0
 
 

@@ -24,7 +24,7 @@ MIB = 1024 * 1024
 SIZE = 512 * MIB
 RATE = MIB  # bytes per second
 READ = 64 * 1024
-SECONDS = 20.0
+SECONDS = 12.0
 
 
 def rss(server: ServerProcess) -> int:
