@@ -56,11 +56,32 @@ class RotationPending(TufInputError):
 @dataclass
 class _DraftBase:
     """What an opened draft started from: the stored draft (None: the trusted version)
-    and its canonical ``signed`` bytes, to tell whether the change altered it."""
+    as parsed and as stored (``raw``, to tell whether it changed meanwhile), and its
+    canonical ``signed`` bytes, to tell whether this change altered it."""
 
     stored: Draft | None
+    raw: str | None
     payload: bytes
     trusted_version: int
+
+
+def _parse_drafts(raws: dict[str, str | None]) -> dict[str, Draft]:
+    return {role: Draft.from_json(raw) for role, raw in raws.items() if raw is not None}
+
+
+def _draft_and_payload(draft: Draft) -> tuple[Metadata[Targets], bytes]:
+    md: Metadata[Targets] = draft.parsed()
+    return md, canonical_bytes(md)
+
+
+def _same_base(found: str | None, base: _DraftBase) -> bool:
+    """True when the draft stored now (``found``) is not the one the change opened
+    from (``base`` was the trusted version: a draft of the same trusted version
+    appeared meanwhile)."""
+    if found is None:
+        return False
+    draft = Draft.from_json(found)
+    return draft.trusted_version == base.trusted_version
 
 
 class MetadataChange:
@@ -171,14 +192,13 @@ class MetadataChange:
         change, so nothing it lists is lost; the draft goes at commit."""
         if self.config.is_bin(role):  # hash bins share the online targets keys
             return trusted
-        pending = await DraftStore(self.repo).get(role)
-        if (
-            pending is None
-            or pending.kind != RELEASE
-            or pending.trusted_version != trusted.signed.version
-        ):
+        raw = await DraftStore(self.repo).get_raw(role)
+        if raw is None:
             return trusted
-        md: Metadata[Targets] = pending.parsed()
+        pending = await asyncio.to_thread(Draft.from_json, raw)
+        if pending.kind != RELEASE or pending.trusted_version != trusted.signed.version:
+            return trusted
+        md: Metadata[Targets] = await asyncio.to_thread(pending.parsed)
         md.signatures.clear()
         md.signed.version = trusted.signed.version
         self.absorbed.add(role)
@@ -199,28 +219,40 @@ class MetadataChange:
         if trusted_version is None:
             raise TufInputError(f"role {role!r} is not delegated in this repository")
         store = DraftStore(self.repo)
-        for blocking in dict.fromkeys(("targets", role)):
-            pending = await store.get(blocking)
-            if pending is not None and pending.kind != RELEASE:
+        raws = {name: await store.get_raw(name) for name in dict.fromkeys(("targets", role))}
+        # Parsing and canonicalising a draft of thousands of targets is CPU work: in a
+        # worker thread (docs/design.md invariant 8).
+        drafts = await asyncio.to_thread(_parse_drafts, raws)
+        for blocking, pending in drafts.items():
+            if pending.kind != RELEASE:
                 raise RotationPending(
                     f"a key rotation of role {blocking!r} awaits signatures; sign it or cancel "
                     "it (POST /tuf/v1/metadata/sign, POST /tuf/v1/metadata/sign/delete) "
                     f"before changing role {role!r}"
                 )
-        stored = await store.get(role)
+        stored = drafts.get(role)
         if stored is not None and stored.trusted_version == trusted_version:
-            md: Metadata[Targets] = stored.parsed()
+            md, payload = await asyncio.to_thread(_draft_and_payload, stored)
+            raw = raws[role]
         else:
-            stored = None
+            stored, raw = None, None
             current = await self.current_role(role)
             if current is None:
                 raise TufInputError(f"metadata of role {role!r} is missing from the store")
-            md = Metadata.from_dict(copy.deepcopy(current.to_dict()))
-            md.signatures.clear()
-            self._bump(md, role)
-        self._draft_bases[role] = _DraftBase(stored, canonical_bytes(md), trusted_version)
+            md, payload = await asyncio.to_thread(self._next_version, current, role)
+        self._draft_bases[role] = _DraftBase(stored, raw, payload, trusted_version)
         self.staged[role] = md
         return md
+
+    def _next_version(
+        self, current: Metadata[Targets], role: str
+    ) -> tuple[Metadata[Targets], bytes]:
+        """A copy of ``current`` with version + 1, a fresh expiry and no signatures,
+        and its canonical ``signed`` bytes."""
+        md: Metadata[Targets] = Metadata.from_dict(copy.deepcopy(current.to_dict()))
+        md.signatures.clear()
+        self._bump(md, role)
+        return md, canonical_bytes(md)
 
     async def current_role(self, role: str) -> Metadata[Targets] | None:
         """The version of ``role`` this change would publish now: opened, else the
@@ -231,13 +263,15 @@ class MetadataChange:
         if role in self.staged:
             return self.staged[role]
         if not self.can_sign(role):
-            pending = await DraftStore(self.repo).get(role)
+            raw = await DraftStore(self.repo).get_raw(role)
+            pending = None if raw is None else await asyncio.to_thread(Draft.from_json, raw)
             if (
                 pending is not None
                 and pending.kind == RELEASE
                 and pending.trusted_version == self.trusted_version(role)
             ):
-                return pending.parsed()
+                parsed: Metadata[Targets] = await asyncio.to_thread(pending.parsed)
+                return parsed
         if role == "targets":
             return self.trusted.targets
         meta = self.trusted.snapshot.signed.meta.get(f"{role}.json")
@@ -383,54 +417,49 @@ class MetadataChange:
         async with hold_lock(self.repo.state, store.lock_name, ttl=30, wait=30):
             for role, md in self.staged.items():
                 base = self._draft_bases[role]
-                found = await store.get(role)
-                stored = (
-                    found
-                    if found is not None and found.trusted_version == base.trusted_version
-                    else None
-                )
-                if (stored is None) != (base.stored is None) or (
-                    stored is not None
-                    and (stored.kind != RELEASE or canonical_bytes(stored.parsed()) != base.payload)
+                found = await store.get_raw(role)
+                if found != base.raw and (
+                    base.raw is not None or await asyncio.to_thread(_same_base, found, base)
                 ):
                     raise TufInputError(
                         f"the draft of role {role!r} changed while this change was made; "
                         "nothing was staged: try again"
                     )
                 staged[role] = md.signed.version
-                # A fresh draft is always stored, even when only its version and expiry
-                # moved (a renewal); a stored one only when this change altered it.
-                if stored is not None and canonical_bytes(md) == base.payload:
-                    continue
-                dropped = sorted(md.signatures)
-                md.signatures.clear()
-                if stored is not None:
-                    md.signed.expires = expiry_after(
-                        self.repo.engine.clock(), self.config.expiration_days(role)
-                    )
-                await asyncio.to_thread(self._sign_online_share, md, role)
-                dropped = [k for k in dropped if k not in md.signatures]
-                notes = [self.notes[role]] if role in self.notes else []
-                if dropped:
-                    notes.append(
-                        f"The {role} draft changed (version {md.signed.version}); the signatures "
-                        f"by {dropped} were over its old content and were dropped: sign it again."
-                    )
-                # A renewal draft stays one until a release changes what it lists.
-                renewal = role in self.renewals or (
-                    stored is not None and stored.renewal and role in self.notes
-                )
-                await store.save(
-                    Draft(
-                        role,
-                        md.to_dict(),
-                        base.trusted_version,
-                        RELEASE,
-                        " ".join(notes),
-                        renewal=renewal,
-                    )
-                )
+                raw = await asyncio.to_thread(self._draft_to_store, role, md, base)
+                if raw is not None:
+                    await store.save_raw(role, raw)
         return staged
+
+    def _draft_to_store(self, role: str, md: Metadata[Targets], base: _DraftBase) -> str | None:
+        """The draft of ``role`` to store, serialised, or None when this change left a
+        stored draft as it was. A fresh draft is always stored, even when only its
+        version and expiry moved (a renewal). Pure CPU work, run in a worker thread."""
+        stored = base.stored
+        if stored is not None and canonical_bytes(md) == base.payload:
+            return None
+        dropped = sorted(md.signatures)
+        md.signatures.clear()
+        if stored is not None:
+            md.signed.expires = expiry_after(
+                self.repo.engine.clock(), self.config.expiration_days(role)
+            )
+        self._sign_online_share(md, role)
+        dropped = [k for k in dropped if k not in md.signatures]
+        notes = [self.notes[role]] if role in self.notes else []
+        if dropped:
+            notes.append(
+                f"The {role} draft changed (version {md.signed.version}); the signatures "
+                f"by {dropped} were over its old content and were dropped: sign it again."
+            )
+        # A renewal draft stays one until a release changes what it lists.
+        renewal = role in self.renewals or (
+            stored is not None and stored.renewal and role in self.notes
+        )
+        draft = Draft(
+            role, md.to_dict(), base.trusted_version, RELEASE, " ".join(notes), renewal=renewal
+        )
+        return draft.to_json()
 
     def _sign_online_share(self, md: Metadata[Targets], role: str) -> None:
         """Sign ``md`` with each of ``role``'s keys the server holds online (fewer than

@@ -159,6 +159,14 @@ class DraftStore:
         raw = await self.repo.state.get(self.key(role))
         return None if raw is None else Draft.from_json(raw)
 
+    async def get_raw(self, role: str) -> str | None:
+        """The stored draft of ``role`` as stored (parse it off the event loop)."""
+        return await self.repo.state.get(self.key(role))
+
+    async def save_raw(self, role: str, raw: str) -> None:
+        """Store ``raw``, a :meth:`Draft.to_json` of ``role``'s draft."""
+        await self.repo.state.set(self.key(role), raw)
+
     async def create(self, draft: Draft) -> bool:
         """Store a new draft; False when one already exists for the role."""
         return await self.repo.state.set_if_absent(self.key(draft.role), draft.to_json())
