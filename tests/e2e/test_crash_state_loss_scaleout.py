@@ -63,11 +63,14 @@ def terminate_connections(cluster: Cluster) -> int:
     return len(rows)
 
 
-def registry_rows(cluster: Cluster) -> list[tuple[str, int, str, bool]]:
+def registry_rows(cluster: Cluster, admin: str) -> list[tuple[str, int, str, bool]]:
+    """The artifact rows of ``admin``'s app (the session's database is shared with the
+    other scale-out tests, whose files live in their own clusters' storage)."""
     rows = asyncio.run(
         _pg(_dsn(cluster), "SELECT tuf_path, length, sha256, tuf_signed FROM artifacts")
     )
-    return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    prefix = f"{APP}-{admin}/"
+    return [(r[0], r[1], r[2], bool(r[3])) for r in rows if str(r[0]).startswith(prefix)]
 
 
 def listing(public: str, admin: str) -> dict[str, dict[str, Any]]:
@@ -90,7 +93,7 @@ def check(cluster: Cluster, admin: str, root: Path, work: Path) -> dict[str, int
         assert data.status_code == 200, f"TUF lists {path} but its file is missing"
         assert len(data.content) == info["length"], path
         assert hashlib.sha256(data.content).hexdigest() == info["hashes"]["sha256"], path
-    rows = registry_rows(cluster)
+    rows = registry_rows(cluster, admin)
     for path, length, sha256, signed in rows:
         data = httpx.get(f"{public}/{path}")
         assert data.status_code == 200, f"registry row {path} has no file"
