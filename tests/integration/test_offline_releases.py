@@ -213,3 +213,49 @@ def test_an_update_asked_for_an_offline_role_is_a_renewal_draft(api: Api) -> Non
     answer = sign_pending(api, app, "default", setup.holders[0])
     assert api.wait_task(answer.json()["data"]["task_id"])["state"] == "SUCCESS"
     assert _pending(api, app)["data"] is None
+
+
+def _pem_signer() -> tuple[CryptoSigner, bytes]:
+    """An ed25519 signer and its private key as the online key folder holds it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+    from securesystemslib.signer import SSlibKey
+
+    private = Ed25519PrivateKey.generate()
+    key = SSlibKey.from_crypto(private.public_key())
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return CryptoSigner(private, key), pem
+
+
+def test_a_role_follows_the_keys_the_operator_installs_and_removes(
+    api: Api, tmp_path: Path
+) -> None:
+    """No flag: installing the role's key in the tenant's folder makes the next change
+    publish the pending release draft; removing it makes releases drafts again."""
+    from tufsync import tenant_keys
+
+    app = f"{APP}h"
+    holder, pem = _pem_signer()
+    setup = offline_role(api, app, [holder], 1)
+    api.bootstrap_ok(setup.payload)
+    first = _publish(api, app, "1.0", "a.deb", b"waits for the holder")
+    assert first["result"]["details"]["awaiting_signatures"] == {"default": 2}
+
+    folder = tenant_keys.key_folder(api.server.key_dir, tenant_keys.TenantRef(api.username, app))
+    key_file = folder / holder.public_key.keyid
+    key_file.write_bytes(pem)
+    second = _publish(api, app, "2.0", "a.deb", b"the key is online now")
+    assert "awaiting_signatures" not in second["result"]["details"], second
+    assert _pending(api, app)["data"] is None
+    root = _trusted_root(tmp_path, setup)
+    for version in ("1.0", "2.0"):
+        _download(api, app, root, f"{app}-{api.username}/{app}-{version}.deb", tmp_path / version)
+        assert _row(api, app, version)["TufSigned"] is True
+
+    key_file.unlink()
+    third = _publish(api, app, "3.0", "a.deb", b"offline again")
+    assert third["result"]["details"]["awaiting_signatures"] == {"default": 3}
