@@ -66,3 +66,26 @@ def test_deleting_the_app_of_a_listed_artifact_marked_unsigned_removes_it_from_t
     crashable.settle()
     assert path not in crashable.listed_targets(api.username, APP)
     assert not (crashable.data_dir / "public" / path).exists()
+
+
+def test_a_lost_removal_from_tuf_leaves_no_row_marked_signed(crashable: Crashable) -> None:
+    """``POST /tuf/v1/artifacts/delete`` killed once its change is public, its task record
+    lost: the start-up sweep of its claims unsigns the row TUF no longer lists."""
+    crashable.start(pause="remove_artifacts:published=60")
+    assert crashable.server is not None
+    api = Api(crashable.server, unique_name("ur"))
+    api.bootstrap_ok(ceremony(crashable.data_dir / "keys", api.username, APP).payload)
+    vid = api.upload_ok(APP, "1.0", {"pkg.bin": b"signed, then removed"})
+    api.publish_ok(vid, "1.0")
+    path = f"{APP}-{api.username}/{APP}-1.0.bin"
+    body = {"id": vid, "app_name": APP, "version": "1.0", "artifacts_to_delete": ["0"]}
+    assert api.post("/tuf/v1/artifacts/delete", json=body).status_code == 202
+    crashable.wait_log("test pause at remove_artifacts:published")
+    crashable.kill()
+    crashable.wipe_task_records()
+    crashable.start()
+    crashable.settle()
+    assert path not in crashable.listed_targets(api.username, APP)
+    sql = "SELECT tuf_signed FROM artifacts WHERE tuf_path = ?"
+    assert crashable.registry_rows(sql, path) == [(0,)]
+    assert crashable.registry_rows("SELECT tuf_path FROM tuf_claims") == []

@@ -62,6 +62,7 @@ async def sweep_orphan_claims(services: TaskContext, min_age: float = 0.0) -> in
     if orphans:
         orphaned = sorted(p for p, t in claims.items() if t not in live)
         await _resume_removals(services, orphaned)
+        await _unsign_unlisted(services, orphaned)
         await services.transactions.run(queries.release_claims, orphans)
         log.warning("released path claims of %d ended or lost task(s)", len(orphans))
     return len(orphans)
@@ -88,6 +89,32 @@ async def _unfinished_removals(
         if listed:
             found[(admin, app)] = listed
     return found
+
+
+async def _unsign_unlisted(services: TaskContext, paths: list[str]) -> None:
+    """Mark unsigned the rows among ``paths`` (claimed by lost tasks) marked signed that
+    the published metadata no longer lists: a removal from TUF lost after its change
+    was published but before its marks were written (docs/design.md invariant 9).
+    A listed path marked unsigned (a publish lost the same way) needs nothing here:
+    deletions and uploads decide from what TUF lists, and publishing it again marks it."""
+    async with services.reads() as session:
+        rows = await queries.artifacts_by_path(session, paths)
+    by_repo: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path, row in rows.items():
+        owner = owner_of_path(path)
+        if owner is not None and row.tuf_signed:
+            by_repo[owner].append(path)
+    unsigned: list[str] = []
+    for (admin, app), repo_paths in by_repo.items():
+        try:
+            listed = await listed_entries(services.tuf.repo(admin, app), repo_paths)
+        except Exception:  # unreadable metadata: leave the marks for a later pass
+            log.exception("could not read the published metadata of %s/%s", admin, app)
+            continue
+        unsigned += [path for path in repo_paths if path not in listed]
+    if unsigned:
+        await services.transactions.run(queries.mark_unsigned, unsigned)
+        log.warning("%d row(s) of lost tasks unsigned: TUF no longer lists them", len(unsigned))
 
 
 async def _resume_removals(services: TaskContext, paths: list[str]) -> None:
