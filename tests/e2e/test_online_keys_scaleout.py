@@ -95,7 +95,11 @@ def _signed_by_both(api: list[Api], app: str, holders: list[Signer]) -> dict[str
     assert "1/2 signatures collected" in first.json()["error"]
     done = sign_pending(api[0], app, "default", holders[1])
     assert done.status_code == 200, done.text
+    # Answered once a worker published it: no draft is left for the signing queue.
+    queue = api[1].get("/tuf/v1/metadata/sign", params={"appName": app}).json()
+    assert queue["data"] is None, queue
     finished = api[1].wait_task(done.json()["data"]["task_id"])
+    assert finished["state"] == "SUCCESS" and done.elapsed.total_seconds() < 30, finished
     assert finished["state"] == "SUCCESS", finished
     return finished
 
