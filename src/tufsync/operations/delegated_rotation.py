@@ -28,7 +28,7 @@ from tufsync.tasks.records import TaskRecord
 from tufsync.tuf.config import RepoConfig
 from tufsync.tuf.delegated_rotation import StagedDrafts, publish_delegated, stage_delegated_rotation
 from tufsync.tuf.drafts import Draft
-from tufsync.tuf.errors import OnlineKeysMissing, TufInputError
+from tufsync.tuf.errors import TufInputError
 from tufsync.tuf.listing import listed_entries
 from tufsync.tuf.repository import Repository
 from tufsync.tuf.signing_flow import draft_roles
@@ -92,9 +92,6 @@ async def _staged(
         return await stage_delegated_rotation(
             repo, config, trusted, body, ctx.tuf.keys, ctx.tuf.clock()
         )
-    except OnlineKeysMissing as exc:
-        # The dashboard shows ``message``: say which key is missing and how to fix it.
-        raise bad_request(str(exc), str(exc)) from None
     except TufInputError as exc:
         raise bad_request(str(exc), "Metadata Update Failed") from None
 

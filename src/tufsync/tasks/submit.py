@@ -36,13 +36,17 @@ async def submit_task(
         # Not accepted: no PENDING record may outlive the failed request.
         await services.records.delete(record.task_id)
         raise
-    try:
-        await remember_task(services, admin, app, record.task_id)
-    except Exception:  # the task is accepted; only the status listing misses it
-        log.warning(
-            "could not add task %s to the recent tasks of %s/%s", record.task_id, admin, app
-        )
+    await _listed_as_recent(services, admin, app, record.task_id)
     return record
+
+
+async def _listed_as_recent(services: TaskContext, admin: str, app: str, task_id: str) -> None:
+    """Add an accepted task to the repository's recent tasks; a failure only costs the
+    status listing, never the task."""
+    try:
+        await remember_task(services, admin, app, task_id)
+    except Exception:
+        log.warning("could not add task %s to the recent tasks of %s/%s", task_id, admin, app)
 
 
 async def submit_once(
@@ -59,12 +63,7 @@ async def submit_once(
             await services.records.delete(record.task_id)
         raise
     if created:
-        try:
-            await remember_task(services, admin, app, record.task_id)
-        except Exception:  # the task is accepted; only the status listing misses it
-            log.warning(
-                "could not add task %s to the recent tasks of %s/%s", record.task_id, admin, app
-            )
+        await _listed_as_recent(services, admin, app, record.task_id)
     return record
 
 
@@ -80,15 +79,7 @@ async def queue_created(services: TaskContext, record: TaskRecord) -> None:
         await services.queue.submit(record.task_id)
     except Exception:
         log.warning("task %s is recorded but not queued; the stale-task pass will", record.task_id)
-    try:
-        await remember_task(services, record.admin, record.app, record.task_id)
-    except Exception:  # the task is accepted; only the status listing misses it
-        log.warning(
-            "could not add task %s to the recent tasks of %s/%s",
-            record.task_id,
-            record.admin,
-            record.app,
-        )
+    await _listed_as_recent(services, record.admin, record.app, record.task_id)
 
 
 async def recent_task_ids(services: TaskContext, admin: str, app: str) -> list[str]:

@@ -109,7 +109,7 @@ class MetadataChange:
         # Roles the server cannot sign, opened as drafts for their key holders.
         self.staged: dict[str, Metadata[Targets]] = {}
         self._draft_bases: dict[str, _DraftBase] = {}
-        self._signable: dict[str, bool] = {}
+        self._signable: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._loaded: dict[tuple[str, tuple[str, ...]], list[TenantSigner]] = {}
         # Release drafts published by this change (their roles can be signed online now).
         self.absorbed: set[str] = set()
@@ -138,26 +138,31 @@ class MetadataChange:
         """Whether the server's online keys meet ``role``'s threshold, decided from the
         keys it holds now (not from a flag): targets by the repository's settings,
         a delegated role by loading its online signers."""
-        if role not in self._signable:
-            if role == "targets":
-                self._signable[role] = self.config.targets_online_key
-            else:
-                try:
-                    self._online_signers(role)
-                    self._signable[role] = True
-                except OnlineKeyUnavailable:
-                    self._signable[role] = False
-        return self._signable[role]
+        if role == "targets":
+            return self.config.targets_online_key
+        keyids = self._keyids(role)
+        if (role, keyids) not in self._signable:
+            try:
+                self._online_signers(role)
+                self._signable[(role, keyids)] = True
+            except OnlineKeyUnavailable:
+                self._signable[(role, keyids)] = False
+        return self._signable[(role, keyids)]
+
+    def _keyids(self, role: str) -> tuple[str, ...]:
+        """The keyids ``role``'s current delegator names for it (a rotation in this
+        change may give the role other keys)."""
+        return tuple(sorted(self.delegator_of(role).get_delegated_role(role).keyids))
 
     def _online_signers(self, role: str) -> list[TenantSigner]:
         """``online_signers`` of ``role`` under its current delegator, loaded once per
         change for each set of keyids (deciding whether the server can sign a role and
         signing it use the same signers)."""
-        delegator = self.delegator_of(role)
-        keyids = tuple(sorted(delegator.get_delegated_role(role).keyids))
+        keyids = self._keyids(role)
         cached = self._loaded.get((role, keyids))
         if cached is None:
             repo = self.repo
+            delegator = self.delegator_of(role)
             cached = online_signers(repo.engine.keys, repo.admin, repo.app, delegator, role)
             self._loaded[(role, keyids)] = cached
         return list(cached)
@@ -403,9 +408,8 @@ class MetadataChange:
         """Raise :class:`OnlineKeyUnavailable` unless the server can sign snapshot and
         timestamp: without them no draft could ever be published, and a role whose
         keys vanished with them is a key outage to report, not a role gone offline."""
-        repo = self.repo
         for role in ("snapshot", "timestamp"):
-            online_signers(repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role)
+            self._online_signers(role)
 
     async def _store_drafts(self) -> dict[str, int]:
         """Store each role opened as a draft (under the drafts lock, so no signature
@@ -500,15 +504,4 @@ class MetadataChange:
     def _offline_roles(self) -> frozenset[str]:
         """Delegated roles signed elsewhere whose threshold the server's online keys
         cannot meet: they are not refreshed, only watched for expiry."""
-        repo = self.repo
-        offline = set()
-        for role in self.presigned:
-            if role == "targets":
-                continue
-            try:
-                online_signers(
-                    repo.engine.keys, repo.admin, repo.app, self.delegator_of(role), role
-                )
-            except OnlineKeyUnavailable:
-                offline.add(role)
-        return frozenset(offline)
+        return frozenset(r for r in self.presigned if r != "targets" and not self.can_sign(r))
