@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,6 +40,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tests.scaleout import upgrade_database
 from tests.support import Api, ServerProcess, ceremony, run_server, start_tufsync, unique_name
 
 from bench import wrk
@@ -350,12 +350,7 @@ def row_publish_scaleout(workdir: Path, opts: Options) -> Measured:
             "TUFSYNC_JWT_SECRET": "cost-bench-secret-0123456789abcdef012345",
             "TUFSYNC_LOG_LEVEL": "warning",
         }
-        subprocess.run(
-            [sys.executable, "-m", "tufsync", "db", "upgrade"],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        upgrade_database(env)
         server = stack.enter_context(run_server(root / "api", env))
         worker, _ = start_tufsync("worker", root / "worker", env, "worker.log")
         stack.callback(stop_process, worker)

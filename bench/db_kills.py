@@ -18,8 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +29,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis
+from tests.scaleout import upgrade_database
 from tests.support import SIGNUP_KEY, Api, ceremony, run_server, start_tufsync, unique_name
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -117,12 +116,7 @@ def _measure(
         "TUFSYNC_TASK_REDELIVERY_SECONDS": "5",
     }
     (root / "public").mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     stop, killed = threading.Event(), [0]
     with run_server(root / "api", env) as server:
         worker, _ = start_tufsync("worker", root / "worker", env, "worker.log")

@@ -14,9 +14,6 @@ and how long A's flood took.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import redis
-from tests.scaleout import REDIS_BASE, TEST_REDIS_DB, _admin
+from tests.scaleout import REDIS_BASE, TEST_REDIS_DB, _admin, upgrade_database
 from tests.support import Api, ceremony, run_server, start_tufsync, unique_name
 
 from bench.harness import time_publish
@@ -76,12 +73,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as raw, ExitStack() as stack:
             tmp = Path(raw)
             env = cluster_env(tmp, db, redis_url)
-            subprocess.run(
-                [sys.executable, "-m", "tufsync", "db", "upgrade"],
-                env={**os.environ, **env},
-                check=True,
-                capture_output=True,
-            )
+            upgrade_database(env)
             server = stack.enter_context(run_server(tmp / "api", env))
             procs = [
                 start_tufsync("worker", tmp / f"w{i}", env, "w.log")[0] for i in range(args.workers)

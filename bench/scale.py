@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from tests.scaleout import _admin
+from tests.scaleout import _admin, upgrade_database
 from tests.support import Api, ceremony, run_server, start_tufsync, unique_name
 
 from bench.harness import percentile
@@ -53,12 +50,7 @@ def run_one(workers: int, publishes: int, apps: int, readers: bool) -> None:
         with tempfile.TemporaryDirectory() as raw, ExitStack() as stack:
             tmp = Path(raw)
             env = cluster_env(tmp, db)
-            subprocess.run(
-                [sys.executable, "-m", "tufsync", "db", "upgrade"],
-                env={**os.environ, **env},
-                check=True,
-                capture_output=True,
-            )
+            upgrade_database(env)
             server = stack.enter_context(run_server(tmp / "api", env))
             procs = [
                 start_tufsync("worker", tmp / f"w{i}", env, "w.log")[0] for i in range(workers)

@@ -123,6 +123,17 @@ class Cluster:
         return Path(self.env["TUFSYNC_ONLINE_KEY_DIR"])
 
 
+def upgrade_database(env: dict[str, str]) -> None:
+    """``tufsync db upgrade`` with the settings ``env`` (the database a test's scale-out
+    processes share), as an operator runs it before starting them."""
+    subprocess.run(
+        [sys.executable, "-m", "tufsync", "db", "upgrade"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+
+
 @contextmanager
 def running_cluster(
     root: Path,
@@ -145,12 +156,7 @@ def running_cluster(
         **s3.env(),
         **(extra_env or {}),
     }
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     with ExitStack() as stack:
         apis = [stack.enter_context(run_server(root / f"api{i}", env)) for i in range(2)]
         env["TUFSYNC_PUBLIC_URL"] = apis[0].public_url

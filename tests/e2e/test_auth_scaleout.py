@@ -10,9 +10,6 @@ down, B reads the database on every request, so a change made then is seen too.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.e2e.test_observability_scaleout import wait_up
+from tests.scaleout import upgrade_database
 from tests.support import PASSWORD, SIGNUP_KEY, ServerProcess, free_port, start_tufsync, unique_name
 from tufsync.auth.epoch import LISTENER_NAME
 
@@ -43,12 +41,7 @@ def pair(tmp_path: Path, pg_url: str, redis_db: str) -> Iterator[tuple[ServerPro
         "TUFSYNC_LOG_LEVEL": "warning",
     }
     (tmp_path / "public").mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     servers = []
     try:
         for name in ("a", "b"):

@@ -5,9 +5,6 @@ never starved by tenants' work: the worker's queues are fair between repositorie
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from tests.scaleout import upgrade_database
 from tests.support import Api, ServerProcess, ceremony, run_server, start_tufsync, unique_name
 from tufsync import tenant_keys
 from tufsync.testhooks import ENV as PAUSE_ENV
@@ -53,12 +51,7 @@ def deployment(
         "TUFSYNC_TASK_REDELIVERY_SECONDS": "3",
         "TUFSYNC_LOG_LEVEL": "warning",
     }
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     with ExitStack() as stack:
         api = stack.enter_context(run_server(root / "api", env))
         env["TUFSYNC_PUBLIC_URL"] = api.public_url

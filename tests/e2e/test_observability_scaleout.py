@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_observability import sample
+from tests.scaleout import upgrade_database
 from tests.support import SIGNUP_KEY, Api, ServerProcess, ceremony, free_port, start_tufsync
 
 pytestmark = pytest.mark.slow
@@ -44,12 +45,7 @@ def scale_env(tmp_path: Path, pg_url: str, redis_db: str) -> dict[str, str]:
         "TUFSYNC_LOG_LEVEL": "warning",
     }
     (tmp_path / "public").mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     return env
 
 

@@ -9,9 +9,6 @@ shared by the API processes, and fence counters that do not outlive their tasks.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ import httpx
 import pytest
 import redis
 
+from tests.scaleout import upgrade_database
 from tests.support import (
     PASSWORD,
     SIGNUP_KEY,
@@ -56,12 +54,7 @@ def pair(tmp_path: Path, pg_url: str, redis_db: str) -> Iterator[Pair]:
         "TUFSYNC_LOG_LEVEL": "warning",
     }
     (tmp_path / "public").mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "tufsync", "db", "upgrade"],
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-    )
+    upgrade_database(env)
     with ExitStack() as stack:
         apis = [stack.enter_context(run_server(tmp_path / f"api{i}", env)) for i in range(2)]
         worker, _ = start_tufsync("worker", tmp_path / "worker", env, "worker.log")

@@ -5,10 +5,7 @@ Runs against a server on SQLite and a server on PostgreSQL (both real).
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +20,7 @@ from tests.integration.test_tuf_signing import (
     rotate,
     sig_for,
 )
+from tests.scaleout import upgrade_database
 from tests.support import (
     PASSWORD,
     Api,
@@ -43,12 +41,7 @@ def audit_server(
     env: dict[str, str] = {}
     if request.param == "postgresql":
         env["TUFSYNC_DATABASE_URL"] = request.getfixturevalue("pg_url")
-        subprocess.run(
-            [sys.executable, "-m", "tufsync", "db", "upgrade"],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        upgrade_database(env)
     with run_server(tmp_path_factory.mktemp(f"audit-{request.param}"), env) as server:
         yield server
 

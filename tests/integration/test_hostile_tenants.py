@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner, Signer
 from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Root, Targets
 
-from tests.scaleout import REDIS_BASE, TEST_REDIS_DB, S3Endpoint
+from tests.scaleout import REDIS_BASE, TEST_REDIS_DB, S3Endpoint, upgrade_database
 from tests.support import (
     Api,
     ServerProcess,
@@ -103,12 +101,7 @@ def deployment_of(kind: str, root: Path, request: pytest.FixtureRequest) -> Iter
             "TUFSYNC_LOG_LEVEL": "warning",
             **s3.env(),
         }
-        subprocess.run(
-            [sys.executable, "-m", "tufsync", "db", "upgrade"],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        upgrade_database(env)
     else:
         env["TUFSYNC_JWT_SECRET"] = "hostile-secret-0123456789abcdef0123456789"
     deployment = Deployment(kind, root, env, key_dir)
